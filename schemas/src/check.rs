@@ -1,0 +1,665 @@
+//! Checking a delivery against its contract, row by row, in two streaming passes: the first finds
+//! repeated ids (every row carrying one is rejected, the first too), the second checks and types
+//! every row. Memory: 16 bytes per distinct id, whatever the file size.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::io::Read;
+
+use chrono::NaiveDate;
+
+use crate::contract::{Column, ColumnType, ExtractKind, ListItem, pam_level};
+use crate::delivery::{Delivery, Period};
+use crate::dialect::{Dialect, FileFormat, Rhf};
+use crate::identity::{self, Identity};
+use crate::reader::{Body, FileRejection, Raw, RawRecord, RecordReader};
+use crate::reference::{OSLO, Reference, UNKNOWN_KOMMUNE};
+use crate::rule::Rule;
+
+/// A checked, typed value.
+#[derive(Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    /// In units of 10^-scale of the column.
+    Decimal(i64),
+    Date(NaiveDate),
+    Bool(bool),
+    List(Vec<String>),
+    /// A valid identity number with what it says. The number is only reachable through
+    /// [`IdentityValue::number`], for pseudonymisation.
+    Identity(IdentityValue),
+}
+
+/// A valid identity number. `Debug` masks it.
+#[derive(Clone, PartialEq)]
+pub struct IdentityValue {
+    number: String,
+    pub identity: Identity,
+}
+
+impl IdentityValue {
+    /// The raw number, to be pseudonymised and dropped. Never log or store it.
+    pub fn number(&self) -> &str {
+        &self.number
+    }
+}
+
+impl fmt::Debug for IdentityValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityValue(<masked>, {:?})", self.identity)
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Text(s) => write!(f, "Text({s:?})"),
+            Value::Int(i) => write!(f, "Int({i})"),
+            Value::Decimal(d) => write!(f, "Decimal({d})"),
+            Value::Date(d) => write!(f, "Date({d})"),
+            Value::Bool(b) => write!(f, "Bool({b})"),
+            Value::List(l) => write!(f, "List({l:?})"),
+            Value::Identity(i) => write!(f, "{i:?}"),
+        }
+    }
+}
+
+/// One broken rule in one row.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub line: u64,
+    /// The contract column, or `None` for a malformed record.
+    pub column: Option<&'static str>,
+    pub rule: Rule,
+    /// The offending value as it stood in the file (cut to 80 characters); `<masked>` for identity numbers.
+    pub value: Option<String>,
+    /// What was expected instead.
+    pub expected: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ", column {c}")?;
+        }
+        write!(f, ": {}: expected {}", self.rule, self.expected)?;
+        if let Some(v) = &self.value {
+            write!(f, ", found {v:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A row after checking: typed values (one per contract column) and what it broke.
+#[derive(Debug, Default)]
+pub struct CheckedRow {
+    pub line: u64,
+    pub values: Vec<Value>,
+    pub violations: Vec<Violation>,
+}
+
+impl CheckedRow {
+    pub fn is_accepted(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// What a delivery came to. Invariant: `rows_read = rows_loaded + rows_rejected`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FileSummary {
+    pub rows_read: u64,
+    pub rows_loaded: u64,
+    pub rows_rejected: u64,
+    /// Rejected rows by the first rule each broke.
+    pub rows_rejected_by_rule: BTreeMap<Rule, u64>,
+    /// Every violation, by rule (a row may break several).
+    pub violations_by_rule: BTreeMap<Rule, u64>,
+    /// Columns in the file that the contract does not have.
+    pub unknown_columns: Vec<String>,
+}
+
+/// Checks the name of a delivery against the source it came from.
+pub fn check_file_name(file_name: &str, kind: ExtractKind, source: Rhf) -> Result<Delivery, FileRejection> {
+    let delivery = Delivery::parse(file_name).map_err(|m| FileRejection::new(Rule::FileName, None, m))?;
+    if delivery.extract != kind {
+        return Err(FileRejection::new(
+            Rule::FileName,
+            None,
+            format!("the file is a `{}` delivery; this source takes `{kind}`", delivery.extract),
+        ));
+    }
+    let ext = source.dialect().format.extension();
+    if delivery.extension != ext {
+        return Err(FileRejection::new(
+            Rule::FileName,
+            None,
+            format!("extension `.{}`; {source} delivers `.{ext}`", delivery.extension),
+        ));
+    }
+    if delivery.rhf != source {
+        return Err(FileRejection::new(
+            Rule::FileRhf,
+            None,
+            format!("the file is named for {}; this source is {source}", delivery.rhf),
+        ));
+    }
+    Ok(delivery)
+}
+
+/// Checks one delivery, calling `on_row` for every row in file order. `open` is called twice (the
+/// file is streamed twice, never held in memory). A file-level failure rejects the whole file and
+/// counts no rows; `on_row` may have been called by then, so callers discard what they collected.
+pub fn check_delivery<R: Read>(
+    file_name: &str,
+    kind: ExtractKind,
+    source: Rhf,
+    reference: &Reference,
+    mut open: impl FnMut() -> std::io::Result<R>,
+    mut on_row: impl FnMut(&CheckedRow),
+) -> Result<(Delivery, FileSummary), FileRejection> {
+    let delivery = check_file_name(file_name, kind, source)?;
+    let dialect = source.dialect();
+    let checker = RowChecker::new(kind, source, delivery.period, reference);
+    let unreadable = |e: std::io::Error| FileRejection::new(Rule::Unreadable, None, e.to_string());
+
+    // Pass 1: decodability of every record, and the ids that repeat.
+    let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
+    let mut seen = HashSet::new();
+    let mut repeated = HashSet::new();
+    while let Some(record) = reader.next_record()? {
+        if let Some(key) = checker.id_key(&record) {
+            if !seen.insert(key) {
+                repeated.insert(key);
+            }
+        }
+    }
+    drop(seen);
+
+    // Pass 2: check and type every row.
+    let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
+    let mut summary = FileSummary {
+        rows_read: 0,
+        rows_loaded: 0,
+        rows_rejected: 0,
+        rows_rejected_by_rule: BTreeMap::new(),
+        violations_by_rule: BTreeMap::new(),
+        unknown_columns: Vec::new(),
+    };
+    let mut row = CheckedRow::default();
+    while let Some(record) = reader.next_record()? {
+        checker.check(&record, &repeated, &mut row);
+        summary.rows_read += 1;
+        if row.violations.is_empty() {
+            summary.rows_loaded += 1;
+        } else {
+            summary.rows_rejected += 1;
+            *summary.rows_rejected_by_rule.entry(row.violations[0].rule).or_default() += 1;
+            for v in &row.violations {
+                *summary.violations_by_rule.entry(v.rule).or_default() += 1;
+            }
+        }
+        on_row(&row);
+    }
+    summary.unknown_columns = reader.unknown_columns().iter().cloned().collect();
+    Ok((delivery, summary))
+}
+
+/// Checks rows of one delivery.
+pub struct RowChecker<'a> {
+    kind: ExtractKind,
+    source: Rhf,
+    dialect: Dialect,
+    period: Period,
+    reference: &'a Reference,
+    columns: &'static [Column],
+    hf_col: usize,
+    id_col: usize,
+}
+
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+impl<'a> RowChecker<'a> {
+    pub fn new(kind: ExtractKind, source: Rhf, period: Period, reference: &'a Reference) -> RowChecker<'a> {
+        RowChecker {
+            kind,
+            source,
+            dialect: source.dialect(),
+            period,
+            reference,
+            columns: kind.columns(),
+            hf_col: kind.column_index("hf").expect("every extract has hf"),
+            id_col: kind.column_index(kind.id_column()).expect("id column"),
+        }
+    }
+
+    /// The key for uniqueness: (rhf, hf, id) as written, hashed to 128 bits.
+    fn id_key(&self, record: &RawRecord<'_>) -> Option<u128> {
+        let Body::Fields(fields) = &record.body else { return None };
+        let text = |col| match fields.get(col) {
+            Raw::Text(s) if !s.is_empty() => Some(s.to_string()),
+            Raw::Json(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let rhf = text(0).unwrap_or_default();
+        let hf = text(self.hf_col)?;
+        let id = text(self.id_col)?;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for part in [&rhf, &hf, &id] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        Some(h.digest128())
+    }
+
+    /// Checks one record into `row` (cleared first).
+    pub fn check(&self, record: &RawRecord<'_>, repeated_ids: &HashSet<u128>, row: &mut CheckedRow) {
+        row.line = record.line;
+        row.values.clear();
+        row.violations.clear();
+        let fields = match &record.body {
+            Body::Malformed(why) => {
+                row.violations.push(Violation {
+                    line: record.line,
+                    column: None,
+                    rule: Rule::MalformedRecord,
+                    value: None,
+                    expected: format!("a well-formed record ({why})"),
+                });
+                return;
+            }
+            Body::Fields(f) => f,
+        };
+        for (i, col) in self.columns.iter().enumerate() {
+            let value = match self.value(col, fields.get(i)) {
+                Ok(v) => v,
+                Err((rule, expected)) => {
+                    let value = match (col.ty, fields.get(i)) {
+                        (ColumnType::Fodselsnummer, _) => Some("<masked>".to_string()),
+                        (_, Raw::Text(s)) => Some(cut(s)),
+                        (_, Raw::Json(v)) => Some(cut(&v.to_string())),
+                        (_, Raw::Missing) => None,
+                    };
+                    row.violations.push(Violation { line: record.line, column: Some(col.name), rule, value, expected });
+                    Value::Null
+                }
+            };
+            row.values.push(value);
+        }
+        self.cross_checks(record.line, row);
+        if let Some(key) = self.id_key(record) {
+            if repeated_ids.contains(&key) {
+                row.violations.push(Violation {
+                    line: record.line,
+                    column: Some(self.kind.id_column()),
+                    rule: Rule::DuplicateId,
+                    value: Some(cut(&self.text_value(row, self.id_col))),
+                    expected: "an id used once within (rhf, hf) in the delivery".into(),
+                });
+            }
+        }
+    }
+
+    fn text_value(&self, row: &CheckedRow, col: usize) -> String {
+        match &row.values[col] {
+            Value::Text(s) => s.clone(),
+            _ => String::new(),
+        }
+    }
+
+    fn get<'r>(&self, row: &'r CheckedRow, name: &str) -> &'r Value {
+        &row.values[self.kind.column_index(name).expect("declared column")]
+    }
+
+    fn cross_checks(&self, line: u64, row: &mut CheckedRow) {
+        let mut found = Vec::new();
+        let int = |v: &Value| if let Value::Int(i) = v { Some(*i) } else { None };
+        match self.kind {
+            ExtractKind::Activity => {
+                if let (Value::Date(start), Value::Date(end)) = (self.get(row, "startdato"), self.get(row, "sluttdato"))
+                {
+                    let days = (*end - *start).num_days();
+                    if !(0..=366).contains(&days) {
+                        found.push((
+                            "sluttdato",
+                            Rule::DateOrder,
+                            end.to_string(),
+                            format!("a date from startdato {start} to 366 days after it"),
+                        ));
+                    }
+                }
+                let (p, r, f) = (
+                    int(self.get(row, "deltakere_pasient")),
+                    int(self.get(row, "deltakere_parorende")),
+                    int(self.get(row, "fullfort")),
+                );
+                if let (Some(p), Some(r), Some(f)) = (p, r, f) {
+                    if f > p + r {
+                        found.push((
+                            "fullfort",
+                            Rule::Completed,
+                            f.to_string(),
+                            format!("at most {} participants", p + r),
+                        ));
+                    }
+                }
+                if let (Value::Bool(true), Some(p), Some(r)) = (self.get(row, "avlyst"), p, r) {
+                    if p + r > 0 {
+                        found.push((
+                            "avlyst",
+                            Rule::CancelledParticipants,
+                            format!("cancelled with {} participants", p + r),
+                            "0 participants in a cancelled run".into(),
+                        ));
+                    }
+                }
+            }
+            ExtractKind::Coding => {
+                if let (Value::Text(bydel), Value::Text(kommune)) =
+                    (self.get(row, "bydel"), self.get(row, "bostedskommune"))
+                {
+                    if kommune != OSLO {
+                        found.push((
+                            "bydel",
+                            Rule::Bydel,
+                            bydel.clone(),
+                            format!("no bydel where bostedskommune is {kommune} (only with {OSLO})"),
+                        ));
+                    }
+                }
+            }
+            ExtractKind::Evaluation => {
+                if let (Value::Decimal(score), Some(level)) =
+                    (self.get(row, "pam_score"), int(self.get(row, "pam_niva")))
+                {
+                    let expected = pam_level(*score);
+                    if level != expected {
+                        found.push((
+                            "pam_niva",
+                            Rule::PamLevel,
+                            level.to_string(),
+                            format!("level {expected} for pam_score {}", *score as f64 / 100.0),
+                        ));
+                    }
+                }
+            }
+        }
+        for (column, rule, value, expected) in found {
+            row.violations.push(Violation { line, column: Some(column), rule, value: Some(value), expected });
+        }
+    }
+
+    /// Checks and types one field.
+    fn value(&self, col: &Column, raw: Raw<'_>) -> Result<Value, (Rule, String)> {
+        use serde_json::Value as J;
+        let is_null = matches!(raw, Raw::Missing | Raw::Text("") | Raw::Json(J::Null));
+        if is_null {
+            return if col.required {
+                Err((Rule::Required, format!("a value ({})", col.ty.describe())))
+            } else {
+                Ok(Value::Null)
+            };
+        }
+        let json = matches!(self.dialect.format, FileFormat::JsonLines);
+        // The text of a field that JSON must give as a string.
+        let string = || -> Result<&str, (Rule, String)> {
+            match raw {
+                Raw::Text(s) => Ok(s),
+                Raw::Json(J::String(s)) => Ok(s),
+                _ => Err((Rule::Format, "a JSON string".into())),
+            }
+        };
+        match col.ty {
+            ColumnType::Rhf => {
+                let s = string()?;
+                let rhf: Rhf = s.parse().map_err(|_| (Rule::Code, "one of HSO, HV, HMN, HN".to_string()))?;
+                if rhf != self.source {
+                    return Err((Rule::RhfMismatch, format!("{} (the delivering region)", self.source)));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Hf => {
+                let s = string()?;
+                match self.reference.hf_region(s) {
+                    Some(r) if r == self.source.code() => Ok(Value::Text(s.to_string())),
+                    _ => Err((Rule::UnknownHf, format!("a health trust of {}", self.source))),
+                }
+            }
+            ColumnType::Id => {
+                let s = string()?;
+                let n = s.chars().count();
+                if !(1..=64).contains(&n) {
+                    return Err((Rule::Length, "1–64 characters".into()));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Text { max } => {
+                let s = string()?;
+                if s.chars().count() > max {
+                    return Err((Rule::Length, format!("at most {max} characters")));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Code(list) => {
+                let s = string()?;
+                if !list.contains(&s) {
+                    return Err((Rule::Code, format!("one of {}", list.join(", "))));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Bool => match raw {
+                Raw::Json(J::Bool(b)) => Ok(Value::Bool(*b)),
+                Raw::Text(_) | Raw::Json(J::String(_)) => match string()? {
+                    "1" | "true" | "ja" => Ok(Value::Bool(true)),
+                    "0" | "false" | "nei" => Ok(Value::Bool(false)),
+                    _ => Err((Rule::Format, "a bool: 1/0, true/false or ja/nei".into())),
+                },
+                Raw::Json(J::Number(n)) if n.as_u64() == Some(1) => Ok(Value::Bool(true)),
+                Raw::Json(J::Number(n)) if n.as_u64() == Some(0) => Ok(Value::Bool(false)),
+                _ => Err((Rule::Format, "a bool: 1/0, true/false or ja/nei".into())),
+            },
+            ColumnType::Kommune { unknown_allowed } => {
+                let s = string()?;
+                if s.len() != 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err((Rule::Format, "a 4-digit kommunenummer".into()));
+                }
+                if !(self.reference.is_kommune(s) || unknown_allowed && s == UNKNOWN_KOMMUNE) {
+                    let or = if unknown_allowed { ", or 9999" } else { "" };
+                    return Err((Rule::UnknownKommune, format!("a kommunenummer in the reference list{or}")));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Bydel => {
+                let s = string()?;
+                if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err((Rule::Format, "a 6-digit city district".into()));
+                }
+                if !self.reference.is_bydel(s) {
+                    return Err((Rule::Bydel, "an Oslo city district in the reference list".into()));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::Date { in_period } => {
+                let s = string()?;
+                let d = self
+                    .dialect
+                    .dates
+                    .parse(s)
+                    .ok_or_else(|| (Rule::Format, format!("a date {}", self.dialect.dates.pattern())))?;
+                if in_period && !self.period.contains(d) {
+                    return Err((Rule::Period, format!("a date in the delivery's period {}", self.period)));
+                }
+                Ok(Value::Date(d))
+            }
+            ColumnType::Int { min, max } => {
+                let n = match raw {
+                    Raw::Json(J::Number(n)) => {
+                        n.as_i64().ok_or_else(|| (Rule::Format, "a whole number".to_string()))?
+                    }
+                    Raw::Text(s) if !json => {
+                        parse_int(s).ok_or_else(|| (Rule::Format, "a whole number".to_string()))?
+                    }
+                    _ => return Err((Rule::Format, "a JSON number".into())),
+                };
+                if !(min..=max).contains(&n) {
+                    return Err((Rule::Range, col.ty.describe()));
+                }
+                Ok(Value::Int(n))
+            }
+            ColumnType::Decimal { scale, min, max, min_exclusive } => {
+                let parsed = match raw {
+                    Raw::Json(J::Number(n)) => parse_decimal(&n.to_string(), '.', scale),
+                    Raw::Text(s) if !json => parse_decimal(s, self.dialect.decimal_mark, scale),
+                    _ => return Err((Rule::Format, "a JSON number".into())),
+                };
+                let n = parsed.ok_or_else(|| {
+                    let mark = if json { '.' } else { self.dialect.decimal_mark };
+                    (
+                        Rule::Format,
+                        format!("a decimal number with `{mark}` as decimal mark and at most {scale} decimals"),
+                    )
+                })?;
+                if n > max || n < min || min_exclusive && n == min {
+                    return Err((Rule::Range, col.ty.describe()));
+                }
+                Ok(Value::Decimal(n))
+            }
+            ColumnType::Fodselsnummer => {
+                let s = string()?;
+                match identity::parse(s) {
+                    Ok(identity) => Ok(Value::Identity(IdentityValue { number: s.to_string(), identity })),
+                    Err(e) => Err((Rule::Fodselsnummer, format!("a valid identity number ({e})"))),
+                }
+            }
+            ColumnType::Icd10 => {
+                let s = string()?;
+                if !is_icd10(s) {
+                    return Err((
+                        Rule::Icd10,
+                        "an ICD-10 code: letter, two digits, optional . and 1–2 characters".into(),
+                    ));
+                }
+                if self.reference.icd10_group(s).is_none() {
+                    return Err((
+                        Rule::Icd10,
+                        "an ICD-10 code in an LMS diagnosis group (reference icd10_groups)".into(),
+                    ));
+                }
+                Ok(Value::Text(s.to_string()))
+            }
+            ColumnType::CodeList { item } => {
+                let items: Vec<String> = match raw {
+                    Raw::Json(J::Array(a)) => a
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_string))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| (Rule::Format, "an array of strings".to_string()))?,
+                    _ => string()?.split('|').map(str::to_string).collect(),
+                };
+                let (lo, hi) = match item {
+                    ListItem::Procedure => (5, 7),
+                    ListItem::SpecialCode => (1, 10),
+                };
+                for it in &items {
+                    if !(lo..=hi).contains(&it.len()) || !it.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        return Err((Rule::Format, col.ty.describe()));
+                    }
+                }
+                Ok(Value::List(items))
+            }
+        }
+    }
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses a decimal with the given mark into units of 10^-scale; more decimals than `scale` fail.
+pub fn parse_decimal(s: &str, mark: char, scale: u32) -> Option<i64> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let (int, frac) = match body.split_once(mark) {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    let ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 12 || !ok(int) || !ok(frac) || frac.len() > scale as usize || body.ends_with(mark)
+    {
+        return None;
+    }
+    let mut n: i64 = int.parse().ok()?;
+    for i in 0..scale as usize {
+        n = n * 10 + frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    Some(if neg { -n } else { n })
+}
+
+/// Letter, two digits, optionally `.` and one or two more letters or digits.
+fn is_icd10(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 3 || !b[0].is_ascii_uppercase() || !b[1].is_ascii_digit() || !b[2].is_ascii_digit() {
+        return false;
+    }
+    let rest = &b[3..];
+    let rest = rest.strip_prefix(b".").unwrap_or(rest);
+    if b.len() > 3 && rest.is_empty() {
+        return false; // a trailing dot
+    }
+    rest.len() <= 2 && rest.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_by_mark_and_scale() {
+        assert_eq!(parse_decimal("12.5", '.', 2), Some(1250));
+        assert_eq!(parse_decimal("12,5", ',', 2), Some(1250));
+        assert_eq!(parse_decimal("12", ',', 2), Some(1200));
+        assert_eq!(parse_decimal("0,05", ',', 2), Some(5));
+        assert_eq!(parse_decimal("-3.25", '.', 2), Some(-325));
+        // Another region's mark, too many decimals, stray characters.
+        assert_eq!(parse_decimal("7,5", '.', 2), None);
+        assert_eq!(parse_decimal("7.5", ',', 2), None);
+        assert_eq!(parse_decimal("7.125", '.', 2), None);
+        assert_eq!(parse_decimal("7.", '.', 2), None);
+        assert_eq!(parse_decimal(".5", '.', 2), None);
+        assert_eq!(parse_decimal("1e3", '.', 2), None);
+        assert_eq!(parse_decimal(" 7", '.', 2), None);
+    }
+
+    #[test]
+    fn icd10_shapes() {
+        for ok in ["E11", "E11.9", "F32.1", "E119", "C50.91", "M05.X"] {
+            assert!(is_icd10(ok), "{ok}");
+        }
+        for bad in ["E1", "e11", "E11.", "E11.123", "11E", "E1A", ""] {
+            assert!(!is_icd10(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ints_are_plain_digits() {
+        assert_eq!(parse_int("42"), Some(42));
+        assert_eq!(parse_int("-3"), Some(-3));
+        for bad in ["+3", "3.0", "", "-", " 3", "1_000"] {
+            assert_eq!(parse_int(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Norwegian identity numbers (extracts.md, "Identity numbers") and their keyed pseudonyms.
+//!
+//! Invariant: no function here returns, logs or formats the number itself; `Debug` of every type
+//! that holds one is masked. A raw number only leaves this module as a pseudonym.
+
+use std::fmt;
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const W1: [u32; 9] = [3, 7, 6, 1, 8, 9, 4, 5, 2];
+const W2: [u32; 10] = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+
+/// Why a string is not a valid identity number. Carries no digits of the number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("not 11 digits")]
+    Shape,
+    #[error("check digit does not match")]
+    CheckDigit,
+    #[error("day or month is not a date")]
+    Date,
+    #[error("individual number does not fit the year (no century)")]
+    Century,
+}
+
+/// What kind of number it is. D and H are offsets on the day and month; synthetic test numbers add
+/// 80 to the month, and a synthetic number may also be in D-number form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentityKind {
+    pub d_number: bool,
+    pub h_number: bool,
+    pub synthetic: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sex {
+    Male,
+    Female,
+}
+
+impl Sex {
+    /// `M` or `F`, as in the reference population.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sex::Male => "M",
+            Sex::Female => "F",
+        }
+    }
+}
+
+/// What the warehouse keeps of an identity number: birth date and sex (and the kind, for quality checks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    pub kind: IdentityKind,
+}
+
+impl Identity {
+    /// Whole years of age on `date`.
+    pub fn age_on(&self, date: NaiveDate) -> i32 {
+        age_on(self.birth_date, date)
+    }
+}
+
+/// Whole years between a birth date and a date (a person born 29 February turns a year older on 1 March).
+pub fn age_on(birth: NaiveDate, date: NaiveDate) -> i32 {
+    let mut age = date.year() - birth.year();
+    if (date.month(), date.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age
+}
+
+fn digits11(s: &str) -> Result<[u32; 11], IdentityError> {
+    let b = s.as_bytes();
+    if b.len() != 11 || !b.iter().all(u8::is_ascii_digit) {
+        return Err(IdentityError::Shape);
+    }
+    let mut d = [0u32; 11];
+    for (o, c) in d.iter_mut().zip(b) {
+        *o = u32::from(c - b'0');
+    }
+    Ok(d)
+}
+
+/// The two check digits for the first nine digits, or `None` where a check digit would be 10
+/// (no valid number has those nine digits).
+pub fn check_digits(first9: &[u32; 9]) -> Option<(u32, u32)> {
+    let k = |sum: u32| match 11 - sum % 11 {
+        11 => Some(0),
+        10 => None,
+        k => Some(k),
+    };
+    let k1 = k(first9.iter().zip(W1).map(|(d, w)| d * w).sum())?;
+    let k2 = k(first9.iter().chain(std::iter::once(&k1)).zip(W2).map(|(d, w)| d * w).sum())?;
+    Some((k1, k2))
+}
+
+/// The century of a two-digit year by the individual number (extracts.md), or `None`.
+pub fn century(individual: u32, yy: u32) -> Option<i32> {
+    match (individual, yy) {
+        (0..=499, _) => Some(1900),
+        (500..=749, 54..=99) => Some(1800),
+        (500..=999, 0..=39) => Some(2000),
+        (900..=999, 40..=99) => Some(1900),
+        _ => None,
+    }
+}
+
+/// Validates an identity number and derives birth date and sex.
+pub fn parse(s: &str) -> Result<Identity, IdentityError> {
+    let d = digits11(s)?;
+    let first9: [u32; 9] = d[..9].try_into().expect("nine digits");
+    match check_digits(&first9) {
+        Some((k1, k2)) if k1 == d[9] && k2 == d[10] => {}
+        _ => return Err(IdentityError::CheckDigit),
+    }
+    let mut day = d[0] * 10 + d[1];
+    let mut month = d[2] * 10 + d[3];
+    let yy = d[4] * 10 + d[5];
+    let individual = d[6] * 100 + d[7] * 10 + d[8];
+    let mut kind = IdentityKind { d_number: false, h_number: false, synthetic: false };
+    if d[0] >= 4 {
+        kind.d_number = true;
+        day -= 40;
+    }
+    if d[2] >= 8 {
+        kind.synthetic = true;
+        month -= 80;
+    } else if d[2] >= 4 {
+        kind.h_number = true;
+        month -= 40;
+    }
+    let year = century(individual, yy).ok_or(IdentityError::Century)? + yy as i32;
+    let birth_date = NaiveDate::from_ymd_opt(year, month, day).ok_or(IdentityError::Date)?;
+    let sex = if d[8] % 2 == 1 { Sex::Male } else { Sex::Female };
+    Ok(Identity { birth_date, sex, kind })
+}
+
+/// Builds a synthetic test number (month + 80, as the tax administration issues for test data) for a
+/// birth date and an individual number, optionally in D-number form. `None` where the individual
+/// number does not fit the birth year or the nine digits have no valid check digits; callers try
+/// another individual number.
+pub fn synthetic_number(birth: NaiveDate, individual: u32, d_number: bool) -> Option<String> {
+    let yy = (birth.year().rem_euclid(100)) as u32;
+    if individual > 999 || century(individual, yy)? + yy as i32 != birth.year() {
+        return None;
+    }
+    let day = birth.day() + if d_number { 40 } else { 0 };
+    let month = birth.month() + 80;
+    let first9 = [
+        day / 10,
+        day % 10,
+        month / 10,
+        month % 10,
+        yy / 10,
+        yy % 10,
+        individual / 100,
+        individual / 10 % 10,
+        individual % 10,
+    ];
+    let (k1, k2) = check_digits(&first9)?;
+    let mut s = String::with_capacity(11);
+    for d in first9.iter().chain([&k1, &k2]) {
+        s.push(char::from_digit(*d, 10).expect("digit"));
+    }
+    Some(s)
+}
+
+/// A secret key for pseudonyms. Its `Debug` does not show it.
+#[derive(Clone)]
+pub struct PseudonymKey(Vec<u8>);
+
+impl fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PseudonymKey(<secret>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("pseudonymisation key: {0}")]
+    Invalid(String),
+    #[error("pseudonymisation key file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error(
+        "no pseudonymisation key: set LMS_PSEUDONYM_KEY (64 hex characters) or LMS_PSEUDONYM_KEY_FILE (a file holding them)"
+    )]
+    Missing,
+}
+
+impl PseudonymKey {
+    /// Minimum key length in bytes (HMAC-SHA-256 is keyed with 256 bits).
+    pub const MIN_BYTES: usize = 32;
+
+    /// A key from hex text (whitespace around it ignored).
+    pub fn from_hex(text: &str) -> Result<PseudonymKey, KeyError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Invalid("not hex".into()))?;
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(KeyError::Invalid(format!("{} bytes; at least {} are needed", bytes.len(), Self::MIN_BYTES)));
+        }
+        Ok(PseudonymKey(bytes))
+    }
+
+    /// Reads a key file (hex text).
+    pub fn from_file(path: &Path) -> Result<PseudonymKey, KeyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| KeyError::Io { path: path.display().to_string(), source })?;
+        Self::from_hex(&text)
+    }
+
+    /// The key from `LMS_PSEUDONYM_KEY` (hex) or the file named by `LMS_PSEUDONYM_KEY_FILE`.
+    pub fn from_env() -> Result<PseudonymKey, KeyError> {
+        if let Ok(hex) = std::env::var("LMS_PSEUDONYM_KEY") {
+            return Self::from_hex(&hex);
+        }
+        if let Ok(path) = std::env::var("LMS_PSEUDONYM_KEY_FILE") {
+            return Self::from_file(Path::new(&path));
+        }
+        Err(KeyError::Missing)
+    }
+
+    /// A fresh random key from the operating system.
+    pub fn generate() -> PseudonymKey {
+        use rand::TryRngCore;
+        let mut bytes = vec![0u8; Self::MIN_BYTES];
+        rand::rngs::OsRng.try_fill_bytes(&mut bytes).expect("operating system random source");
+        PseudonymKey(bytes)
+    }
+
+    /// Reads the key file at `path`, or creates it with a fresh key (mode 0600 on Unix) when absent.
+    /// The demo keeps its key here, outside the lake.
+    pub fn load_or_create(path: &Path) -> Result<PseudonymKey, KeyError> {
+        if path.exists() {
+            return Self::from_file(path);
+        }
+        let key = Self::generate();
+        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(io)?;
+        std::io::Write::write_all(&mut file, hex::encode(&key.0).as_bytes()).map_err(io)?;
+        Ok(key)
+    }
+
+    /// The keyed pseudonym of an identity number: HMAC-SHA-256, first 128 bits as 32 hex characters.
+    /// Without the key, a pseudonym cannot be recomputed from a candidate number (unlike a plain hash
+    /// over the small space of valid numbers).
+    pub fn pseudonym(&self, identity_number: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(identity_number.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Check digits by the formula of extracts.md, written out independently of `check_digits`.
+    fn by_formula(n: &str) -> bool {
+        let d: Vec<i64> = n.bytes().map(|c| i64::from(c - b'0')).collect();
+        let k1 =
+            11 - (3 * d[0] + 7 * d[1] + 6 * d[2] + d[3] + 8 * d[4] + 9 * d[5] + 4 * d[6] + 5 * d[7] + 2 * d[8]) % 11;
+        let k1 = if k1 == 11 { 0 } else { k1 };
+        let k2 = 11
+            - (5 * d[0]
+                + 4 * d[1]
+                + 3 * d[2]
+                + 2 * d[3]
+                + 7 * d[4]
+                + 6 * d[5]
+                + 5 * d[6]
+                + 4 * d[7]
+                + 3 * d[8]
+                + 2 * k1)
+                % 11;
+        let k2 = if k2 == 11 { 0 } else { k2 };
+        k1 != 10 && k2 != 10 && k1 == d[9] && k2 == d[10]
+    }
+
+    #[test]
+    fn known_numbers() {
+        // 01.01.1901, individual 234 (1900s), computed by hand: k1 = 11 - (3*0+7*1+6*0+1*1+8*0+9*1+4*2+5*3+2*4) mod 11
+        // = 11 - 48 mod 11 = 11 - 4 = 7; k2 = 11 - (0+4+0+2+0+6+10+12+12+14) mod 11 = 11 - 60 mod 11 = 11 - 5 = 6.
+        let id = parse("01010123476").unwrap();
+        assert_eq!(id.birth_date, date(1901, 1, 1));
+        assert_eq!(id.sex, Sex::Female); // i3 = 4, even
+        assert!(!id.kind.d_number && !id.kind.synthetic);
+        assert_eq!(parse("01010123477"), Err(IdentityError::CheckDigit));
+        assert_eq!(parse("0101012347"), Err(IdentityError::Shape));
+        assert_eq!(parse("0101012347a"), Err(IdentityError::Shape));
+    }
+
+    #[test]
+    fn century_rule() {
+        assert_eq!(century(0, 50), Some(1900));
+        assert_eq!(century(499, 10), Some(1900));
+        assert_eq!(century(500, 54), Some(1800));
+        assert_eq!(century(749, 99), Some(1800));
+        assert_eq!(century(500, 0), Some(2000));
+        assert_eq!(century(999, 39), Some(2000));
+        assert_eq!(century(900, 40), Some(1900));
+        assert_eq!(century(600, 45), None);
+        assert_eq!(century(800, 60), None);
+    }
+
+    #[test]
+    fn synthetic_and_d_forms_derive_the_same_person_data() {
+        let birth = date(2004, 2, 29);
+        let plain = (500..1000).find_map(|i| synthetic_number(birth, i, false)).unwrap();
+        assert_eq!(&plain[2..4], "82"); // month + 80
+        let id = parse(&plain).unwrap();
+        assert_eq!(id.birth_date, birth);
+        assert!(id.kind.synthetic && !id.kind.d_number);
+        let dform = (500..1000).find_map(|i| synthetic_number(birth, i, true)).unwrap();
+        assert_eq!(&dform[0..2], "69"); // day + 40
+        let id = parse(&dform).unwrap();
+        assert_eq!(id.birth_date, birth);
+        assert!(id.kind.synthetic && id.kind.d_number);
+        assert_eq!(id.age_on(date(2025, 2, 28)), 20);
+        assert_eq!(id.age_on(date(2025, 3, 1)), 21);
+    }
+
+    #[test]
+    fn pseudonyms_are_keyed() {
+        let a = PseudonymKey::from_hex(&"11".repeat(32)).unwrap();
+        let b = PseudonymKey::from_hex(&"22".repeat(32)).unwrap();
+        let n = "01010123476";
+        assert_eq!(a.pseudonym(n), a.pseudonym(n));
+        assert_ne!(a.pseudonym(n), b.pseudonym(n));
+        assert_eq!(a.pseudonym(n).len(), 32);
+        assert!(!a.pseudonym(n).contains(n));
+        assert!(PseudonymKey::from_hex("abcd").is_err());
+        assert_eq!(format!("{a:?}"), "PseudonymKey(<secret>)");
+    }
+
+    #[test]
+    fn key_file_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets/pseudonym.key");
+        let k1 = PseudonymKey::load_or_create(&path).unwrap();
+        let k2 = PseudonymKey::load_or_create(&path).unwrap();
+        assert_eq!(k1.pseudonym("x"), k2.pseudonym("x"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    proptest! {
+        /// Every 11-digit string: `parse` accepts exactly when the formula holds and the date and
+        /// century are valid; what it derives agrees with the digits.
+        #[test]
+        fn parse_agrees_with_the_formula(n in "[0-9]{11}") {
+            match parse(&n) {
+                Ok(id) => {
+                    prop_assert!(by_formula(&n));
+                    let i3 = n.as_bytes()[8] - b'0';
+                    prop_assert_eq!(id.sex, if i3 % 2 == 1 { Sex::Male } else { Sex::Female });
+                    prop_assert_eq!(id.birth_date.year() % 100, n[4..6].parse::<i32>().unwrap());
+                }
+                Err(IdentityError::CheckDigit) => prop_assert!(!by_formula(&n)),
+                Err(_) => prop_assert!(by_formula(&n)),
+            }
+        }
+
+        /// A synthetic number made for a birth date parses back to that date, and changing any one
+        /// digit breaks it (the check digits catch every single-digit error).
+        #[test]
+        fn synthetic_round_trip(days in 0i64..(200 * 365), individual in 0u32..1000, d in any::<bool>(), pos in 0usize..11, delta in 1u32..10) {
+            let birth = date(1855, 1, 1) + chrono::Duration::days(days);
+            if let Some(n) = synthetic_number(birth, individual, d) {
+                let id = parse(&n).unwrap();
+                prop_assert_eq!(id.birth_date, birth);
+                prop_assert_eq!(id.kind.d_number, d);
+                prop_assert!(id.kind.synthetic);
+                let mut b = n.into_bytes();
+                b[pos] = b'0' + ((u32::from(b[pos] - b'0') + delta) % 10) as u8;
+                let changed = String::from_utf8(b).unwrap();
+                prop_assert_eq!(parse(&changed), Err(IdentityError::CheckDigit));
+            }
+        }
+    }
+}

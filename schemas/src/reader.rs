@@ -1,0 +1,310 @@
+//! Streaming decoding of one delivery in its source's dialect: records with the physical line they
+//! start on, fields addressed by contract column. Memory is bounded by the longest record.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read};
+
+use crate::contract::ExtractKind;
+use crate::dialect::{Dialect, Encoding, FileFormat};
+use crate::rule::Rule;
+
+/// Why a whole file is rejected. Never carries a field's value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{rule}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct FileRejection {
+    pub rule: Rule,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl FileRejection {
+    pub fn new(rule: Rule, line: Option<u64>, message: impl Into<String>) -> FileRejection {
+        FileRejection { rule, line, message: message.into() }
+    }
+}
+
+/// One field as it stands in the file.
+#[derive(Clone, Copy, Debug)]
+pub enum Raw<'a> {
+    /// Not in the header, or a key missing from the JSON object.
+    Missing,
+    Text(&'a str),
+    Json(&'a serde_json::Value),
+}
+
+/// A record: its line and either its fields or why it is malformed.
+#[derive(Debug)]
+pub struct RawRecord<'a> {
+    /// The physical line the record starts on; a CSV header is line 1.
+    pub line: u64,
+    pub body: Body<'a>,
+}
+
+#[derive(Debug)]
+pub enum Body<'a> {
+    Fields(Fields<'a>),
+    Malformed(String),
+}
+
+#[derive(Debug)]
+pub enum Fields<'a> {
+    Csv { text: &'a str, bounds: &'a [(usize, usize)], map: &'a [Option<usize>] },
+    Json { slots: &'a [Option<serde_json::Value>] },
+}
+
+impl Fields<'_> {
+    /// The raw field of contract column `col`.
+    pub fn get(&self, col: usize) -> Raw<'_> {
+        match self {
+            Fields::Csv { text, bounds, map } => match map[col] {
+                Some(i) => {
+                    let (a, b) = bounds[i];
+                    Raw::Text(&text[a..b])
+                }
+                None => Raw::Missing,
+            },
+            Fields::Json { slots } => match &slots[col] {
+                Some(v) => Raw::Json(v),
+                None => Raw::Missing,
+            },
+        }
+    }
+}
+
+/// Normalises a header name or JSON key: case and surrounding spaces do not matter.
+fn normalise(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+const WINDOWS_1252_UNDEFINED: [u8; 5] = [0x81, 0x8D, 0x8F, 0x90, 0x9D];
+
+/// Decodes one field into `out`; `Err` with a description where the bytes are not in the encoding.
+fn decode_field(bytes: &[u8], encoding: Encoding, out: &mut String) -> Result<(), String> {
+    if bytes.is_ascii() {
+        out.push_str(std::str::from_utf8(bytes).expect("ASCII is UTF-8"));
+        return Ok(());
+    }
+    match encoding {
+        Encoding::Utf8 | Encoding::Utf8Bom => {
+            let s = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8 ({e})"))?;
+            out.push_str(s);
+        }
+        Encoding::Windows1252 => {
+            if let Some(b) = bytes.iter().find(|b| WINDOWS_1252_UNDEFINED.contains(b)) {
+                return Err(format!("byte 0x{b:02X} is undefined in Windows-1252"));
+            }
+            out.push_str(&encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the records of one delivery.
+pub struct RecordReader<R: Read> {
+    kind: ExtractKind,
+    inner: Inner<R>,
+    unknown_columns: BTreeSet<String>,
+}
+
+enum Inner<R: Read> {
+    Csv {
+        reader: csv::Reader<BufReader<R>>,
+        record: csv::ByteRecord,
+        encoding: Encoding,
+        header_len: usize,
+        map: Vec<Option<usize>>,
+        text: String,
+        bounds: Vec<(usize, usize)>,
+    },
+    Json {
+        reader: BufReader<R>,
+        line: Vec<u8>,
+        line_no: u64,
+        keys: HashMap<String, usize>,
+        slots: Vec<Option<serde_json::Value>>,
+    },
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Starts reading: checks the byte order mark and, for CSV, the header.
+    pub fn new(input: R, kind: ExtractKind, dialect: Dialect) -> Result<RecordReader<R>, FileRejection> {
+        let mut input = BufReader::with_capacity(1 << 16, input);
+        let start = input.fill_buf().map_err(|e| FileRejection::new(Rule::Unreadable, None, e.to_string()))?;
+        let has_bom = start.starts_with(UTF8_BOM);
+        let empty = start.is_empty();
+        match dialect.encoding {
+            Encoding::Utf8Bom if !empty && !has_bom => {
+                return Err(FileRejection::new(
+                    Rule::Undecodable,
+                    Some(1),
+                    "the source's encoding is UTF-8 with a byte order mark, and the file does not start with one",
+                ));
+            }
+            Encoding::Utf8Bom if has_bom => input.consume(UTF8_BOM.len()),
+            Encoding::Utf8 | Encoding::Windows1252 if has_bom => {
+                return Err(FileRejection::new(
+                    Rule::Undecodable,
+                    Some(1),
+                    format!(
+                        "the file starts with a UTF-8 byte order mark; the source's encoding is {:?}",
+                        dialect.encoding
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let columns = kind.columns();
+        let inner = match dialect.format {
+            FileFormat::Csv { delimiter } => {
+                let mut reader =
+                    csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(input);
+                let mut record = csv::ByteRecord::new();
+                let got = reader.read_byte_record(&mut record).map_err(csv_error)?;
+                if !got {
+                    return Err(FileRejection::new(Rule::MissingColumn, Some(1), "the file is empty: no header row"));
+                }
+                let mut names = Vec::with_capacity(record.len());
+                for field in record.iter() {
+                    let mut s = String::new();
+                    decode_field(field, dialect.encoding, &mut s)
+                        .map_err(|e| FileRejection::new(Rule::Undecodable, Some(1), e))?;
+                    names.push(normalise(&s));
+                }
+                let mut map = vec![None; columns.len()];
+                let mut unknown = BTreeSet::new();
+                for (i, name) in names.iter().enumerate() {
+                    match kind.column_index(name) {
+                        Some(c) if map[c].is_some() => {
+                            return Err(FileRejection::new(
+                                Rule::MissingColumn,
+                                Some(1),
+                                format!("the header names column `{name}` twice; each column once is expected"),
+                            ));
+                        }
+                        Some(c) => map[c] = Some(i),
+                        None => {
+                            unknown.insert(name.clone());
+                        }
+                    }
+                }
+                let missing: Vec<&str> =
+                    columns.iter().zip(&map).filter(|(c, m)| c.required && m.is_none()).map(|(c, _)| c.name).collect();
+                if !missing.is_empty() {
+                    return Err(FileRejection::new(
+                        Rule::MissingColumn,
+                        Some(1),
+                        format!("the header lacks required column(s) {}", missing.join(", ")),
+                    ));
+                }
+                return Ok(RecordReader {
+                    kind,
+                    inner: Inner::Csv {
+                        reader,
+                        record,
+                        encoding: dialect.encoding,
+                        header_len: names.len(),
+                        map,
+                        text: String::new(),
+                        bounds: Vec::new(),
+                    },
+                    unknown_columns: unknown,
+                });
+            }
+            FileFormat::JsonLines => Inner::Json {
+                reader: input,
+                line: Vec::new(),
+                line_no: 0,
+                keys: columns.iter().enumerate().map(|(i, c)| (c.name.to_string(), i)).collect(),
+                slots: vec![None; columns.len()],
+            },
+        };
+        Ok(RecordReader { kind, inner, unknown_columns: BTreeSet::new() })
+    }
+
+    /// Columns in the file that the contract does not have (kept out of the lake, reported once).
+    pub fn unknown_columns(&self) -> &BTreeSet<String> {
+        &self.unknown_columns
+    }
+
+    /// The next record, `None` at the end. An error rejects the whole file.
+    pub fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, FileRejection> {
+        match &mut self.inner {
+            Inner::Csv { reader, record, encoding, header_len, map, text, bounds } => {
+                if !reader.read_byte_record(record).map_err(csv_error)? {
+                    return Ok(None);
+                }
+                let line = record.position().map_or(0, |p| p.line());
+                text.clear();
+                bounds.clear();
+                for field in record.iter() {
+                    let a = text.len();
+                    decode_field(field, *encoding, text)
+                        .map_err(|e| FileRejection::new(Rule::Undecodable, Some(line), e))?;
+                    bounds.push((a, text.len()));
+                }
+                if record.len() != *header_len {
+                    return Ok(Some(RawRecord {
+                        line,
+                        body: Body::Malformed(format!("{} fields where the header has {}", record.len(), header_len)),
+                    }));
+                }
+                Ok(Some(RawRecord { line, body: Body::Fields(Fields::Csv { text, bounds, map }) }))
+            }
+            Inner::Json { reader, line, line_no, keys, slots } => loop {
+                line.clear();
+                let n = reader
+                    .read_until(b'\n', line)
+                    .map_err(|e| FileRejection::new(Rule::Unreadable, Some(*line_no + 1), e.to_string()))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *line_no += 1;
+                let text = std::str::from_utf8(line).map_err(|e| {
+                    FileRejection::new(Rule::Undecodable, Some(*line_no), format!("invalid UTF-8 ({e})"))
+                })?;
+                let text = text.trim_end_matches(['\n', '\r']);
+                if text.trim().is_empty() {
+                    continue; // blank lines carry no record, as in CSV
+                }
+                let object = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(o)) => o,
+                    Ok(_) => {
+                        return Ok(Some(RawRecord {
+                            line: *line_no,
+                            body: Body::Malformed("the line is JSON but not an object".into()),
+                        }));
+                    }
+                    Err(e) => {
+                        return Ok(Some(RawRecord {
+                            line: *line_no,
+                            body: Body::Malformed(format!("the line is not JSON: {e}")),
+                        }));
+                    }
+                };
+                slots.iter_mut().for_each(|s| *s = None);
+                for (key, value) in object {
+                    let name = normalise(&key);
+                    match keys.get(&name) {
+                        Some(&i) => slots[i] = Some(value),
+                        None => {
+                            if !self.unknown_columns.contains(&name) {
+                                self.unknown_columns.insert(name);
+                            }
+                        }
+                    }
+                }
+                return Ok(Some(RawRecord { line: *line_no, body: Body::Fields(Fields::Json { slots }) }));
+            },
+        }
+    }
+
+    pub fn kind(&self) -> ExtractKind {
+        self.kind
+    }
+}
+
+fn csv_error(e: csv::Error) -> FileRejection {
+    let line = e.position().map(|p| p.line());
+    FileRejection::new(Rule::Unreadable, line, e.to_string())
+}
