@@ -125,6 +125,13 @@ pub struct FileSummary {
 /// Checks the name of a delivery against the source it came from.
 pub fn check_file_name(file_name: &str, kind: ExtractKind, source: Rhf) -> Result<Delivery, FileRejection> {
     let delivery = Delivery::parse(file_name).map_err(|m| FileRejection::new(Rule::FileName, None, m))?;
+    if delivery.rhf != source {
+        return Err(FileRejection::new(
+            Rule::FileRhf,
+            None,
+            format!("the file is named for {}; this source is {source}", delivery.rhf),
+        ));
+    }
     if delivery.extract != kind {
         return Err(FileRejection::new(
             Rule::FileName,
@@ -138,13 +145,6 @@ pub fn check_file_name(file_name: &str, kind: ExtractKind, source: Rhf) -> Resul
             Rule::FileName,
             None,
             format!("extension `.{}`; {source} delivers `.{ext}`", delivery.extension),
-        ));
-    }
-    if delivery.rhf != source {
-        return Err(FileRejection::new(
-            Rule::FileRhf,
-            None,
-            format!("the file is named for {}; this source is {source}", delivery.rhf),
         ));
     }
     Ok(delivery)
@@ -284,6 +284,7 @@ impl<'a> RowChecker<'a> {
                 Err((rule, expected)) => {
                     let value = match (col.ty, fields.get(i)) {
                         (ColumnType::Fodselsnummer, _) => Some("<masked>".to_string()),
+                        (_, Raw::Text("")) => None,
                         (_, Raw::Text(s)) => Some(cut(s)),
                         (_, Raw::Json(v)) => Some(cut(&v.to_string())),
                         (_, Raw::Missing) => None,

@@ -158,14 +158,21 @@ impl<R: Read> RecordReader<R> {
         let inner = match dialect.format {
             FileFormat::Csv { delimiter } => {
                 let mut reader =
-                    csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(input);
+                    // Records end at LF; the CR of a CRLF is taken off the last field (fields_without_cr).
+                    // With CRLF as terminator, csv-core reports a record's line one too low.
+                    csv::ReaderBuilder::new()
+                        .delimiter(delimiter)
+                        .terminator(csv::Terminator::Any(b'\n'))
+                        .has_headers(false)
+                        .flexible(true)
+                        .from_reader(input);
                 let mut record = csv::ByteRecord::new();
                 let got = reader.read_byte_record(&mut record).map_err(csv_error)?;
                 if !got {
                     return Err(FileRejection::new(Rule::MissingColumn, Some(1), "the file is empty: no header row"));
                 }
                 let mut names = Vec::with_capacity(record.len());
-                for field in record.iter() {
+                for field in fields_without_cr(&record) {
                     let mut s = String::new();
                     decode_field(field, dialect.encoding, &mut s)
                         .map_err(|e| FileRejection::new(Rule::Undecodable, Some(1), e))?;
@@ -231,13 +238,18 @@ impl<R: Read> RecordReader<R> {
     pub fn next_record(&mut self) -> Result<Option<RawRecord<'_>>, FileRejection> {
         match &mut self.inner {
             Inner::Csv { reader, record, encoding, header_len, map, text, bounds } => {
-                if !reader.read_byte_record(record).map_err(csv_error)? {
-                    return Ok(None);
-                }
-                let line = record.position().map_or(0, |p| p.line());
+                let line = loop {
+                    if !reader.read_byte_record(record).map_err(csv_error)? {
+                        return Ok(None);
+                    }
+                    // A blank CRLF line is no record, as a blank LF line is not.
+                    if !(record.len() == 1 && (record[0].is_empty() || &record[0] == b"\r")) {
+                        break record.position().map_or(0, |p| p.line());
+                    }
+                };
                 text.clear();
                 bounds.clear();
-                for field in record.iter() {
+                for field in fields_without_cr(record) {
                     let a = text.len();
                     decode_field(field, *encoding, text)
                         .map_err(|e| FileRejection::new(Rule::Undecodable, Some(line), e))?;
@@ -302,6 +314,12 @@ impl<R: Read> RecordReader<R> {
     pub fn kind(&self) -> ExtractKind {
         self.kind
     }
+}
+
+/// The fields of a record, with the CR of a CRLF line end taken off the last one.
+fn fields_without_cr(record: &csv::ByteRecord) -> impl Iterator<Item = &[u8]> {
+    let n = record.len();
+    record.iter().enumerate().map(move |(i, f)| if i + 1 == n { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
 }
 
 fn csv_error(e: csv::Error) -> FileRejection {

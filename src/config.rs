@@ -1,0 +1,189 @@
+//! `lms.toml`: one typed configuration with a default for every setting, overridden by `LMS_*`
+//! environment variables. Secrets (pseudonymisation key, tokens, S3 credentials) never stand in it:
+//! they come from the environment or from files it names.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub lake: LakeConfig,
+    #[serde(rename = "source")]
+    pub sources: Vec<SourceConfig>,
+    pub server: ServerConfig,
+    pub suppression: SuppressionConfig,
+    #[serde(rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+    pub pseudonym: PseudonymConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeConfig {
+    /// `file://…` or `s3://bucket/prefix`.
+    pub url: String,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        LakeConfig { url: "file://./lms-data/lake".into() }
+    }
+}
+
+/// One region's drop for one extract (or all three when `extract` is absent).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub rhf: String,
+    pub extract: Option<String>,
+    /// `file://`, `s3://` or `https://`.
+    pub url: String,
+    /// Cron expression with seconds.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+}
+
+fn default_schedule() -> String {
+    "0 0 3 * * *".into()
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub flight_listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: "127.0.0.1:8080".into(), flight_listen: "127.0.0.1:50051".into() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuppressionConfig {
+    pub min_count: u32,
+}
+
+impl Default for SuppressionConfig {
+    fn default() -> Self {
+        SuppressionConfig { min_count: 5 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    pub role: String,
+    /// SHA-256 of the secret, hex.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PseudonymConfig {
+    /// A file holding the key as hex (`LMS_PSEUDONYM_KEY_FILE`); the key itself only from the environment.
+    pub key_file: Option<String>,
+}
+
+impl Config {
+    /// Reads `path` if given (else defaults), then applies `LMS_*` overrides from `env`.
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("config {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("LMS_LAKE_URL") {
+            config.lake.url = v;
+        }
+        if let Some(v) = env("LMS_SERVER_LISTEN") {
+            config.server.listen = v;
+        }
+        if let Some(v) = env("LMS_SERVER_FLIGHT_LISTEN") {
+            config.server.flight_listen = v;
+        }
+        if let Some(v) = env("LMS_SUPPRESSION_MIN_COUNT") {
+            config.suppression.min_count =
+                v.parse().map_err(|_| anyhow::anyhow!("LMS_SUPPRESSION_MIN_COUNT={v}: expected a whole number"))?;
+        }
+        if let Some(v) = env("LMS_PSEUDONYM_KEY_FILE") {
+            config.pseudonym.key_file = Some(v);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(self.lake.url.starts_with("file://") || self.lake.url.starts_with("s3://")) {
+            anyhow::bail!("[lake] url `{}`: expected file://… or s3://bucket/prefix", self.lake.url);
+        }
+        if self.suppression.min_count < 1 {
+            anyhow::bail!("[suppression] min_count must be at least 1");
+        }
+        for s in &self.sources {
+            s.rhf.parse::<lms_schemas::Rhf>().map_err(|e| anyhow::anyhow!("[[source]] {}: {e}", s.name))?;
+            if let Some(x) = &s.extract {
+                x.parse::<lms_schemas::ExtractKind>().map_err(|e| anyhow::anyhow!("[[source]] {}: {e}", s.name))?;
+            }
+        }
+        for t in &self.tokens {
+            if !["analyst", "controller", "dashboard"].contains(&t.role.as_str()) {
+                anyhow::bail!("[[token]] {}: role `{}`: expected analyst, controller or dashboard", t.name, t.role);
+            }
+            if t.sha256.len() != 64 || !t.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                anyhow::bail!("[[token]] {}: sha256 must be 64 hex characters", t.name);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::load(None, |_| None).unwrap();
+        assert_eq!(c.lake.url, "file://./lms-data/lake");
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.suppression.min_count, 5);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lms.toml");
+        std::fs::write(
+            &path,
+            r#"
+[lake]
+url = "s3://lake/lms"
+[suppression]
+min_count = 3
+[[source]]
+name = "hv"
+rhf = "HV"
+url = "file:///drop/hv"
+"#,
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), |k| (k == "LMS_SUPPRESSION_MIN_COUNT").then(|| "7".to_string())).unwrap();
+        assert_eq!(c.lake.url, "s3://lake/lms");
+        assert_eq!(c.suppression.min_count, 7);
+        assert_eq!(c.sources[0].schedule, "0 0 3 * * *");
+        std::fs::write(&path, "[[source]]\nname = \"x\"\nrhf = \"XX\"\nurl = \"file:///x\"\n").unwrap();
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("unknown region `XX`"), "{e}");
+        std::fs::write(&path, "[lake]\nurl = \"file://x\"\ncolour = 1\n").unwrap();
+        assert!(Config::load(Some(&path), |_| None).unwrap_err().to_string().contains("colour"));
+    }
+}
