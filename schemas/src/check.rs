@@ -171,10 +171,10 @@ pub fn check_delivery<R: Read>(
     let mut seen = HashSet::new();
     let mut repeated = HashSet::new();
     while let Some(record) = reader.next_record()? {
-        if let Some(key) = checker.id_key(&record) {
-            if !seen.insert(key) {
-                repeated.insert(key);
-            }
+        if let Some(key) = checker.id_key(&record)
+            && !seen.insert(key)
+        {
+            repeated.insert(key);
         }
     }
     drop(seen);
@@ -296,16 +296,16 @@ impl<'a> RowChecker<'a> {
             row.values.push(value);
         }
         self.cross_checks(record.line, row);
-        if let Some(key) = self.id_key(record) {
-            if repeated_ids.contains(&key) {
-                row.violations.push(Violation {
-                    line: record.line,
-                    column: Some(self.kind.id_column()),
-                    rule: Rule::DuplicateId,
-                    value: Some(cut(&self.text_value(row, self.id_col))),
-                    expected: "an id used once within (rhf, hf) in the delivery".into(),
-                });
-            }
+        if let Some(key) = self.id_key(record)
+            && repeated_ids.contains(&key)
+        {
+            row.violations.push(Violation {
+                line: record.line,
+                column: Some(self.kind.id_column()),
+                rule: Rule::DuplicateId,
+                value: Some(cut(&self.text_value(row, self.id_col))),
+                expected: "an id used once within (rhf, hf) in the delivery".into(),
+            });
         }
     }
 
@@ -342,39 +342,33 @@ impl<'a> RowChecker<'a> {
                     int(self.get(row, "deltakere_parorende")),
                     int(self.get(row, "fullfort")),
                 );
-                if let (Some(p), Some(r), Some(f)) = (p, r, f) {
-                    if f > p + r {
-                        found.push((
-                            "fullfort",
-                            Rule::Completed,
-                            f.to_string(),
-                            format!("at most {} participants", p + r),
-                        ));
-                    }
+                if let (Some(p), Some(r), Some(f)) = (p, r, f)
+                    && f > p + r
+                {
+                    found.push(("fullfort", Rule::Completed, f.to_string(), format!("at most {} participants", p + r)));
                 }
-                if let (Value::Bool(true), Some(p), Some(r)) = (self.get(row, "avlyst"), p, r) {
-                    if p + r > 0 {
-                        found.push((
-                            "avlyst",
-                            Rule::CancelledParticipants,
-                            format!("cancelled with {} participants", p + r),
-                            "0 participants in a cancelled run".into(),
-                        ));
-                    }
+                if let (Value::Bool(true), Some(p), Some(r)) = (self.get(row, "avlyst"), p, r)
+                    && p + r > 0
+                {
+                    found.push((
+                        "avlyst",
+                        Rule::CancelledParticipants,
+                        format!("cancelled with {} participants", p + r),
+                        "0 participants in a cancelled run".into(),
+                    ));
                 }
             }
             ExtractKind::Coding => {
                 if let (Value::Text(bydel), Value::Text(kommune)) =
                     (self.get(row, "bydel"), self.get(row, "bostedskommune"))
+                    && kommune != OSLO
                 {
-                    if kommune != OSLO {
-                        found.push((
-                            "bydel",
-                            Rule::Bydel,
-                            bydel.clone(),
-                            format!("no bydel where bostedskommune is {kommune} (only with {OSLO})"),
-                        ));
-                    }
+                    found.push((
+                        "bydel",
+                        Rule::Bydel,
+                        bydel.clone(),
+                        format!("no bydel where bostedskommune is {kommune} (only with {OSLO})"),
+                    ));
                 }
             }
             ExtractKind::Evaluation => {

@@ -1,0 +1,95 @@
+//! The binary: exit codes, `lms check` output, determinism of `lms generate`.
+
+use crate::{demo, files_below, lms};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = lms().args(args).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn generate_twice_gives_byte_identical_files() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    for (dir, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let out = dir.path().to_str().unwrap();
+        let (code, stdout, stderr) =
+            run(&["generate", "--out", out, "--seed", seed, "--years", "2021", "--scale", "0.02"]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+    }
+    let names = files_below(a.path());
+    assert!(names.len() > 4 * 36, "a year of three extracts for four regions: {}", names.len());
+    assert_eq!(names, files_below(b.path()));
+    for n in &names {
+        let (x, y) = (std::fs::read(a.path().join(n)).unwrap(), std::fs::read(b.path().join(n)).unwrap());
+        assert!(x == y, "{} differs between two runs with the same seed", n.display());
+    }
+    let differing =
+        names.iter().filter(|n| std::fs::read(a.path().join(n)).ok() != std::fs::read(c.path().join(n)).ok()).count();
+    assert!(differing > names.len() / 2, "another seed gives other data ({differing} of {} differ)", names.len());
+}
+
+#[test]
+fn check_exit_codes_and_output() {
+    let (dir, manifest) = demo();
+    let path = |p: &str| dir.join(p).to_str().unwrap().to_string();
+    // A clean file: exit 0.
+    let clean = manifest.files.iter().find(|f| f.path.starts_with("HV/HV_coding_2021") && f.rows > 0).unwrap();
+    let (code, out, _) = run(&["check", "--extract", "coding", "--rhf", "HV", &path(&clean.path)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{} rows read, {} clean, 0 rejected", clean.rows, clean.rows)), "{out}");
+    // The planted file: exit 1, one line per fault with line, column and rule, then the summary.
+    let planted = manifest.files.iter().find(|f| f.path == "HN/HN_coding_2020-02.csv").unwrap();
+    let (code, out, _) = run(&["check", "--extract", "coding", "--rhf", "HN", &path(&planted.path)]);
+    assert_eq!(code, 1);
+    for p in &planted.planted {
+        let column = p.column.as_deref().map(|c| format!("{c}: ")).unwrap_or_default();
+        let expected = format!("HN_coding_2020-02.csv:{}: {column}{}: expected", p.line, p.rule);
+        assert!(out.contains(&expected), "missing `{expected}` in\n{out}");
+    }
+    assert!(out.contains("15 rejected"), "{out}");
+    assert!(
+        !out.chars().collect::<Vec<_>>().windows(11).any(|w| w.iter().all(char::is_ascii_digit)),
+        "no identity number in the output"
+    );
+    // JSON lines: one object per violation, the summary last.
+    let (code, out, _) =
+        run(&["check", "--extract", "coding", "--rhf", "HN", "--format", "json", &path(&planted.path)]);
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), planted.planted.len() + 1);
+    assert_eq!(lines.last().unwrap()["summary"]["rows_rejected"], 15);
+    // A file rejected whole: exit 1 with the rule.
+    let (code, out, _) = run(&["check", "--extract", "coding", "--rhf", "HV", &path("HV/HV_kodning_2020-06.csv")]);
+    assert_eq!(code, 1);
+    assert!(out.contains("file rejected: file_name"), "{out}");
+    // Usage errors: exit 2.
+    assert_eq!(run(&["check", "--extract", "kurs", "--rhf", "HV", &path(&clean.path)]).0, 2);
+    assert_eq!(run(&["check", "--extract", "coding", "--rhf", "XX", &path(&clean.path)]).0, 2);
+    assert_eq!(run(&["check", "--extract", "coding", "--rhf", "HV", "/no/such/file.csv"]).0, 2);
+    assert_eq!(run(&["check", "--rhf", "HV"]).0, 2);
+}
+
+#[test]
+fn commands_not_built_yet_say_so_with_exit_2() {
+    for args in [&["serve"][..], &["query", "select 1"], &["etl", "run", "--incoming", "x"], &["status"]] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("not yet available"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bad_configuration_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lms.toml");
+    std::fs::write(&config, "[lake]\nurl = \"ftp://x\"\n").unwrap();
+    let (code, _, err) = run(&["--config", config.to_str().unwrap(), "status"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("[lake] url"), "{err}");
+}
