@@ -1,6 +1,7 @@
 //! Checking a delivery against its contract, row by row, in two streaming passes: the first finds
 //! repeated ids (every row carrying one is rejected, the first too), the second checks and types
-//! every row. Memory: 16 bytes per distinct id, whatever the file size.
+//! every row. Memory: 8 bytes per row for the id index during the first pass; the rest is bounded
+//! by the longest record.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -168,16 +169,32 @@ pub fn check_delivery<R: Read>(
 
     // Pass 1: decodability of every record, and the ids that repeat.
     let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
-    let mut seen = HashSet::new();
-    let mut repeated = HashSet::new();
+    let mut hashes = Vec::new();
     while let Some(record) = reader.next_record()? {
-        if let Some(key) = checker.id_key(&record)
-            && !seen.insert(key)
-        {
-            repeated.insert(key);
+        if let Some(parts) = checker.id_parts(&record) {
+            hashes.push(id_hash(parts));
         }
     }
-    drop(seen);
+    hashes.sort_unstable();
+    let mut repeated = RepeatedIds {
+        candidates: hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect(),
+        exact: HashSet::new(),
+    };
+    drop(hashes);
+    if !repeated.candidates.is_empty() {
+        // Pass 1b, only where 64-bit hashes repeat: count the exact ids of those rows, so that a hash
+        // collision can never reject a row.
+        let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
+        while let Some(record) = reader.next_record()? {
+            if let Some(parts) = checker.id_parts(&record)
+                && repeated.candidates.contains(&id_hash(parts))
+            {
+                *counts.entry(exact_key(parts)).or_default() += 1;
+            }
+        }
+        repeated.exact = counts.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+    }
 
     // Pass 2: check and type every row.
     let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
@@ -206,6 +223,33 @@ pub fn check_delivery<R: Read>(
     }
     summary.unknown_columns = reader.unknown_columns().iter().cloned().collect();
     Ok((delivery, summary))
+}
+
+/// The ids that occur more than once in a delivery. Memory: 8 bytes per row during the first pass,
+/// then only the repeated ones.
+#[derive(Debug, Default)]
+pub struct RepeatedIds {
+    candidates: HashSet<u64>,
+    exact: HashSet<String>,
+}
+
+impl RepeatedIds {
+    fn contains(&self, parts: [&str; 3]) -> bool {
+        self.candidates.contains(&id_hash(parts)) && self.exact.contains(&exact_key(parts))
+    }
+}
+
+fn id_hash(parts: [&str; 3]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for part in parts {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.digest()
+}
+
+fn exact_key(parts: [&str; 3]) -> String {
+    parts.iter().map(|p| format!("{}:{p}", p.len())).collect()
 }
 
 /// Checks rows of one delivery.
@@ -241,27 +285,19 @@ impl<'a> RowChecker<'a> {
         }
     }
 
-    /// The key for uniqueness: (rhf, hf, id) as written, hashed to 128 bits.
-    fn id_key(&self, record: &RawRecord<'_>) -> Option<u128> {
+    /// The key for uniqueness: (rhf, hf, id) as written; `None` where hf or id is missing.
+    fn id_parts<'r>(&self, record: &'r RawRecord<'_>) -> Option<[&'r str; 3]> {
         let Body::Fields(fields) = &record.body else { return None };
         let text = |col| match fields.get(col) {
-            Raw::Text(s) if !s.is_empty() => Some(s.to_string()),
-            Raw::Json(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Raw::Text(s) if !s.is_empty() => Some(s),
+            Raw::Json(serde_json::Value::String(s)) if !s.is_empty() => Some(s.as_str()),
             _ => None,
         };
-        let rhf = text(0).unwrap_or_default();
-        let hf = text(self.hf_col)?;
-        let id = text(self.id_col)?;
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for part in [&rhf, &hf, &id] {
-            h.update(&(part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        Some(h.digest128())
+        Some([text(0).unwrap_or_default(), text(self.hf_col)?, text(self.id_col)?])
     }
 
     /// Checks one record into `row` (cleared first).
-    pub fn check(&self, record: &RawRecord<'_>, repeated_ids: &HashSet<u128>, row: &mut CheckedRow) {
+    pub fn check(&self, record: &RawRecord<'_>, repeated_ids: &RepeatedIds, row: &mut CheckedRow) {
         row.line = record.line;
         row.values.clear();
         row.violations.clear();
@@ -296,8 +332,8 @@ impl<'a> RowChecker<'a> {
             row.values.push(value);
         }
         self.cross_checks(record.line, row);
-        if let Some(key) = self.id_key(record)
-            && repeated_ids.contains(&key)
+        if let Some(parts) = self.id_parts(record)
+            && repeated_ids.contains(parts)
         {
             row.violations.push(Violation {
                 line: record.line,
