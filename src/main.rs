@@ -2,6 +2,7 @@
 
 mod check;
 mod config;
+mod etl;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,11 +141,11 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(&args),
         Command::Check(args) => return check::run(&args),
         Command::Demo { dir, listen, scale } => check::demo(&dir, &listen, scale),
-        Command::Etl(EtlCommand::Run { .. }) => return not_yet("etl run", "the ETL issue (#3)"),
-        Command::Etl(EtlCommand::Backfill { .. }) => return not_yet("etl backfill", "the ETL issue (#3)"),
+        Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
+        Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
         Command::Query { .. } => return not_yet("query", "the indicators issue (#4)"),
         Command::Serve { .. } => return not_yet("serve", "the server issue (#5)"),
-        Command::Status => return not_yet("status", "the ETL issue (#3)"),
+        Command::Status => etl::status(&config),
     };
     match result {
         Ok(code) => code,

@@ -77,7 +77,7 @@ fn check_exit_codes_and_output() {
 
 #[test]
 fn commands_not_built_yet_say_so_with_exit_2() {
-    for args in [&["serve"][..], &["query", "select 1"], &["etl", "run", "--incoming", "x"], &["status"]] {
+    for args in [&["serve"][..], &["query", "select 1"]] {
         let (code, _, err) = run(args);
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains("not yet available"), "{args:?}: {err}");
@@ -92,4 +92,55 @@ fn bad_configuration_is_a_usage_error() {
     let (code, _, err) = run(&["--config", config.to_str().unwrap(), "status"]);
     assert_eq!(code, 2);
     assert!(err.contains("[lake] url"), "{err}");
+}
+
+#[test]
+fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
+    let (dir, manifest) = demo();
+    let work = tempfile::tempdir().unwrap();
+    let lake = format!("file://{}", work.path().join("lake").display());
+    let incoming = dir.to_str().unwrap();
+    // Without a key there is nothing to pseudonymise with: a usage error.
+    let out = lms()
+        .args(["etl", "run", "--incoming", incoming, "--lake", &lake])
+        .env_remove("LMS_PSEUDONYM_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LMS_PSEUDONYM_KEY"));
+
+    let key = "ab".repeat(32);
+    let run = |args: &[&str]| {
+        let out = lms().args(args).env("LMS_PSEUDONYM_KEY", &key).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["etl", "run", "--incoming", incoming, "--lake", &lake]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("committed lake version 1"), "{out}");
+    // Every source's row: files processed and rows, as the manifest has them.
+    for rhf in ["hso", "hv", "hmn", "hn"] {
+        let files = manifest.files.iter().filter(|f| f.rhf.to_lowercase() == rhf).count();
+        let read: u64 =
+            manifest.files.iter().filter(|f| f.rhf.to_lowercase() == rhf && f.rejected.is_none()).map(|f| f.rows).sum();
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{rhf} ")))
+            .unwrap_or_else(|| panic!("{rhf} in {out}"));
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[1], files.to_string(), "{line}");
+        assert_eq!(cols[3], read.to_string(), "{line}");
+    }
+    let (code, out, _) = run(&["etl", "run", "--incoming", incoming, "--lake", &lake]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing new"), "{out}");
+    let (code, out, _) = run(&["status", "--lake", &lake]);
+    assert_eq!(code, 0);
+    assert!(out.contains("at version 1"), "{out}");
+    for rhf in ["HSO", "HV", "HMN", "HN"] {
+        assert!(out.contains(&format!("{rhf:<4} coding      2021-12")), "{out}");
+    }
 }

@@ -1,0 +1,291 @@
+//! Arrow batches from checked rows, in the lake schema the contract declares
+//! (`ExtractKind::lake_schema`): the identity number becomes a keyed pseudonym and what it says.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+use lms_schemas::identity::PseudonymKey;
+use lms_schemas::{CheckedRow, ColumnType, ExtractKind, Value, Violation};
+
+/// Rows per batch (and per Parquet row group write).
+pub const BATCH_ROWS: usize = 65_536;
+
+fn days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+enum Builder {
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Int(Int32Builder),
+    Dec(Decimal128Builder),
+    List(ListBuilder<StringBuilder>),
+    /// person, fodselsdato, kjonn, alder.
+    Identity(Box<(StringBuilder, Date32Builder, StringBuilder, Int32Builder)>),
+}
+
+/// Accepted rows of one delivery → batches of the extract's lake schema.
+pub struct RowBatcher {
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    period: StringBuilder,
+    delivery: StringBuilder,
+    line: Int64Builder,
+    period_text: String,
+    file: String,
+    key: PseudonymKey,
+    /// The contract column whose date the age is taken at (coding: kontaktdato).
+    age_date: Option<usize>,
+    rows: usize,
+}
+
+impl RowBatcher {
+    pub fn new(kind: ExtractKind, period: &str, file: &str, key: PseudonymKey) -> RowBatcher {
+        let builders = kind
+            .columns()
+            .iter()
+            .map(|c| match c.ty {
+                ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
+                ColumnType::Date { .. } => Builder::Date(Date32Builder::new()),
+                ColumnType::Int { .. } => Builder::Int(Int32Builder::new()),
+                ColumnType::Decimal { scale, .. } => Builder::Dec(
+                    Decimal128Builder::new()
+                        .with_precision_and_scale(5 + scale as u8, scale as i8)
+                        .expect("valid decimal"),
+                ),
+                ColumnType::CodeList { .. } => {
+                    Builder::List(ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+                        "item",
+                        DataType::Utf8,
+                        false,
+                    ))))
+                }
+                ColumnType::Fodselsnummer => Builder::Identity(Box::new((
+                    StringBuilder::new(),
+                    Date32Builder::new(),
+                    StringBuilder::new(),
+                    Int32Builder::new(),
+                ))),
+                _ => Builder::Str(StringBuilder::new()),
+            })
+            .collect();
+        RowBatcher {
+            schema: kind.lake_schema(),
+            builders,
+            period: StringBuilder::new(),
+            delivery: StringBuilder::new(),
+            line: Int64Builder::new(),
+            period_text: period.to_string(),
+            file: file.to_string(),
+            key,
+            age_date: kind.column_index("kontaktdato").filter(|_| kind == ExtractKind::Coding),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends an accepted row.
+    pub fn push(&mut self, row: &CheckedRow) {
+        debug_assert!(row.is_accepted());
+        let age_date = self.age_date.and_then(|i| match row.values[i] {
+            Value::Date(d) => Some(d),
+            _ => None,
+        });
+        for (b, v) in self.builders.iter_mut().zip(&row.values) {
+            match (b, v) {
+                (Builder::Str(b), Value::Text(s)) => b.append_value(s),
+                (Builder::Str(b), _) => b.append_null(),
+                (Builder::Bool(b), Value::Bool(x)) => b.append_value(*x),
+                (Builder::Bool(b), _) => b.append_null(),
+                (Builder::Date(b), Value::Date(d)) => b.append_value(days(*d)),
+                (Builder::Date(b), _) => b.append_null(),
+                (Builder::Int(b), Value::Int(i)) => b.append_value(*i as i32),
+                (Builder::Int(b), _) => b.append_null(),
+                (Builder::Dec(b), Value::Decimal(d)) => b.append_value(i128::from(*d)),
+                (Builder::Dec(b), _) => b.append_null(),
+                (Builder::List(b), Value::List(items)) => {
+                    for it in items {
+                        b.values().append_value(it);
+                    }
+                    b.append(true);
+                }
+                (Builder::List(b), _) => b.append(false),
+                (Builder::Identity(b), Value::Identity(id)) => {
+                    let (person, birth, sex, age) = &mut **b;
+                    person.append_value(self.key.pseudonym(id.number()));
+                    birth.append_value(days(id.identity.birth_date));
+                    sex.append_value(id.identity.sex.code());
+                    age.append_value(age_date.map_or(0, |d| id.identity.age_on(d)));
+                }
+                (Builder::Identity(..), _) => unreachable!("an accepted row has a valid identity number"),
+            }
+        }
+        self.period.append_value(&self.period_text);
+        self.delivery.append_value(&self.file);
+        self.line.append_value(row.line as i64);
+        self.rows += 1;
+    }
+
+    /// The rows so far as a batch; the batcher starts over.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for b in &mut self.builders {
+            match b {
+                Builder::Str(b) => columns.push(Arc::new(b.finish())),
+                Builder::Bool(b) => columns.push(Arc::new(b.finish())),
+                Builder::Date(b) => columns.push(Arc::new(b.finish())),
+                Builder::Int(b) => columns.push(Arc::new(b.finish())),
+                Builder::Dec(b) => columns.push(Arc::new(b.finish())),
+                Builder::List(b) => columns.push(Arc::new(b.finish())),
+                Builder::Identity(b) => {
+                    let (p, d, s, a) = &mut **b;
+                    columns.push(Arc::new(p.finish()));
+                    columns.push(Arc::new(d.finish()));
+                    columns.push(Arc::new(s.finish()));
+                    columns.push(Arc::new(a.finish()));
+                }
+            }
+        }
+        columns.push(Arc::new(self.period.finish()));
+        columns.push(Arc::new(self.delivery.finish()));
+        columns.push(Arc::new(self.line.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), columns).expect("builders follow the lake schema")
+    }
+}
+
+/// The quarantine table's schema: one row per broken rule (a row breaking two rules has two), and
+/// one per file rejected whole (no line). Identity numbers appear only as `<masked>`; `person` is
+/// the pseudonym where the row's identity number was valid.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("delivery", DataType::Utf8, false),
+        Field::new("rhf", DataType::Utf8, true),
+        Field::new("extract", DataType::Utf8, true),
+        Field::new("period", DataType::Utf8, true),
+        Field::new("line", DataType::Int64, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("expected", DataType::Utf8, false),
+        Field::new("person", DataType::Utf8, true),
+    ]))
+}
+
+/// Where quarantined rows came from.
+#[derive(Clone, Debug)]
+pub struct QuarantineContext {
+    pub run_id: String,
+    pub source: String,
+    pub delivery: String,
+    pub rhf: Option<String>,
+    pub extract: Option<String>,
+    pub period: Option<String>,
+}
+
+/// Builds quarantine batches.
+pub struct QuarantineBatcher {
+    ctx: QuarantineContext,
+    line: Int64Builder,
+    column: StringBuilder,
+    rule: StringBuilder,
+    value: StringBuilder,
+    expected: StringBuilder,
+    person: StringBuilder,
+    key: PseudonymKey,
+    rows: usize,
+}
+
+impl QuarantineBatcher {
+    pub fn new(ctx: QuarantineContext, key: PseudonymKey) -> QuarantineBatcher {
+        QuarantineBatcher {
+            ctx,
+            line: Int64Builder::new(),
+            column: StringBuilder::new(),
+            rule: StringBuilder::new(),
+            value: StringBuilder::new(),
+            expected: StringBuilder::new(),
+            person: StringBuilder::new(),
+            key,
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends a rejected row's violations, with the row's pseudonym where its number was valid.
+    pub fn push_row(&mut self, row: &CheckedRow) {
+        let person = row.values.iter().find_map(|v| match v {
+            Value::Identity(id) => Some(self.key.pseudonym(id.number())),
+            _ => None,
+        });
+        for v in &row.violations {
+            self.push(v, person.as_deref());
+        }
+    }
+
+    fn push(&mut self, v: &Violation, person: Option<&str>) {
+        self.line.append_value(v.line as i64);
+        self.column.append_option(v.column);
+        self.rule.append_value(v.rule.as_str());
+        self.value.append_option(v.value.as_deref());
+        self.expected.append_value(&v.expected);
+        self.person.append_option(person);
+        self.rows += 1;
+    }
+
+    /// Appends a whole-file rejection.
+    pub fn push_file(&mut self, rule: &str, line: Option<u64>, message: &str) {
+        self.line.append_option(line.map(|l| l as i64));
+        self.column.append_null();
+        self.rule.append_value(rule);
+        self.value.append_null();
+        self.expected.append_value(message);
+        self.person.append_null();
+        self.rows += 1;
+    }
+
+    pub fn finish(&mut self) -> RecordBatch {
+        let n = self.rows;
+        let repeat = |v: &str| -> ArrayRef { Arc::new(arrow_array::StringArray::from(vec![v; n])) };
+        let repeat_opt =
+            |v: &Option<String>| -> ArrayRef { Arc::new(arrow_array::StringArray::from(vec![v.as_deref(); n])) };
+        let columns: Vec<ArrayRef> = vec![
+            repeat(&self.ctx.run_id),
+            repeat(&self.ctx.source),
+            repeat(&self.ctx.delivery),
+            repeat_opt(&self.ctx.rhf),
+            repeat_opt(&self.ctx.extract),
+            repeat_opt(&self.ctx.period),
+            Arc::new(self.line.finish()),
+            Arc::new(self.column.finish()),
+            Arc::new(self.rule.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.expected.finish()),
+            Arc::new(self.person.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(quarantine_schema(), columns).expect("quarantine schema")
+    }
+}

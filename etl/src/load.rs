@@ -1,0 +1,289 @@
+//! Loading one delivery: check it (two streaming passes over the local copy, on a blocking thread),
+//! hand accepted rows and quarantined violations as Arrow batches through a bounded channel to
+//! async Parquet writers (zstd) in the lake. Memory stays bounded by a few batches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lms_schemas::identity::PseudonymKey;
+use lms_schemas::{Delivery, ExtractKind, Reference, check_delivery, check_file_name};
+use object_store::buffered::BufWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tokio::sync::mpsc;
+
+use crate::EtlError;
+use crate::batch::{BATCH_ROWS, QuarantineBatcher, QuarantineContext, RowBatcher, quarantine_schema};
+use crate::lake::{DataFile, DeliveryRecord, Lake};
+use crate::source::{Fetched, Listed, Source};
+
+/// What loading a delivery gave: its record and the files written for it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub record: DeliveryRecord,
+    /// The accepted rows (empty where none were accepted or the file was rejected).
+    pub data: Vec<DataFile>,
+    /// Quarantined violations and file rejections.
+    pub quarantine: Vec<DataFile>,
+}
+
+enum Msg {
+    Data(arrow_array::RecordBatch),
+    Quarantine(arrow_array::RecordBatch),
+}
+
+/// A Parquet file being written to the lake.
+struct Writer {
+    writer: AsyncArrowWriter<BufWriter>,
+    file: DataFile,
+}
+
+impl Writer {
+    fn new(lake: &Lake, file: DataFile, schema: arrow_schema::SchemaRef) -> Result<Writer, EtlError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level")))
+            .set_max_row_group_row_count(Some(BATCH_ROWS * 4))
+            .build();
+        let object = BufWriter::new(lake.store().clone(), lake.path(&file.path));
+        let writer = AsyncArrowWriter::try_new(object, schema, Some(props)).map_err(EtlError::parquet)?;
+        Ok(Writer { writer, file })
+    }
+
+    async fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), EtlError> {
+        self.file.rows += batch.num_rows() as u64;
+        self.writer.write(batch).await.map_err(EtlError::parquet)
+    }
+
+    async fn close(self) -> Result<DataFile, EtlError> {
+        let mut file = self.file;
+        self.writer.close().await.map_err(EtlError::parquet)?;
+        file.bytes = 0; // filled in by the caller from the store when needed
+        Ok(file)
+    }
+}
+
+/// The context every load of a run shares.
+#[derive(Clone, Debug)]
+pub struct LoadContext {
+    pub lake: Lake,
+    pub reference: Arc<Reference>,
+    pub key: PseudonymKey,
+    pub run_id: String,
+}
+
+/// A fresh file name in the lake for a table and partition.
+pub fn data_path(table: &str, rhf: Option<&str>, period: Option<&str>, run_id: &str, seq: usize) -> String {
+    let mut p = table.to_string();
+    if let Some(r) = rhf {
+        p += &format!("/rhf={r}");
+    }
+    if let Some(per) = period {
+        p += &format!("/period={per}");
+    }
+    format!("{p}/{run_id}-{seq:05}.parquet")
+}
+
+/// Checks and loads one fetched delivery. `seq` makes its file names unique within the run.
+pub async fn load(
+    ctx: &LoadContext,
+    source: &Source,
+    listed: &Listed,
+    fetched: &Fetched,
+    seq: usize,
+) -> Result<Loaded, EtlError> {
+    let name = listed.name.clone();
+    // What the name says decides the extract; a source restricted to one extract refuses others.
+    let parsed = Delivery::parse(&name).ok();
+    let kind = match (source.extract, &parsed) {
+        (Some(k), _) => k,
+        (None, Some(d)) => d.extract,
+        (None, None) => ExtractKind::Activity, // the name check below rejects it
+    };
+    let mut record = DeliveryRecord {
+        source: source.name.clone(),
+        file: name.clone(),
+        sha256: fetched.sha256.clone(),
+        size: fetched.size,
+        rhf: parsed.as_ref().map(|d| d.rhf.code().to_string()),
+        extract: parsed.as_ref().map(|d| d.extract.name().to_string()),
+        period: parsed.as_ref().map(|d| d.period.to_string()),
+        version: parsed.as_ref().map(|d| d.version),
+        status: "loaded".into(),
+        rows_read: 0,
+        rows_loaded: 0,
+        rows_rejected: 0,
+        rejected_by_rule: BTreeMap::new(),
+        rule: None,
+        message: None,
+        unknown_columns: Vec::new(),
+        run_id: ctx.run_id.clone(),
+        processed_at: chrono::Utc::now(),
+        data_files: Vec::new(),
+    };
+    let qctx = QuarantineContext {
+        run_id: ctx.run_id.clone(),
+        source: source.name.clone(),
+        delivery: name.clone(),
+        rhf: record.rhf.clone(),
+        extract: record.extract.clone(),
+        period: record.period.clone(),
+    };
+    let partition_rhf = record.rhf.clone().unwrap_or_else(|| source.rhf.code().to_string());
+
+    // The name first: a file off the convention or of another region is not opened.
+    if let Err(rejection) = check_file_name(&name, kind, source.rhf) {
+        return reject(ctx, record, qctx, &partition_rhf, seq, rejection).await;
+    }
+    let period = record.period.clone().expect("a valid name has a period");
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let path = fetched.file.path().to_path_buf();
+    let reference = ctx.reference.clone();
+    let key = ctx.key.clone();
+    let (rhf, file_name, q) = (source.rhf, name.clone(), qctx.clone());
+    let period_for_rows = period.clone();
+    let checking = tokio::task::spawn_blocking(move || {
+        let mut rows = RowBatcher::new(kind, &period_for_rows, &file_name, key.clone());
+        let mut quarantine = QuarantineBatcher::new(q, key);
+        let mut closed = false;
+        let result = check_delivery(
+            &file_name,
+            kind,
+            rhf,
+            &reference,
+            || std::fs::File::open(&path),
+            |row| {
+                if row.is_accepted() {
+                    rows.push(row);
+                    if rows.len() >= BATCH_ROWS && tx.blocking_send(Msg::Data(rows.finish())).is_err() {
+                        closed = true;
+                    }
+                } else {
+                    quarantine.push_row(row);
+                    if quarantine.len() >= BATCH_ROWS && tx.blocking_send(Msg::Quarantine(quarantine.finish())).is_err()
+                    {
+                        closed = true;
+                    }
+                }
+            },
+        );
+        if result.is_ok() && !closed {
+            if !rows.is_empty() {
+                let _ = tx.blocking_send(Msg::Data(rows.finish()));
+            }
+            if !quarantine.is_empty() {
+                let _ = tx.blocking_send(Msg::Quarantine(quarantine.finish()));
+            }
+        }
+        result
+    });
+
+    let mut data: Option<Writer> = None;
+    let mut quarantine: Option<Writer> = None;
+    let mut failure = None;
+    while let Some(msg) = rx.recv().await {
+        let step = async {
+            match msg {
+                Msg::Data(batch) => {
+                    if data.is_none() {
+                        let file = DataFile {
+                            path: data_path(kind.name(), Some(&partition_rhf), Some(&period), &ctx.run_id, seq),
+                            table: kind.name().into(),
+                            rhf: Some(partition_rhf.clone()),
+                            period: Some(period.clone()),
+                            rows: 0,
+                            bytes: 0,
+                        };
+                        data = Some(Writer::new(&ctx.lake, file, kind.lake_schema())?);
+                    }
+                    data.as_mut().expect("created").write(&batch).await
+                }
+                Msg::Quarantine(batch) => {
+                    if quarantine.is_none() {
+                        let file = DataFile {
+                            path: data_path("quarantine", Some(&partition_rhf), Some(&period), &ctx.run_id, seq),
+                            table: "quarantine".into(),
+                            rhf: Some(partition_rhf.clone()),
+                            period: Some(period.clone()),
+                            rows: 0,
+                            bytes: 0,
+                        };
+                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema())?);
+                    }
+                    quarantine.as_mut().expect("created").write(&batch).await
+                }
+            }
+        };
+        if let Err(e) = step.await {
+            failure = Some(e);
+            break;
+        }
+    }
+    drop(rx); // unblocks the checker if we stopped early
+    let checked = checking.await.map_err(|e| EtlError::Internal(format!("checking {name}: {e}")))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    match checked {
+        Err(rejection) => {
+            // The first pass finds file-level faults before any row is handed on, so no writer exists.
+            reject(ctx, record, qctx, &partition_rhf, seq, rejection).await
+        }
+        Ok((_, summary)) => {
+            record.rows_read = summary.rows_read;
+            record.rows_loaded = summary.rows_loaded;
+            record.rows_rejected = summary.rows_rejected;
+            record.rejected_by_rule =
+                summary.rows_rejected_by_rule.iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect();
+            record.unknown_columns = summary.unknown_columns.clone();
+            if !summary.unknown_columns.is_empty() {
+                tracing::warn!(delivery = %name, columns = ?summary.unknown_columns, "unknown columns kept out of the lake");
+            }
+            let data = match data {
+                Some(w) => vec![with_size(ctx, w.close().await?).await?],
+                None => Vec::new(),
+            };
+            let quarantine = match quarantine {
+                Some(w) => vec![with_size(ctx, w.close().await?).await?],
+                None => Vec::new(),
+            };
+            record.data_files = data.iter().map(|f| f.path.clone()).collect();
+            Ok(Loaded { record, data, quarantine })
+        }
+    }
+}
+
+async fn with_size(ctx: &LoadContext, mut file: DataFile) -> Result<DataFile, EtlError> {
+    use object_store::ObjectStoreExt;
+    file.bytes = ctx.lake.store().head(&ctx.lake.path(&file.path)).await.map_err(EtlError::lake)?.size;
+    Ok(file)
+}
+
+async fn reject(
+    ctx: &LoadContext,
+    mut record: DeliveryRecord,
+    qctx: QuarantineContext,
+    partition_rhf: &str,
+    seq: usize,
+    rejection: lms_schemas::FileRejection,
+) -> Result<Loaded, EtlError> {
+    tracing::warn!(delivery = %record.file, source = %record.source, rule = %rejection.rule, "{}", rejection.message);
+    record.status = "rejected".into();
+    record.rule = Some(rejection.rule.as_str().to_string());
+    record.message = Some(rejection.message.clone());
+    let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());
+    q.push_file(rejection.rule.as_str(), rejection.line, &rejection.message);
+    let file = DataFile {
+        path: data_path("quarantine", Some(partition_rhf), record.period.as_deref(), &ctx.run_id, seq),
+        table: "quarantine".into(),
+        rhf: Some(partition_rhf.to_string()),
+        period: record.period.clone(),
+        rows: 0,
+        bytes: 0,
+    };
+    let mut w = Writer::new(&ctx.lake, file, quarantine_schema())?;
+    w.write(&q.finish()).await?;
+    let file = with_size(ctx, w.close().await?).await?;
+    Ok(Loaded { record, data: Vec::new(), quarantine: vec![file] })
+}

@@ -1,0 +1,293 @@
+//! One pass over sources: list, fetch what is new, load it, and commit everything the pass loaded
+//! as one new lake version. A pass is all or nothing: an I/O failure anywhere (list, get, put of a
+//! data file, put of the commit) leaves the lake at the version it had, and the next pass does the
+//! work again. Bad content never fails a pass: it is rejected, quarantined and counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use lms_schemas::identity::PseudonymKey;
+use lms_schemas::{Delivery, Period, Reference};
+use object_store::ObjectStoreExt;
+use rand::RngCore;
+
+use crate::EtlError;
+use crate::lake::{Commit, DataFile, DeliveryRecord, Lake, PeriodKey, RunRecord, Snapshot};
+use crate::load::{LoadContext, Loaded, load};
+use crate::source::Source;
+
+/// How passes behave.
+#[derive(Clone, Debug)]
+pub struct EtlOptions {
+    /// Unreferenced files younger than this are left alone (another writer may be about to commit them).
+    pub garbage_grace: chrono::Duration,
+    /// How often a pass re-reads the lake and tries again when another writer committed first.
+    pub commit_attempts: u32,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl Default for EtlOptions {
+    fn default() -> Self {
+        EtlOptions { garbage_grace: chrono::Duration::hours(1), commit_attempts: 5, progress: false }
+    }
+}
+
+/// The ETL's shared state: the lake, reference data and the pseudonymisation key.
+#[derive(Clone, Debug)]
+pub struct Etl {
+    pub lake: Lake,
+    pub reference: Arc<Reference>,
+    pub key: PseudonymKey,
+    pub options: EtlOptions,
+}
+
+/// What a pass did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub run_id: String,
+    /// The version committed, or `None` when there was nothing new.
+    pub version: Option<u64>,
+    /// Deliveries processed in this pass (not those skipped as already processed).
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Files listed and skipped because their bytes were processed before.
+    pub skipped: u64,
+    /// One record per source.
+    pub runs: Vec<RunRecord>,
+    pub garbage_deleted: usize,
+}
+
+/// A run id: UTC time and 8 random bytes, sortable and unique enough to recognise one's own commit.
+pub fn new_run_id() -> String {
+    let mut r = [0u8; 8];
+    rand::rng().fill_bytes(&mut r);
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), hex::encode(r))
+}
+
+/// Which periods a backfill reloads.
+#[derive(Clone, Copy, Debug)]
+pub struct Backfill {
+    pub from: Period,
+    pub to: Period,
+}
+
+impl Etl {
+    /// One pass over `sources` now.
+    pub async fn run(&self, sources: &[Source]) -> Result<RunReport, EtlError> {
+        self.pass(sources, None).await
+    }
+
+    /// Reloads the newest delivery of each period in `from..=to` at `source`, even where its bytes
+    /// were loaded before, replacing what the lake holds for those periods.
+    pub async fn backfill(&self, source: &Source, backfill: Backfill) -> Result<RunReport, EtlError> {
+        self.pass(std::slice::from_ref(source), Some(backfill)).await
+    }
+
+    async fn pass(&self, sources: &[Source], backfill: Option<Backfill>) -> Result<RunReport, EtlError> {
+        let run_id = new_run_id();
+        let started = Utc::now();
+        let result = self.pass_inner(&run_id, sources, backfill).await;
+        let ended = Utc::now();
+        let mut runs = Vec::new();
+        for s in sources {
+            let mut r = RunRecord {
+                run_id: run_id.clone(),
+                source: s.name.clone(),
+                started_at: started,
+                ended_at: ended,
+                status: "failed".into(),
+                version: None,
+                files: 0,
+                files_rejected: 0,
+                rows_read: 0,
+                rows_loaded: 0,
+                rows_rejected: 0,
+                rejected_by_rule: BTreeMap::new(),
+                error: None,
+            };
+            match &result {
+                Ok((version, deliveries, _, _)) => {
+                    let mine: Vec<&DeliveryRecord> = deliveries.iter().filter(|d| d.source == s.name).collect();
+                    r.status = if mine.is_empty() { "nothing_new" } else { "succeeded" }.into();
+                    r.version = *version;
+                    r.files = mine.len() as u64;
+                    r.files_rejected = mine.iter().filter(|d| d.status == "rejected").count() as u64;
+                    for d in mine {
+                        r.rows_read += d.rows_read;
+                        r.rows_loaded += d.rows_loaded;
+                        r.rows_rejected += d.rows_rejected;
+                        for (rule, n) in &d.rejected_by_rule {
+                            *r.rejected_by_rule.entry(rule.clone()).or_default() += n;
+                        }
+                    }
+                }
+                Err(e) => r.error = Some(e.to_string()),
+            }
+            if let Err(e) = self.lake.record_run(&r).await {
+                tracing::warn!(run_id, error = %e, "could not record the run");
+            }
+            runs.push(r);
+        }
+        let (version, deliveries, skipped, garbage_deleted) = result?;
+        Ok(RunReport { run_id, version, deliveries, skipped, runs, garbage_deleted })
+    }
+
+    async fn pass_inner(
+        &self,
+        run_id: &str,
+        sources: &[Source],
+        backfill: Option<Backfill>,
+    ) -> Result<(Option<u64>, Vec<DeliveryRecord>, u64, usize), EtlError> {
+        let mut snapshot = self.lake.snapshot().await?;
+        let ctx = LoadContext {
+            lake: self.lake.clone(),
+            reference: self.reference.clone(),
+            key: self.key.clone(),
+            run_id: run_id.to_string(),
+        };
+        let mut loaded: Vec<Loaded> = Vec::new();
+        let mut skipped = 0;
+        let mut seq = 0;
+        for source in sources {
+            let mut listed = source.list().await?;
+            // Oldest period first, and within a period by version, so a _v2 replaces its _v1.
+            listed.sort_by_key(|l| match Delivery::parse(&l.name) {
+                Ok(d) => (0, d.extract.name(), d.period, d.version, l.name.clone()),
+                Err(_) => (1, "", Period::new(1000, 1).expect("period"), 0, l.name.clone()),
+            });
+            if let Some(b) = backfill {
+                listed.retain(|l| Delivery::parse(&l.name).is_ok_and(|d| (b.from..=b.to).contains(&d.period)));
+            }
+            let bar = progress(self.options.progress, listed.len() as u64, &source.name);
+            for l in &listed {
+                bar.set_message(l.name.clone());
+                let fetched = source.fetch(l).await?;
+                let key = (source.name.clone(), l.name.clone(), fetched.sha256.clone());
+                let seen = snapshot.processed.contains(&key) || loaded.iter().any(|x| x.record.processed_key() == key);
+                if seen && backfill.is_none() {
+                    skipped += 1;
+                } else {
+                    seq += 1;
+                    let outcome = load(&ctx, source, l, &fetched, seq).await?;
+                    tracing::debug!(
+                        delivery = %l.name,
+                        source = %source.name,
+                        status = %outcome.record.status,
+                        read = outcome.record.rows_read,
+                        loaded = outcome.record.rows_loaded,
+                        rejected = outcome.record.rows_rejected,
+                        "processed"
+                    );
+                    loaded.push(outcome);
+                }
+                bar.inc(1);
+            }
+            bar.finish_and_clear();
+        }
+        if loaded.is_empty() {
+            let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
+            return Ok((None, Vec::new(), skipped, garbage));
+        }
+        for _attempt in 0..self.options.commit_attempts.max(1) {
+            let (commit, discard) = plan_commit(&snapshot, run_id, &loaded, backfill.is_some());
+            if commit.deliveries.is_empty() {
+                // Another writer processed everything this pass did: nothing of ours to commit.
+                for path in discard {
+                    let _ = self.lake.store().delete(&self.lake.path(&path)).await;
+                }
+                return Ok((None, Vec::new(), skipped + loaded.len() as u64, 0));
+            }
+            if self.lake.try_commit(&commit).await? {
+                for path in discard {
+                    let _ = self.lake.store().delete(&self.lake.path(&path)).await;
+                }
+                snapshot.version = commit.version;
+                let after = self.lake.snapshot().await?;
+                let garbage = self.lake.collect_garbage(&after, self.options.garbage_grace).await?;
+                return Ok((Some(commit.version), commit.deliveries, skipped, garbage));
+            }
+            tracing::info!(run_id, version = commit.version, "another writer committed first; re-planning");
+            snapshot = self.lake.snapshot().await?;
+        }
+        Err(EtlError::Conflict(format!(
+            "gave up after {} attempts: other writers kept committing first",
+            self.options.commit_attempts
+        )))
+    }
+}
+
+/// Builds the commit of what a pass loaded on top of `snapshot`; also returns data files written
+/// but not committed (an older version of a period, or bytes another writer loaded meanwhile).
+fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: bool) -> (Commit, Vec<String>) {
+    let mut add: Vec<DataFile> = Vec::new();
+    let mut remove: Vec<String> = Vec::new();
+    let mut discard: Vec<String> = Vec::new();
+    let mut deliveries: Vec<DeliveryRecord> = Vec::new();
+    // The delivery that fills each period after this commit (index into `deliveries`).
+    let mut filling: BTreeMap<PeriodKey, usize> = BTreeMap::new();
+    for l in loaded {
+        let mut record = l.record.clone();
+        let paths = || l.data.iter().map(|f| f.path.clone());
+        // Bytes another writer processed while this pass ran (seen on a retry): theirs stand.
+        if !backfill && snapshot.processed.contains(&record.processed_key()) {
+            discard.extend(paths());
+            discard.extend(l.quarantine.iter().map(|f| f.path.clone()));
+            continue;
+        }
+        add.extend(l.quarantine.iter().cloned());
+        if record.status == "loaded"
+            && let Some(key) = record.period_key()
+        {
+            let current = filling.get(&key).map(|&i| &deliveries[i]).or_else(|| snapshot.periods.get(&key));
+            let newer_exists = current.is_some_and(|c| c.version.unwrap_or(1) > record.version.unwrap_or(1));
+            if newer_exists {
+                record.status = "superseded".into();
+                discard.extend(paths());
+                record.data_files.clear();
+            } else {
+                match filling.get(&key) {
+                    Some(&i) => {
+                        // An earlier delivery of this pass filled the period: it is superseded.
+                        let earlier = &mut deliveries[i];
+                        earlier.status = "superseded".into();
+                        discard.append(&mut earlier.data_files);
+                        add.retain(|f| !discard.contains(&f.path));
+                    }
+                    None => {
+                        if let Some(old) = snapshot.periods.get(&key) {
+                            remove.extend(old.data_files.iter().cloned());
+                        }
+                    }
+                }
+                add.extend(l.data.iter().cloned());
+                filling.insert(key, deliveries.len());
+            }
+        }
+        deliveries.push(record);
+    }
+    let commit = Commit {
+        version: snapshot.version + 1,
+        run_id: run_id.to_string(),
+        committed_at: Utc::now(),
+        add,
+        remove,
+        deliveries,
+    };
+    (commit, discard)
+}
+
+fn progress(enabled: bool, len: u64, source: &str) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    // Drawn on standard error only when it is a terminal.
+    let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix:>5} [{bar:30}] {pos}/{len} {wide_msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(source.to_string());
+    bar
+}

@@ -1,0 +1,167 @@
+//! Where a region's deliveries come from: a `file://` directory, an `s3://bucket/prefix` or an
+//! `https://` (or `http://`) location whose index page links the files. Listing finds deliveries by
+//! name; fetching streams a file to a local temporary file and hashes it on the way.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use lms_schemas::{ExtractKind, Rhf};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::EtlError;
+
+/// A configured source: one region's drop, for one extract or all three.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub name: String,
+    pub rhf: Rhf,
+    /// `None`: the source takes all three extracts, told apart by file name.
+    pub extract: Option<ExtractKind>,
+    pub url: String,
+    location: Location,
+}
+
+#[derive(Clone, Debug)]
+enum Location {
+    Store { store: Arc<dyn ObjectStore>, prefix: Path },
+    Http { client: reqwest::Client, base: url::Url },
+}
+
+/// A file found at a source.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    pub name: String,
+    pub size: Option<u64>,
+}
+
+/// A fetched file: a local copy, deleted when dropped.
+#[derive(Debug)]
+pub struct Fetched {
+    pub file: tempfile::NamedTempFile,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Source {
+    /// A source at `url`: `file://DIR`, `s3://bucket/prefix` or `http(s)://host/path/`.
+    pub fn new(name: &str, rhf: Rhf, extract: Option<ExtractKind>, url: &str) -> Result<Source, EtlError> {
+        let location = if url.starts_with("http://") || url.starts_with("https://") {
+            let mut base = url::Url::parse(url).map_err(|e| EtlError::Config(format!("source {name}: {url}: {e}")))?;
+            if !base.path().ends_with('/') {
+                base.set_path(&format!("{}/", base.path()));
+            }
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(300))
+                .build()
+                .map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
+            Location::Http { client, base }
+        } else {
+            let (store, prefix) =
+                crate::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
+            Location::Store { store, prefix }
+        };
+        Ok(Source { name: name.to_string(), rhf, extract, url: url.to_string(), location })
+    }
+
+    /// A source over a given store (tests wrap stores to inject faults).
+    pub fn with_store(name: &str, rhf: Rhf, store: Arc<dyn ObjectStore>, prefix: Path) -> Source {
+        Source {
+            name: name.to_string(),
+            rhf,
+            extract: None,
+            url: format!("store:{prefix}"),
+            location: Location::Store { store, prefix },
+        }
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> EtlError {
+        EtlError::Source { source_name: self.name.clone(), message: e.to_string() }
+    }
+
+    /// The files directly at the source (not in subdirectories), sorted by name.
+    pub async fn list(&self) -> Result<Vec<Listed>, EtlError> {
+        let mut out = match &self.location {
+            Location::Store { store, prefix } => {
+                let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
+                let listing = store.list_with_delimiter(prefix).await.map_err(|e| self.error(e))?;
+                listing
+                    .objects
+                    .into_iter()
+                    .filter_map(|m| Some(Listed { name: m.location.filename()?.to_string(), size: Some(m.size) }))
+                    .collect::<Vec<_>>()
+            }
+            Location::Http { client, base } => {
+                let page = client.get(base.clone()).send().await.and_then(|r| r.error_for_status());
+                let text = page.map_err(|e| self.error(e))?.text().await.map_err(|e| self.error(e))?;
+                links(&text).into_iter().map(|name| Listed { name, size: None }).collect()
+            }
+        };
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Streams one file to a local temporary file, hashing it.
+    pub async fn fetch(&self, listed: &Listed) -> Result<Fetched, EtlError> {
+        let mut stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, String>> = match &self.location {
+            Location::Store { store, prefix } => {
+                let path = prefix.clone().join(listed.name.as_str());
+                let got = store.get(&path).await.map_err(|e| self.error(e))?;
+                got.into_stream().map_err(|e| e.to_string()).boxed()
+            }
+            Location::Http { client, base } => {
+                let url = base.join(&percent_encoding::utf8_percent_encode(&listed.name, NAME).to_string());
+                let url = url.map_err(|e| self.error(e))?;
+                let response = client.get(url).send().await.and_then(|r| r.error_for_status());
+                response.map_err(|e| self.error(e))?.bytes_stream().map_err(|e| e.to_string()).boxed()
+            }
+        };
+        let file = tempfile::NamedTempFile::new().map_err(|e| self.error(e))?;
+        let mut out = tokio::fs::File::from_std(file.reopen().map_err(|e| self.error(e))?);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.error(format!("{}: {e}", listed.name)))?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            out.write_all(&chunk).await.map_err(|e| self.error(e))?;
+        }
+        out.flush().await.map_err(|e| self.error(e))?;
+        Ok(Fetched { file, sha256: hex::encode(hasher.finalize()), size })
+    }
+}
+
+/// Characters to escape in a file name placed in a URL path.
+const NAME: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The file names an index page links to (relative links without a `/`, decoded).
+fn links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in html.split("href=").skip(1) {
+        let Some(quote) = part.chars().next().filter(|c| *c == '"' || *c == '\'') else { continue };
+        let Some(end) = part[1..].find(quote) else { continue };
+        let target = &part[1..1 + end];
+        if target.is_empty() || target.contains(['/', '?', '#', ':']) {
+            continue;
+        }
+        if let Ok(name) = percent_encoding::percent_decode_str(target).decode_utf8() {
+            out.push(name.replace("&amp;", "&"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn links_of_an_index_page() {
+        let html = r#"<ul><li><a href="HV_coding_2025-03.csv">x</a></li><li><a href='sub/'>sub/</a>
+            <a href="HSO_coding_2020-06%20%281%29.csv">y</a><a href="../">up</a><a href="?C=N">sort</a>
+            <a href="https://elsewhere/x.csv">abs</a></ul>"#;
+        assert_eq!(super::links(html), vec!["HV_coding_2025-03.csv", "HSO_coding_2020-06 (1).csv"]);
+    }
+}
