@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         Command::Demo { dir, listen, scale } => check::demo(&dir, &listen, scale),
         Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
-        Command::Query { .. } => return not_yet("query", "the indicators issue (#4)"),
+        Command::Query { sql, format } => query(&config, &sql, format),
         Command::Serve { .. } => return not_yet("serve", "the server issue (#5)"),
         Command::Status => etl::status(&config),
     };
@@ -182,5 +182,33 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     println!("manifest: {}", args.out.join("manifest.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn query(config: &config::Config, sql: &str, format: QueryFormat) -> anyhow::Result<ExitCode> {
+    use lms_queries::{Access, QueryError, Warehouse, format as fmt};
+    let result = etl::runtime().block_on(async {
+        // The CLI runs on the warehouse host: it sees the person-level tables too.
+        let w = Warehouse::open(&config.lake.url, Access::Warehouse).await?;
+        w.sql(sql).await
+    });
+    let batches = match result {
+        Ok(b) => b,
+        Err(e @ (QueryError::ReadOnly(_) | QueryError::Sql(_))) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match format {
+        QueryFormat::Table => writeln!(out, "{}", fmt::table(&batches))?,
+        QueryFormat::Csv => out.write_all(&fmt::csv(&batches))?,
+        QueryFormat::Json => {
+            out.write_all(&fmt::json(&batches))?;
+            writeln!(out)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -143,33 +143,42 @@ pub fn generate(out: &Path, options: &Options, reference: &Reference) -> Result<
     for rhf in Rhf::ALL {
         let dir = out.join(rhf.code());
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let plans = region_plans(&world, rhf, options);
-        for (name, plan) in plans {
-            let (mut bytes, lines) =
-                write::write_file(rhf, kind_of(&name), &plan.records, FileOptions { omit_column: plan.omit_column });
-            if plan.corrupt {
-                assert!(write::corrupt(&mut bytes, rhf), "corruption marker written");
+        // One year at a time, so memory holds one region-year (responses dated in a later year
+        // are carried over to it).
+        let mut carry: BTreeMap<Period, Vec<Response>> = BTreeMap::new();
+        for year in options.first_year..=options.last_year {
+            let plans = year_plans(&world, rhf, options, year, &mut carry);
+            for (name, plan) in plans {
+                let (mut bytes, lines) = write::write_file(
+                    rhf,
+                    kind_of(&name),
+                    &plan.records,
+                    FileOptions { omit_column: plan.omit_column },
+                );
+                if plan.corrupt {
+                    assert!(write::corrupt(&mut bytes, rhf), "corruption marker written");
+                }
+                let path = dir.join(&name);
+                std::fs::write(&path, &bytes).map_err(io(&path))?;
+                let mut planted: Vec<PlantedRow> = plan
+                    .planted
+                    .iter()
+                    .map(|(i, column, rule)| PlantedRow {
+                        line: lines[*i],
+                        column: column.map(str::to_string),
+                        rule: *rule,
+                    })
+                    .collect();
+                planted.sort();
+                files.push(FileEntry {
+                    path: format!("{}/{name}", rhf.code()),
+                    rhf: rhf.code().to_string(),
+                    rows: plan.records.len() as u64,
+                    planted,
+                    rejected: plan.rejected,
+                    superseded_by: plan.superseded_by.map(|s| format!("{}/{s}", rhf.code())),
+                });
             }
-            let path = dir.join(&name);
-            std::fs::write(&path, &bytes).map_err(io(&path))?;
-            let mut planted: Vec<PlantedRow> = plan
-                .planted
-                .iter()
-                .map(|(i, column, rule)| PlantedRow {
-                    line: lines[*i],
-                    column: column.map(str::to_string),
-                    rule: *rule,
-                })
-                .collect();
-            planted.sort();
-            files.push(FileEntry {
-                path: format!("{}/{name}", rhf.code()),
-                rhf: rhf.code().to_string(),
-                rows: plan.records.len() as u64,
-                planted,
-                rejected: plan.rejected,
-                superseded_by: plan.superseded_by.map(|s| format!("{}/{s}", rhf.code())),
-            });
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -196,20 +205,29 @@ fn file_name(rhf: Rhf, kind: ExtractKind, period: Period, version: u32) -> Strin
         .file_name()
 }
 
-/// Every file of one region, clean and planted, by file name.
-fn region_plans(world: &World<'_>, rhf: Rhf, options: &Options) -> BTreeMap<String, FilePlan> {
+/// Every file of one region and year, clean and planted, by file name. Responses dated in a later
+/// year of the range go to `carry`; those carried to this year are taken from it.
+fn year_plans(
+    world: &World<'_>,
+    rhf: Rhf,
+    options: &Options,
+    year: i32,
+    carry: &mut BTreeMap<Period, Vec<Response>>,
+) -> BTreeMap<String, FilePlan> {
     let mut monthly: BTreeMap<(ExtractKind, Period), Vec<Record>> = BTreeMap::new();
-    for year in options.first_year..=options.last_year {
-        for month in 1..=12 {
-            let p = Period::new(year, month).expect("period");
-            for kind in ExtractKind::ALL {
-                monthly.insert((kind, p), Vec::new());
-            }
+    for month in 1..=12 {
+        let p = Period::new(year, month).expect("period");
+        for kind in ExtractKind::ALL {
+            monthly.insert((kind, p), Vec::new());
         }
     }
-    let in_range = |p: Period| (options.first_year..=options.last_year).contains(&p.year);
     let mut responses: BTreeMap<Period, Vec<Response>> = BTreeMap::new();
-    for year in options.first_year..=options.last_year {
+    for month in 1..=12 {
+        if let Some(carried) = carry.remove(&Period::new(year, month).expect("period")) {
+            responses.insert(Period::new(year, month).expect("period"), carried);
+        }
+    }
+    {
         // Coding: contacts by period, ordered by provider and date, then given ids.
         let mut rng = rng::stream(options.seed, &format!("coding/{rhf}/{year}"));
         let mut by_period: BTreeMap<Period, Vec<Contact>> = BTreeMap::new();
@@ -245,8 +263,10 @@ fn region_plans(world: &World<'_>, rhf: Rhf, options: &Options) -> BTreeMap<Stri
             set(&mut run.record, ExtractKind::Activity, "kurs_id", Cell::Str(kurs_id.clone()));
             for r in extracts::responses(&mut rng, rhf, &run, &kurs_id) {
                 let p = Period::new(chrono::Datelike::year(&r.date), chrono::Datelike::month(&r.date)).expect("period");
-                if in_range(p) {
+                if p.year == year {
                     responses.entry(p).or_default().push(r);
+                } else if p.year <= options.last_year {
+                    carry.entry(p).or_default().push(r);
                 }
             }
             monthly.get_mut(&(ExtractKind::Activity, period)).expect("period").push(run.record);
@@ -275,7 +295,9 @@ fn region_plans(world: &World<'_>, rhf: Rhf, options: &Options) -> BTreeMap<Stri
         .into_iter()
         .map(|((kind, period), records)| (file_name(rhf, kind, period, 1), FilePlan::clean(records)))
         .collect();
-    plant(world, rhf, options, &mut plans);
+    if year == options.first_year {
+        plant(world, rhf, options, &mut plans);
+    }
     plans
 }
 

@@ -12,6 +12,15 @@ const AREAS: &str = include_str!("../reference/areas.csv");
 const POPULATION: &str = include_str!("../reference/population.csv");
 const ICD10_GROUPS: &str = include_str!("../reference/icd10_groups.csv");
 
+/// The reference tables as CSV text (name, text), as embedded: for engines that read them directly.
+pub const TABLES: [(&str, &str); 5] = [
+    ("regions", REGIONS),
+    ("health_trusts", HEALTH_TRUSTS),
+    ("areas", AREAS),
+    ("population", POPULATION),
+    ("icd10_groups", ICD10_GROUPS),
+];
+
 /// The code that means "home municipality unknown" in `bostedskommune`.
 pub const UNKNOWN_KOMMUNE: &str = "9999";
 /// Oslo's kommunenummer; its city districts carry the catchment.

@@ -1,0 +1,315 @@
+//! The lake as SQL tables: each table is the set of Parquet files the lake's current version lists
+//! (never a directory listing, so a half-written run stays invisible), plus the reference data, run
+//! history and delivery state. SQL through [`Warehouse::sql`] is read-only: DDL, DML and other
+//! statements are refused, and no file outside the registered tables can be named.
+//!
+//! The national indicators (issue #4) will be built here as `.sql` files over these tables.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+use lms_etl::Lake;
+use lms_schemas::ExtractKind;
+
+/// Which tables a session sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Reference data and (to come) the published indicator tables: what may leave the host.
+    Published,
+    /// Also the person-level tables (`activity`, `coding`, `evaluation`, `quarantine`), run history
+    /// (`runs`) and delivery state (`deliveries`): the CLI on the warehouse host.
+    Warehouse,
+}
+
+/// Tables with person-level rows: never served over HTTP.
+pub const PERSON_LEVEL: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The statement would change something or reach outside the tables (HTTP 422).
+    #[error("read-only: {0}")]
+    ReadOnly(String),
+    /// The SQL does not plan or run (HTTP 422).
+    #[error("{0}")]
+    Sql(String),
+    #[error("lake: {0}")]
+    Lake(String),
+}
+
+/// A read-only SQL session over one version of the lake.
+pub struct Warehouse {
+    ctx: SessionContext,
+    version: u64,
+}
+
+impl std::fmt::Debug for Warehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Warehouse(version {})", self.version)
+    }
+}
+
+/// Where the lake's files are, as URLs DataFusion can read.
+struct FileUrls {
+    /// `file:///abs/dir/` or `s3://bucket/prefix/`.
+    base: String,
+}
+
+impl FileUrls {
+    fn new(lake_url: &str, ctx: &SessionContext) -> Result<FileUrls, QueryError> {
+        if let Some(dir) = lake_url.strip_prefix("file://") {
+            let dir = std::path::Path::new(if dir.is_empty() { "." } else { dir });
+            let abs = dir.canonicalize().map_err(|e| QueryError::Lake(format!("{lake_url}: {e}")))?;
+            return Ok(FileUrls { base: format!("file://{}/", abs.display()) });
+        }
+        if let Some(rest) = lake_url.strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let (store, _) =
+                lms_etl::store::open(&format!("s3://{bucket}")).map_err(|e| QueryError::Lake(e.to_string()))?;
+            let url = url::Url::parse(&format!("s3://{bucket}")).map_err(|e| QueryError::Lake(e.to_string()))?;
+            ctx.register_object_store(&url, store);
+            return Ok(FileUrls { base: format!("{}/", lake_url.trim_end_matches('/')) });
+        }
+        Err(QueryError::Lake(format!("`{lake_url}`: expected file://… or s3://…")))
+    }
+}
+
+fn sql_error(e: impl std::fmt::Display) -> QueryError {
+    QueryError::Sql(e.to_string())
+}
+
+impl Warehouse {
+    /// Opens the newest version of the lake at `lake_url`.
+    pub async fn open(lake_url: &str, access: Access) -> Result<Warehouse, QueryError> {
+        let lake = lms_etl::open_lake(lake_url).map_err(|e| QueryError::Lake(e.to_string()))?;
+        let ctx = SessionContext::new();
+        let urls = FileUrls::new(lake_url, &ctx)?;
+        Self::with_lake(ctx, &lake, &urls, access).await
+    }
+
+    async fn with_lake(
+        ctx: SessionContext,
+        lake: &Lake,
+        urls: &FileUrls,
+        access: Access,
+    ) -> Result<Warehouse, QueryError> {
+        let snapshot = lake.snapshot().await.map_err(|e| QueryError::Lake(e.to_string()))?;
+        register_reference(&ctx)?;
+        if access == Access::Warehouse {
+            for kind in ExtractKind::ALL {
+                let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();
+                register_files(&ctx, kind.name(), kind.lake_schema(), files, urls).await?;
+            }
+            let files = snapshot.table_files("quarantine").map(|f| f.path.clone()).collect();
+            register_files(&ctx, "quarantine", lms_etl::batch::quarantine_schema(), files, urls).await?;
+            let runs = lake.runs().await.map_err(|e| QueryError::Lake(e.to_string()))?;
+            register_json(&ctx, "runs", runs_schema(), &runs)?;
+            register_json(&ctx, "deliveries", deliveries_schema(), &snapshot.deliveries)?;
+        }
+        Ok(Warehouse { ctx, version: snapshot.version })
+    }
+
+    /// The lake version this session reads.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Runs one read-only statement.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("not supported")
+                && (text.contains("DDL") || text.contains("DML") || text.contains("Statement"))
+            {
+                QueryError::ReadOnly(format!("only queries are allowed ({text})"))
+            } else {
+                sql_error(text)
+            }
+        })?;
+        df.collect().await.map_err(sql_error)
+    }
+
+    /// The underlying session, for the indicator builders of this crate.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+}
+
+async fn register_files(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    files: Vec<String>,
+    urls: &FileUrls,
+) -> Result<(), QueryError> {
+    if files.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(sql_error)?;
+        ctx.register_table(name, Arc::new(empty)).map_err(sql_error)?;
+        return Ok(());
+    }
+    let paths = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(format!("{}{f}", urls.base)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql_error)?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(paths).with_listing_options(options).with_schema(schema);
+    let table = ListingTable::try_new(config).map_err(sql_error)?;
+    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
+    Ok(())
+}
+
+/// Registers records (serialised to JSON lines and read back with `schema`) as an in-memory table.
+fn register_json<T: serde::Serialize>(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    rows: &[T],
+) -> Result<(), QueryError> {
+    let mut text = Vec::new();
+    for r in rows {
+        let mut v = serde_json::to_value(r).map_err(sql_error)?;
+        // Maps are kept as JSON text: analysts read them with json functions or by eye.
+        if let serde_json::Value::Object(o) = &mut v {
+            for (_, x) in o.iter_mut() {
+                if x.is_object() || x.is_array() {
+                    *x = serde_json::Value::String(x.to_string());
+                }
+            }
+        }
+        serde_json::to_writer(&mut text, &v).map_err(sql_error)?;
+        text.push(b'\n');
+    }
+    let reader = datafusion::arrow::json::ReaderBuilder::new(schema.clone())
+        .build(std::io::Cursor::new(text))
+        .map_err(sql_error)?;
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(sql_error)?;
+    let table = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
+    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
+    Ok(())
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn u64f(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::UInt64, nullable)
+}
+
+fn time(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )
+}
+
+/// `runs`: one row per source and pass.
+fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("run_id", false),
+        utf8("source", false),
+        time("started_at"),
+        time("ended_at"),
+        utf8("status", false),
+        u64f("version", true),
+        u64f("files", false),
+        u64f("files_rejected", false),
+        u64f("rows_read", false),
+        u64f("rows_loaded", false),
+        u64f("rows_rejected", false),
+        utf8("rejected_by_rule", false),
+        utf8("error", true),
+    ]))
+}
+
+/// `deliveries`: one row per delivery processed.
+fn deliveries_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("source", false),
+        utf8("file", false),
+        utf8("sha256", false),
+        u64f("size", false),
+        utf8("rhf", true),
+        utf8("extract", true),
+        utf8("period", true),
+        Field::new("version", DataType::UInt32, true),
+        utf8("status", false),
+        u64f("rows_read", false),
+        u64f("rows_loaded", false),
+        u64f("rows_rejected", false),
+        utf8("rejected_by_rule", false),
+        utf8("rule", true),
+        utf8("message", true),
+        utf8("unknown_columns", false),
+        utf8("run_id", false),
+        time("processed_at"),
+        utf8("data_files", false),
+    ]))
+}
+
+/// The reference tables, all columns as text but counts and years (codes keep their leading zeros).
+fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
+    for (name, csv) in lms_schemas::reference::TABLES {
+        let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+        let fields: Vec<Field> = header
+            .iter()
+            .map(|c| match (name, *c) {
+                ("population", "year") => Field::new(*c, DataType::Int32, false),
+                ("population", "population") => Field::new(*c, DataType::Int64, false),
+                ("areas", "size_class") => Field::new(*c, DataType::Int32, false),
+                ("areas", "sami_area") => Field::new(*c, DataType::Boolean, false),
+                _ => Field::new(*c, DataType::Utf8, true),
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let reader = datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
+            .with_header(true)
+            .build(std::io::Cursor::new(csv.as_bytes()))
+            .map_err(sql_error)?;
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(sql_error)?;
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches]).map_err(sql_error)?))
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Formats batches for `lms query`.
+pub mod format {
+    use datafusion::arrow::array::RecordBatch;
+
+    pub fn table(batches: &[RecordBatch]) -> String {
+        datafusion::arrow::util::pretty::pretty_format_batches(batches).map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    pub fn csv(batches: &[RecordBatch]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            for b in batches {
+                w.write(b).expect("CSV to memory");
+            }
+        }
+        out
+    }
+
+    pub fn json(batches: &[RecordBatch]) -> Vec<u8> {
+        let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+        for b in batches {
+            w.write(b).expect("JSON to memory");
+        }
+        w.finish().expect("JSON to memory");
+        let mut out = w.into_inner();
+        if out.is_empty() {
+            out.extend_from_slice(b"[]");
+        }
+        out
+    }
+}
