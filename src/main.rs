@@ -144,7 +144,8 @@ fn main() -> ExitCode {
         Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
         Command::Query { sql, format } => query(&config, &sql, format),
-        Command::Serve { .. } => return not_yet("serve", "the server issue (#5)"),
+        Command::Serve { no_schedule: true } => return not_yet("serve --no-schedule", "the server issue (#5)"),
+        Command::Serve { no_schedule: false } => etl::serve_schedule(&config),
         Command::Status => etl::status(&config),
     };
     match result {

@@ -122,15 +122,20 @@ pub fn age_in_group(rng: &mut ChaCha8Rng, group: usize) -> i32 {
     }
 }
 
-/// A coding row before its id is given.
+/// A row before its id is given: the provider and date it is ordered and numbered by.
 #[derive(Clone, Debug)]
-pub struct Contact {
+pub struct DatedRecord {
     pub hf: String,
     pub date: NaiveDate,
-    /// Orders contacts of one day deterministically.
+    /// Orders rows of one provider and day deterministically.
     pub seq: u64,
     pub record: Record,
 }
+
+/// A coding row before its id is given.
+pub type Contact = DatedRecord;
+/// A questionnaire response before its id is given.
+pub type Response = DatedRecord;
 
 pub fn new_person(rng: &mut ChaCha8Rng, home: &HomeArea, year: i32, group: usize) -> Person {
     let age = age_in_group(rng, group);
@@ -424,15 +429,6 @@ pub fn activity_year(rng: &mut ChaCha8Rng, world: &World<'_>, rhf: Rhf, year: i3
         }
     }
     runs
-}
-
-/// A questionnaire response before its id is given.
-#[derive(Clone, Debug)]
-pub struct Response {
-    pub hf: String,
-    pub date: NaiveDate,
-    pub seq: u64,
-    pub record: Record,
 }
 
 fn score(x: f64) -> i64 {

@@ -24,7 +24,7 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::extracts::{Contact, CourseRun, Education, Response};
+use crate::extracts::{Contact, CourseRun, DatedRecord, Education, Response};
 use crate::world::World;
 use crate::write::{CORRUPT_MARKER, Cell, FileOptions, Record};
 
@@ -205,6 +205,22 @@ fn file_name(rhf: Rhf, kind: ExtractKind, period: Period, version: u32) -> Strin
         .file_name()
 }
 
+/// Orders one period's rows by provider and date and numbers them per provider into the id column.
+fn with_ids(mut rows: Vec<DatedRecord>, kind: ExtractKind, id: impl Fn(&str, u32) -> String) -> Vec<Record> {
+    rows.sort_by(|a, b| (&a.hf, a.date, a.seq).cmp(&(&b.hf, b.date, b.seq)));
+    let mut out = Vec::with_capacity(rows.len());
+    let (mut n, mut last_hf) = (0, String::new());
+    for mut r in rows {
+        if r.hf != last_hf {
+            (n, last_hf) = (0, r.hf.clone());
+        }
+        n += 1;
+        set(&mut r.record, kind, kind.id_column(), Cell::Str(id(&r.hf, n)));
+        out.push(r.record);
+    }
+    out
+}
+
 /// Every file of one region and year, clean and planted, by file name. Responses dated in a later
 /// year of the range go to `carry`; those carried to this year are taken from it.
 fn year_plans(
@@ -234,19 +250,8 @@ fn year_plans(
         for c in extracts::coding_year(&mut rng, world, rhf, year, options.scale) {
             by_period.entry(Period::new(year, chrono::Datelike::month(&c.date)).expect("period")).or_default().push(c);
         }
-        for (period, mut contacts) in by_period {
-            contacts.sort_by(|a, b| (&a.hf, a.date, a.seq).cmp(&(&b.hf, b.date, b.seq)));
-            let mut records = Vec::with_capacity(contacts.len());
-            let mut n = 0;
-            let mut last_hf = String::new();
-            for mut c in contacts {
-                if c.hf != last_hf {
-                    (n, last_hf) = (0, c.hf.clone());
-                }
-                n += 1;
-                set(&mut c.record, ExtractKind::Coding, "kontakt_id", Cell::Str(format!("{}-{period}-{n:06}", c.hf)));
-                records.push(c.record);
-            }
+        for (period, contacts) in by_period {
+            let records = with_ids(contacts, ExtractKind::Coding, |hf, n| format!("{hf}-{period}-{n:06}"));
             monthly.insert((ExtractKind::Coding, period), records);
         }
         // Activity: runs by period and provider, then their responses, dated where they fall.
@@ -276,18 +281,7 @@ fn year_plans(
         for (i, r) in list.iter_mut().enumerate() {
             r.seq = i as u64;
         }
-        list.sort_by(|a, b| (&a.hf, a.date, a.seq).cmp(&(&b.hf, b.date, b.seq)));
-        let mut records = Vec::with_capacity(list.len());
-        let mut n = 0;
-        let mut last_hf = String::new();
-        for mut r in list {
-            if r.hf != last_hf {
-                (n, last_hf) = (0, r.hf.clone());
-            }
-            n += 1;
-            set(&mut r.record, ExtractKind::Evaluation, "svar_id", Cell::Str(format!("{}-S{period}-{n:05}", r.hf)));
-            records.push(r.record);
-        }
+        let records = with_ids(list, ExtractKind::Evaluation, |hf, n| format!("{hf}-S{period}-{n:05}"));
         monthly.insert((ExtractKind::Evaluation, period), records);
     }
 

@@ -77,9 +77,11 @@ fn check_exit_codes_and_output() {
 
 #[test]
 fn the_server_is_not_built_yet_and_says_so_with_exit_2() {
-    let (code, _, err) = run(&["serve"]);
+    let (code, _, err) = run(&["serve", "--no-schedule"]);
     assert_eq!(code, 2);
     assert!(err.contains("not yet available"), "{err}");
+    let (code, _, err) = run(&["serve"]);
+    assert_eq!(code, 2, "no sources configured: {err}");
 }
 
 #[test]
@@ -165,4 +167,43 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     for rhf in ["HSO", "HV", "HMN", "HN"] {
         assert!(out.contains(&format!("{rhf:<4} coding      2021-12")), "{out}");
     }
+}
+
+#[test]
+fn serve_runs_the_etl_schedule_until_interrupted() {
+    let (dir, _) = demo();
+    let work = tempfile::tempdir().unwrap();
+    let lake = work.path().join("lake");
+    let config = work.path().join("lms.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lake]\nurl = \"file://{}\"\n[[source]]\nname = \"hv\"\nrhf = \"HV\"\nurl = \"file://{}\"\nschedule = \"*/2 * * * * *\"\n",
+            lake.display(),
+            dir.join("HV").display()
+        ),
+    )
+    .unwrap();
+    let child = lms()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("LMS_PSEUDONYM_KEY", "cd".repeat(32))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The catch-up pass at start commits version 1.
+    let first_commit = lake.join("_log").join(format!("{:020}.json", 1));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !first_commit.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(first_commit.exists(), "the schedule loaded the source");
+    std::thread::sleep(std::time::Duration::from_millis(2500)); // at least one more tick
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let runs = std::fs::read_dir(lake.join("_runs")).unwrap().count();
+    assert!(runs >= 2, "{runs} passes recorded");
+    assert!(!lake.join("_log").join(format!("{:020}.json", 2)).exists(), "later ticks found nothing new");
 }

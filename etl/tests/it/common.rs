@@ -100,3 +100,15 @@ pub fn listing(dir: &Path) -> BTreeMap<String, u64> {
     }
     out
 }
+
+/// An empty commit of `version` by `run`, for testing the commit protocol alone.
+pub fn empty_commit(version: u64, run: &str) -> lms_etl::lake::Commit {
+    lms_etl::lake::Commit {
+        version,
+        run_id: run.into(),
+        committed_at: chrono::Utc::now(),
+        add: vec![],
+        remove: vec![],
+        deliveries: vec![],
+    }
+}

@@ -221,14 +221,7 @@ async fn two_concurrent_runs_load_everything_once() {
 async fn only_one_writer_wins_a_version() {
     let dir = tempfile::tempdir().unwrap();
     let etl = etl_at(dir.path());
-    let commit = |run: &str| lms_etl::lake::Commit {
-        version: 1,
-        run_id: run.into(),
-        committed_at: chrono::Utc::now(),
-        add: vec![],
-        remove: vec![],
-        deliveries: vec![],
-    };
+    let commit = |run: &str| crate::common::empty_commit(1, run);
     assert!(etl.lake.try_commit(&commit("a")).await.unwrap());
     assert!(!etl.lake.try_commit(&commit("b")).await.unwrap(), "version 1 is taken");
     assert!(etl.lake.try_commit(&commit("a")).await.unwrap(), "a writer recognises its own commit by run id");

@@ -173,14 +173,7 @@ async fn lake_and_drops_on_s3() {
     assert_eq!(outcome(&etl.lake).await, outcome(&local.lake).await);
 
     // The commit protocol holds on S3: a version cannot be taken twice.
-    let commit = |run: &str| lms_etl::lake::Commit {
-        version: 2,
-        run_id: run.into(),
-        committed_at: chrono::Utc::now(),
-        add: vec![],
-        remove: vec![],
-        deliveries: vec![],
-    };
+    let commit = |run: &str| crate::common::empty_commit(2, run);
     assert!(etl.lake.try_commit(&commit("x")).await.unwrap());
     assert!(!etl.lake.try_commit(&commit("y")).await.unwrap(), "the conditional put refused a second version 2");
 }
