@@ -10,9 +10,12 @@ work=${BENCH_DIR:-$(mktemp -d)}
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
 cargo build --release --quiet
 lms=${CARGO_TARGET_DIR:-target}/release/lms
-rm -rf "$work/in" "$work/lake" "$work/duck"
-echo "generating scale $scale, years $years into $work/in"
-/usr/bin/time -f "  generate: %e s, peak %M KiB" "$lms" generate --out "$work/in" --seed 7 --years "$years" --scale "$scale" >/dev/null
+rm -rf "$work/lake" "$work/duck"
+if [ ! -f "$work/in/manifest.json" ] || ! grep -q "\"scale\": $scale" "$work/in/manifest.json"; then
+  rm -rf "$work/in"
+  echo "generating scale $scale, years $years into $work/in"
+  /usr/bin/time -f "  generate: %e s, peak %M KiB" "$lms" generate --out "$work/in" --seed 7 --years "$years" --scale "$scale" >/dev/null
+fi
 bytes=$(du -cb "$work"/in/*/* | tail -1 | cut -f1)
 rows=$(python3 -c "import json,sys; m=json.load(open('$work/in/manifest.json')); print(sum(f['rows'] for f in m['files'] if not f['rejected']))")
 echo "input: $rows rows, $((bytes / 1024 / 1024)) MiB"

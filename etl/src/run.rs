@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{Delivery, Period, Reference};
 use object_store::ObjectStoreExt;
@@ -26,11 +27,18 @@ pub struct EtlOptions {
     pub commit_attempts: u32,
     /// Show a progress bar on a terminal.
     pub progress: bool,
+    /// Deliveries loaded at the same time (default: the machine's cores).
+    pub parallel_loads: usize,
 }
 
 impl Default for EtlOptions {
     fn default() -> Self {
-        EtlOptions { garbage_grace: chrono::Duration::hours(1), commit_attempts: 5, progress: false }
+        EtlOptions {
+            garbage_grace: chrono::Duration::hours(1),
+            commit_attempts: 5,
+            progress: false,
+            parallel_loads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
     }
 }
 
@@ -160,28 +168,21 @@ impl Etl {
                 listed.retain(|l| Delivery::parse(&l.name).is_ok_and(|d| (b.from..=b.to).contains(&d.period)));
             }
             let bar = progress(self.options.progress, listed.len() as u64, &source.name);
-            for l in &listed {
-                bar.set_message(l.name.clone());
-                let fetched = source.fetch(l).await?;
-                let key = (source.name.clone(), l.name.clone(), fetched.sha256.clone());
-                let seen = snapshot.processed.contains(&key) || loaded.iter().any(|x| x.record.processed_key() == key);
-                if seen && backfill.is_none() {
-                    skipped += 1;
-                } else {
-                    seq += 1;
-                    let outcome = load(&ctx, source, l, &fetched, seq).await?;
-                    tracing::debug!(
-                        delivery = %l.name,
-                        source = %source.name,
-                        status = %outcome.record.status,
-                        read = outcome.record.rows_read,
-                        loaded = outcome.record.rows_loaded,
-                        rejected = outcome.record.rows_rejected,
-                        "processed"
-                    );
-                    loaded.push(outcome);
+            // Several deliveries at a time (each one's check runs on a blocking thread); the
+            // outcomes come back in listing order, so the commit is the same as one at a time.
+            let base = seq;
+            seq += listed.len();
+            let mut pending = Vec::with_capacity(listed.len());
+            for (i, l) in listed.iter().enumerate() {
+                pending.push(fetch_and_load(&ctx, source, l, &snapshot, backfill.is_some(), base + i + 1, &bar));
+            }
+            let outcomes: Vec<Option<Loaded>> =
+                futures::stream::iter(pending).buffered(self.options.parallel_loads.max(1)).try_collect().await?;
+            for o in outcomes {
+                match o {
+                    Some(loaded_one) => loaded.push(loaded_one),
+                    None => skipped += 1,
                 }
-                bar.inc(1);
             }
             bar.finish_and_clear();
         }
@@ -215,6 +216,39 @@ impl Etl {
             self.options.commit_attempts
         )))
     }
+}
+
+/// Fetches one listed file and loads it, unless the same delivery (name and bytes) was processed
+/// before (`None`); a backfill reloads regardless.
+async fn fetch_and_load(
+    ctx: &LoadContext,
+    source: &Source,
+    listed: &crate::source::Listed,
+    snapshot: &Snapshot,
+    reload: bool,
+    seq: usize,
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<Loaded>, EtlError> {
+    let fetched = source.fetch(listed).await?;
+    let key = (source.name.clone(), listed.name.clone(), fetched.sha256.clone());
+    let outcome = if snapshot.processed.contains(&key) && !reload {
+        None
+    } else {
+        let outcome = load(ctx, source, listed, &fetched, seq).await?;
+        tracing::debug!(
+            delivery = %listed.name,
+            source = %source.name,
+            status = %outcome.record.status,
+            read = outcome.record.rows_read,
+            loaded = outcome.record.rows_loaded,
+            rejected = outcome.record.rows_rejected,
+            "processed"
+        );
+        Some(outcome)
+    };
+    bar.set_message(listed.name.clone());
+    bar.inc(1);
+    Ok(outcome)
 }
 
 /// Builds the commit of what a pass loaded on top of `snapshot`; also returns data files written

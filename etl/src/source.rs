@@ -26,8 +26,19 @@ pub struct Source {
 
 #[derive(Clone, Debug)]
 enum Location {
-    Store { store: Arc<dyn ObjectStore>, prefix: Path },
-    Http { client: reqwest::Client, base: url::Url },
+    /// A local directory, read with plain file I/O on a blocking thread (an object store would hop
+    /// to the blocking pool for every small chunk).
+    Local {
+        dir: std::path::PathBuf,
+    },
+    Store {
+        store: Arc<dyn ObjectStore>,
+        prefix: Path,
+    },
+    Http {
+        client: reqwest::Client,
+        base: url::Url,
+    },
 }
 
 /// A file found at a source.
@@ -58,6 +69,9 @@ impl Source {
                 .build()
                 .map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
             Location::Http { client, base }
+        } else if let Some(dir) = url.strip_prefix("file://") {
+            // A missing directory is an error at listing time, so a schedule retries it.
+            Location::Local { dir: std::path::PathBuf::from(if dir.is_empty() { "." } else { dir }) }
         } else {
             let (store, prefix) =
                 crate::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
@@ -84,6 +98,23 @@ impl Source {
     /// The files directly at the source (not in subdirectories), sorted by name.
     pub async fn list(&self) -> Result<Vec<Listed>, EtlError> {
         let mut out = match &self.location {
+            Location::Local { dir } => {
+                let dir = dir.clone();
+                let listing = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<Listed>> {
+                    let mut out = Vec::new();
+                    for e in std::fs::read_dir(&dir)? {
+                        let e = e?;
+                        if e.file_type()?.is_file() {
+                            out.push(Listed {
+                                name: e.file_name().to_string_lossy().into_owned(),
+                                size: Some(e.metadata()?.len()),
+                            });
+                        }
+                    }
+                    Ok(out)
+                });
+                listing.await.map_err(|e| self.error(e))?.map_err(|e| self.error(e))?
+            }
             Location::Store { store, prefix } => {
                 let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
                 let listing = store.list_with_delimiter(prefix).await.map_err(|e| self.error(e))?;
@@ -106,7 +137,31 @@ impl Source {
 
     /// Streams one file to a local temporary file, hashing it.
     pub async fn fetch(&self, listed: &Listed) -> Result<Fetched, EtlError> {
+        if let Location::Local { dir } = &self.location {
+            let path = dir.join(&listed.name);
+            let copied = tokio::task::spawn_blocking(move || -> std::io::Result<Fetched> {
+                use std::io::{Read, Write};
+                let mut input = std::fs::File::open(&path)?;
+                let mut file = tempfile::NamedTempFile::new()?;
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut size = 0u64;
+                loop {
+                    let n = input.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    file.write_all(&buf[..n])?;
+                    size += n as u64;
+                }
+                file.flush()?;
+                Ok(Fetched { file, sha256: hex::encode(hasher.finalize()), size })
+            });
+            return copied.await.map_err(|e| self.error(e))?.map_err(|e| self.error(format!("{}: {e}", listed.name)));
+        }
         let mut stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, String>> = match &self.location {
+            Location::Local { .. } => unreachable!("handled above"),
             Location::Store { store, prefix } => {
                 let path = prefix.clone().join(listed.name.as_str());
                 let got = store.get(&path).await.map_err(|e| self.error(e))?;
@@ -120,7 +175,9 @@ impl Source {
             }
         };
         let file = tempfile::NamedTempFile::new().map_err(|e| self.error(e))?;
-        let mut out = tokio::fs::File::from_std(file.reopen().map_err(|e| self.error(e))?);
+        // Buffered: each write to a tokio file is a hop to the blocking pool.
+        let file_handle = tokio::fs::File::from_std(file.reopen().map_err(|e| self.error(e))?);
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file_handle);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
