@@ -295,15 +295,32 @@ mod tests {
 
     #[test]
     fn known_numbers() {
-        // 01.01.1901, individual 234 (1900s), computed by hand: k1 = 11 - (3*0+7*1+6*0+1*1+8*0+9*1+4*2+5*3+2*4) mod 11
-        // = 11 - 48 mod 11 = 11 - 4 = 7; k2 = 11 - (0+4+0+2+0+6+10+12+12+14) mod 11 = 11 - 60 mod 11 = 11 - 5 = 6.
-        let id = parse("01010123476").unwrap();
+        // Synthetic test numbers only in the source (month + 80): 01.81.01, individual 234 (1900s).
+        // By hand: k1 = 11 - (3*0+7*1+6*8+1*1+8*0+9*1+4*2+5*3+2*4) mod 11 = 11 - 96 mod 11 = 11 - 8 = 3;
+        // k2 = 11 - (5*0+4*1+3*8+2*1+7*0+6*1+5*2+4*3+3*4+2*3) mod 11 = 11 - 76 mod 11 = 11 - 10 = 1.
+        let id = parse("01810123431").unwrap();
         assert_eq!(id.birth_date, date(1901, 1, 1));
         assert_eq!(id.sex, Sex::Female); // i3 = 4, even
-        assert!(!id.kind.d_number && !id.kind.synthetic);
-        assert_eq!(parse("01010123477"), Err(IdentityError::CheckDigit));
-        assert_eq!(parse("0101012347"), Err(IdentityError::Shape));
-        assert_eq!(parse("0101012347a"), Err(IdentityError::Shape));
+        assert!(id.kind.synthetic && !id.kind.d_number && !id.kind.h_number);
+        assert_eq!(parse("01810123432"), Err(IdentityError::CheckDigit));
+        assert_eq!(parse("0181012343"), Err(IdentityError::Shape));
+        assert_eq!(parse("0181012343a"), Err(IdentityError::Shape));
+        // The plain form of the same digits, built here rather than written down (a plain number
+        // could be a real person's).
+        let first9 = [0, 1, 0, 1, 0, 1, 2, 3, 4];
+        let (k1, k2) = check_digits(&first9).unwrap();
+        let plain: String = first9.iter().chain([&k1, &k2]).map(|d| char::from_digit(*d, 10).unwrap()).collect();
+        assert!(by_formula(&plain));
+        let id = parse(&plain).unwrap();
+        assert_eq!(id.birth_date, date(1901, 1, 1));
+        assert!(!id.kind.synthetic && !id.kind.d_number && !id.kind.h_number);
+        // H-number form: month + 40.
+        let first9 = [0, 1, 4, 1, 0, 1, 2, 3, 4];
+        let (k1, k2) = check_digits(&first9).unwrap();
+        let h: String = first9.iter().chain([&k1, &k2]).map(|d| char::from_digit(*d, 10).unwrap()).collect();
+        let id = parse(&h).unwrap();
+        assert!(id.kind.h_number && !id.kind.synthetic);
+        assert_eq!(id.birth_date, date(1901, 1, 1));
     }
 
     #[test]
@@ -340,7 +357,7 @@ mod tests {
     fn pseudonyms_are_keyed() {
         let a = PseudonymKey::from_hex(&"11".repeat(32)).unwrap();
         let b = PseudonymKey::from_hex(&"22".repeat(32)).unwrap();
-        let n = "01010123476";
+        let n = "01810123431";
         assert_eq!(a.pseudonym(n), a.pseudonym(n));
         assert_ne!(a.pseudonym(n), b.pseudonym(n));
         assert_eq!(a.pseudonym(n).len(), 32);
