@@ -105,7 +105,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn apply(&mut self, c: &Commit) {
+    /// The lake after `c`, committed on top of this version.
+    pub fn apply(&mut self, c: &Commit) {
         self.version = c.version;
         self.committed_at = Some(c.committed_at);
         for path in &c.remove {

@@ -203,9 +203,9 @@ impl Etl {
                 for path in discard {
                     let _ = self.lake.store().delete(&self.lake.path(&path)).await;
                 }
-                snapshot.version = commit.version;
-                let after = self.lake.snapshot().await?;
-                let garbage = self.lake.collect_garbage(&after, self.options.garbage_grace).await?;
+                // The lake after the commit is this snapshot plus the commit: no need to re-read the log.
+                snapshot.apply(&commit);
+                let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
                 return Ok((Some(commit.version), commit.deliveries, skipped, garbage));
             }
             tracing::info!(run_id, version = commit.version, "another writer committed first; re-planning");
