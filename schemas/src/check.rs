@@ -262,6 +262,19 @@ pub struct RowChecker<'a> {
     columns: &'static [Column],
     hf_col: usize,
     id_col: usize,
+    /// Indices of the columns the cross-field rules read (`cross_columns`), looked up once.
+    cross: Vec<usize>,
+}
+
+/// The columns each extract's cross-field rules read, in the order `cross_checks` takes them.
+fn cross_columns(kind: ExtractKind) -> &'static [&'static str] {
+    match kind {
+        ExtractKind::Activity => {
+            &["startdato", "sluttdato", "deltakere_pasient", "deltakere_parorende", "fullfort", "avlyst"]
+        }
+        ExtractKind::Coding => &["bydel", "bostedskommune"],
+        ExtractKind::Evaluation => &["pam_score", "pam_niva"],
+    }
 }
 
 fn cut(s: &str) -> String {
@@ -282,6 +295,7 @@ impl<'a> RowChecker<'a> {
             columns: kind.columns(),
             hf_col: kind.column_index("hf").expect("every extract has hf"),
             id_col: kind.column_index(kind.id_column()).expect("id column"),
+            cross: cross_columns(kind).iter().map(|c| kind.column_index(c).expect("declared column")).collect(),
         }
     }
 
@@ -352,17 +366,15 @@ impl<'a> RowChecker<'a> {
         }
     }
 
-    fn get<'r>(&self, row: &'r CheckedRow, name: &str) -> &'r Value {
-        &row.values[self.kind.column_index(name).expect("declared column")]
-    }
-
     fn cross_checks(&self, line: u64, row: &mut CheckedRow) {
         let mut found = Vec::new();
         let int = |v: &Value| if let Value::Int(i) = v { Some(*i) } else { None };
+        // The i-th column of `cross_columns(self.kind)`.
+        let values = &row.values;
+        let get = |i: usize| &values[self.cross[i]];
         match self.kind {
             ExtractKind::Activity => {
-                if let (Value::Date(start), Value::Date(end)) = (self.get(row, "startdato"), self.get(row, "sluttdato"))
-                {
+                if let (Value::Date(start), Value::Date(end)) = (get(0), get(1)) {
                     let days = (*end - *start).num_days();
                     if !(0..=366).contains(&days) {
                         found.push((
@@ -373,17 +385,13 @@ impl<'a> RowChecker<'a> {
                         ));
                     }
                 }
-                let (p, r, f) = (
-                    int(self.get(row, "deltakere_pasient")),
-                    int(self.get(row, "deltakere_parorende")),
-                    int(self.get(row, "fullfort")),
-                );
+                let (p, r, f) = (int(get(2)), int(get(3)), int(get(4)));
                 if let (Some(p), Some(r), Some(f)) = (p, r, f)
                     && f > p + r
                 {
                     found.push(("fullfort", Rule::Completed, f.to_string(), format!("at most {} participants", p + r)));
                 }
-                if let (Value::Bool(true), Some(p), Some(r)) = (self.get(row, "avlyst"), p, r)
+                if let (Value::Bool(true), Some(p), Some(r)) = (get(5), p, r)
                     && p + r > 0
                 {
                     found.push((
@@ -395,8 +403,7 @@ impl<'a> RowChecker<'a> {
                 }
             }
             ExtractKind::Coding => {
-                if let (Value::Text(bydel), Value::Text(kommune)) =
-                    (self.get(row, "bydel"), self.get(row, "bostedskommune"))
+                if let (Value::Text(bydel), Value::Text(kommune)) = (get(0), get(1))
                     && kommune != OSLO
                 {
                     found.push((
@@ -408,9 +415,7 @@ impl<'a> RowChecker<'a> {
                 }
             }
             ExtractKind::Evaluation => {
-                if let (Value::Decimal(score), Some(level)) =
-                    (self.get(row, "pam_score"), int(self.get(row, "pam_niva")))
-                {
+                if let (Value::Decimal(score), Some(level)) = (get(0), int(get(1))) {
                     let expected = pam_level(*score);
                     if level != expected {
                         found.push((
