@@ -233,6 +233,16 @@ impl Lake {
         }
     }
 
+    /// Deletes files this writer wrote but will not commit. Best effort: what is left is garbage
+    /// that `collect_garbage` removes later.
+    pub async fn delete_uncommitted(&self, paths: &[String]) {
+        for path in paths {
+            if let Err(e) = self.store.delete(&self.path(path)).await {
+                tracing::debug!(path, error = %e, "uncommitted file left for garbage collection");
+            }
+        }
+    }
+
     /// Records a run (outside the versioned log).
     pub async fn record_run(&self, run: &RunRecord) -> Result<(), EtlError> {
         let path = self.root.clone().join("_runs").join(format!("{}-{}.json", run.run_id, run.source));

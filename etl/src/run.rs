@@ -10,7 +10,6 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{Delivery, Period, Reference};
-use object_store::ObjectStoreExt;
 use rand::RngCore;
 
 use crate::EtlError;
@@ -194,15 +193,11 @@ impl Etl {
             let (commit, discard) = plan_commit(&snapshot, run_id, &loaded, backfill.is_some());
             if commit.deliveries.is_empty() {
                 // Another writer processed everything this pass did: nothing of ours to commit.
-                for path in discard {
-                    let _ = self.lake.store().delete(&self.lake.path(&path)).await;
-                }
+                self.lake.delete_uncommitted(&discard).await;
                 return Ok((None, Vec::new(), skipped + loaded.len() as u64, 0));
             }
             if self.lake.try_commit(&commit).await? {
-                for path in discard {
-                    let _ = self.lake.store().delete(&self.lake.path(&path)).await;
-                }
+                self.lake.delete_uncommitted(&discard).await;
                 // The lake after the commit is this snapshot plus the commit: no need to re-read the log.
                 snapshot.apply(&commit);
                 let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
