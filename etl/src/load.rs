@@ -72,16 +72,21 @@ pub struct LoadContext {
     pub run_id: String,
 }
 
-/// A fresh file name in the lake for a table and partition.
-pub fn data_path(table: &str, rhf: Option<&str>, period: Option<&str>, run_id: &str, seq: usize) -> String {
-    let mut p = table.to_string();
-    if let Some(r) = rhf {
-        p += &format!("/rhf={r}");
+/// A new, empty data file of `table` at a fresh name in its partition
+/// (`{table}/rhf={rhf}/period={period}/{run_id}-{seq}.parquet`).
+fn fresh_file(table: &str, rhf: &str, period: Option<&str>, run_id: &str, seq: usize) -> DataFile {
+    let mut path = format!("{table}/rhf={rhf}");
+    if let Some(p) = period {
+        path += &format!("/period={p}");
     }
-    if let Some(per) = period {
-        p += &format!("/period={per}");
+    DataFile {
+        path: format!("{path}/{run_id}-{seq:05}.parquet"),
+        table: table.into(),
+        rhf: Some(rhf.into()),
+        period: period.map(str::to_string),
+        rows: 0,
+        bytes: 0,
     }
-    format!("{p}/{run_id}-{seq:05}.parquet")
 }
 
 /// Checks and loads one fetched delivery. `seq` makes its file names unique within the run.
@@ -187,28 +192,14 @@ pub async fn load(
             match msg {
                 Msg::Data(batch) => {
                     if data.is_none() {
-                        let file = DataFile {
-                            path: data_path(kind.name(), Some(&partition_rhf), Some(&period), &ctx.run_id, seq),
-                            table: kind.name().into(),
-                            rhf: Some(partition_rhf.clone()),
-                            period: Some(period.clone()),
-                            rows: 0,
-                            bytes: 0,
-                        };
+                        let file = fresh_file(kind.name(), &partition_rhf, Some(&period), &ctx.run_id, seq);
                         data = Some(Writer::new(&ctx.lake, file, kind.lake_schema())?);
                     }
                     data.as_mut().expect("created").write(&batch).await
                 }
                 Msg::Quarantine(batch) => {
                     if quarantine.is_none() {
-                        let file = DataFile {
-                            path: data_path("quarantine", Some(&partition_rhf), Some(&period), &ctx.run_id, seq),
-                            table: "quarantine".into(),
-                            rhf: Some(partition_rhf.clone()),
-                            period: Some(period.clone()),
-                            rows: 0,
-                            bytes: 0,
-                        };
+                        let file = fresh_file("quarantine", &partition_rhf, Some(&period), &ctx.run_id, seq);
                         quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema())?);
                     }
                     quarantine.as_mut().expect("created").write(&batch).await
@@ -274,14 +265,7 @@ async fn reject(
     record.message = Some(rejection.message.clone());
     let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());
     q.push_file(rejection.rule.as_str(), rejection.line, &rejection.message);
-    let file = DataFile {
-        path: data_path("quarantine", Some(partition_rhf), record.period.as_deref(), &ctx.run_id, seq),
-        table: "quarantine".into(),
-        rhf: Some(partition_rhf.to_string()),
-        period: record.period.clone(),
-        rows: 0,
-        bytes: 0,
-    };
+    let file = fresh_file("quarantine", partition_rhf, record.period.as_deref(), &ctx.run_id, seq);
     let mut w = Writer::new(&ctx.lake, file, quarantine_schema())?;
     w.write(&q.finish()).await?;
     let file = with_size(ctx, w.close().await?).await?;
