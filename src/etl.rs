@@ -53,6 +53,11 @@ pub fn etl(config: &Config, key: PseudonymKey) -> anyhow::Result<Etl> {
         reference: Arc::new(Reference::embedded()?),
         key,
         options: EtlOptions { progress: true, ..EtlOptions::default() },
+        // Every commit carries the published indicator tables built from it.
+        publisher: Some(Arc::new(lms_queries::IndicatorPublisher::new(
+            &config.lake.url,
+            i64::from(config.suppression.min_count),
+        ))),
     })
 }
 

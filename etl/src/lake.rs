@@ -76,6 +76,9 @@ pub struct Commit {
     pub add: Vec<DataFile>,
     pub remove: Vec<String>,
     pub deliveries: Vec<DeliveryRecord>,
+    /// The fingerprint of the definitions the published tables of this commit were built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
 }
 
 /// The period a loaded delivery fills.
@@ -102,6 +105,8 @@ pub struct Snapshot {
     /// bytes) is not processed twice.
     pub processed: BTreeSet<(String, String, String)>,
     pub committed_at: Option<DateTime<Utc>>,
+    /// The fingerprint of the published tables' definitions (see [`crate::Publish`]).
+    pub published: Option<String>,
 }
 
 impl Snapshot {
@@ -109,6 +114,9 @@ impl Snapshot {
     pub fn apply(&mut self, c: &Commit) {
         self.version = c.version;
         self.committed_at = Some(c.committed_at);
+        if c.published.is_some() {
+            self.published = c.published.clone();
+        }
         for path in &c.remove {
             self.files.remove(path);
             self.removed.insert(path.clone(), c.committed_at);

@@ -13,7 +13,7 @@ pub mod source;
 pub mod store;
 
 pub use lake::{Lake, RunRecord, Snapshot};
-pub use run::{Backfill, Etl, EtlOptions, RunReport};
+pub use run::{Backfill, Etl, EtlOptions, Publish, RunReport};
 pub use source::Source;
 
 /// The lake's data tables (each a directory of Parquet files under the lake root).
@@ -31,6 +31,9 @@ pub enum EtlError {
     Config(String),
     #[error("commit: {0}")]
     Conflict(String),
+    /// Building the published tables failed (the pass commits nothing).
+    #[error("publishing: {0}")]
+    Publish(String),
     #[error("{0}")]
     Internal(String),
 }

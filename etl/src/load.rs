@@ -63,6 +63,26 @@ impl Writer {
     }
 }
 
+/// Writes `batches` as one new Parquet file at `path` (relative to the lake root) of `table`, not
+/// yet committed: for tables derived from the data, such as the published indicator tables.
+pub async fn write_file(
+    lake: &Lake,
+    table: &str,
+    path: &str,
+    schema: arrow_schema::SchemaRef,
+    batches: &[arrow_array::RecordBatch],
+) -> Result<DataFile, EtlError> {
+    let file = DataFile { path: path.into(), table: table.into(), rhf: None, period: None, rows: 0, bytes: 0 };
+    let mut w = Writer::new(lake, file, schema)?;
+    for b in batches {
+        w.write(b).await?;
+    }
+    let mut file = w.close().await?;
+    use object_store::ObjectStoreExt;
+    file.bytes = lake.store().head(&lake.path(&file.path)).await.map_err(EtlError::lake)?.size;
+    Ok(file)
+}
+
 /// The context every load of a run shares.
 #[derive(Clone, Debug)]
 pub struct LoadContext {

@@ -48,6 +48,25 @@ pub struct Etl {
     pub reference: Arc<Reference>,
     pub key: PseudonymKey,
     pub options: EtlOptions,
+    /// Builds the published tables into every commit (the indicators); `None`: data only.
+    pub publisher: Option<Arc<dyn Publish>>,
+}
+
+/// Builds tables derived from the lake's data (the published indicator tables) so that they are
+/// part of the same commit as the data they come from: readers never see data and indicators of
+/// different versions.
+#[async_trait::async_trait]
+pub trait Publish: Send + Sync + std::fmt::Debug {
+    /// The tables this publisher owns: a commit that adds new files for them removes the old ones.
+    fn tables(&self) -> &[&str];
+
+    /// Writes the tables for the lake as it will be at `next` (its data files are written, its
+    /// commit not yet) under fresh names, and returns them; nothing is visible until the commit.
+    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Vec<DataFile>, EtlError>;
+
+    /// Identifies the definitions the tables are built from (indicator files, thresholds); recorded
+    /// in the commit, so a pass with nothing new rebuilds tables built by other definitions.
+    fn fingerprint(&self) -> String;
 }
 
 /// What a pass did.
@@ -185,17 +204,23 @@ impl Etl {
             }
             bar.finish_and_clear();
         }
-        if loaded.is_empty() {
+        let republish = snapshot.version > 0
+            && self.publisher.as_ref().is_some_and(|p| snapshot.published.as_deref() != Some(p.fingerprint().as_str()));
+        if loaded.is_empty() && !republish {
             let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
             return Ok((None, Vec::new(), skipped, garbage));
         }
         for _attempt in 0..self.options.commit_attempts.max(1) {
-            let (commit, discard) = plan_commit(&snapshot, run_id, &loaded, backfill.is_some());
-            if commit.deliveries.is_empty() {
+            let (mut commit, discard) = plan_commit(&snapshot, run_id, &loaded, backfill.is_some());
+            if commit.deliveries.is_empty() && !(loaded.is_empty() && republish) {
                 // Another writer processed everything this pass did: nothing of ours to commit.
                 self.lake.delete_uncommitted(&discard).await;
                 return Ok((None, Vec::new(), skipped + loaded.len() as u64, 0));
             }
+            let published = match &self.publisher {
+                Some(p) => self.publish(p.as_ref(), &snapshot, &mut commit, &discard, run_id).await?,
+                None => Vec::new(),
+            };
             if self.lake.try_commit(&commit).await? {
                 self.lake.delete_uncommitted(&discard).await;
                 // The lake after the commit is this snapshot plus the commit: no need to re-read the log.
@@ -204,12 +229,55 @@ impl Etl {
                 return Ok((Some(commit.version), commit.deliveries, skipped, garbage));
             }
             tracing::info!(run_id, version = commit.version, "another writer committed first; re-planning");
+            self.lake.delete_uncommitted(&published).await;
             snapshot = self.lake.snapshot().await?;
         }
         Err(EtlError::Conflict(format!(
             "gave up after {} attempts: other writers kept committing first",
             self.options.commit_attempts
         )))
+    }
+}
+
+impl Etl {
+    /// Adds the published tables for the lake after `commit` to it (replacing the current ones);
+    /// returns the paths written. On failure the files written so far are deleted.
+    async fn publish(
+        &self,
+        publisher: &dyn Publish,
+        snapshot: &Snapshot,
+        commit: &mut Commit,
+        discard: &[String],
+        run_id: &str,
+    ) -> Result<Vec<String>, EtlError> {
+        let mut next = snapshot.clone();
+        next.apply(commit);
+        let started = std::time::Instant::now();
+        let files = match publisher.publish(&self.lake, &next, run_id).await {
+            Ok(f) => f,
+            Err(e) => {
+                // The pass's data files are not committed either: the next pass loads them again.
+                let mine: Vec<String> =
+                    commit.add.iter().map(|f| f.path.clone()).chain(discard.iter().cloned()).collect();
+                self.lake.delete_uncommitted(&mine).await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            run_id,
+            version = commit.version,
+            files = files.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "published tables built"
+        );
+        let owned = publisher.tables();
+        commit
+            .remove
+            .extend(snapshot.files.values().filter(|f| owned.contains(&f.table.as_str())).map(|f| f.path.clone()));
+        let paths = files.iter().map(|f| f.path.clone()).collect();
+        commit.add.extend(files);
+        commit.published = Some(publisher.fingerprint());
+        Ok(paths)
     }
 }
 
@@ -302,6 +370,7 @@ fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: b
         add,
         remove,
         deliveries,
+        published: None,
     };
     (commit, discard)
 }

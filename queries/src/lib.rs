@@ -3,7 +3,8 @@
 //! history and delivery state. SQL through [`Warehouse::sql`] is read-only: DDL, DML and other
 //! statements are refused, and no file outside the registered tables can be named.
 //!
-//! The national indicators (issue #4) will be built here as `.sql` files over these tables.
+//! The national indicators are built here ([`publish`]) from `.sql` files ([`catalogue`]), with
+//! disclosure control ([`suppress`]), into the published tables every session can read.
 
 use std::sync::Arc;
 
@@ -14,13 +15,20 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
-use lms_etl::Lake;
+use lms_etl::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
+
+pub mod catalogue;
+pub mod publish;
+pub mod suppress;
+
+pub use catalogue::{Indicator, Level};
+pub use publish::{IndicatorPublisher, PUBLISHED};
 
 /// Which tables a session sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Reference data and (to come) the published indicator tables: what may leave the host.
+    /// Reference data and the published indicator tables: what may leave the host.
     Published,
     /// Also the person-level tables (`activity`, `coding`, `evaluation`, `quarantine`), run history
     /// (`runs`) and delivery state (`deliveries`): the CLI on the warehouse host.
@@ -55,7 +63,7 @@ impl std::fmt::Debug for Warehouse {
 }
 
 /// Where the lake's files are, as URLs DataFusion can read.
-struct FileUrls {
+pub(crate) struct FileUrls {
     /// `file:///abs/dir/` or `s3://bucket/prefix/`.
     base: String,
 }
@@ -79,7 +87,7 @@ impl FileUrls {
     }
 }
 
-fn sql_error(e: impl std::fmt::Display) -> QueryError {
+pub(crate) fn sql_error(e: impl std::fmt::Display) -> QueryError {
     QueryError::Sql(e.to_string())
 }
 
@@ -87,26 +95,38 @@ impl Warehouse {
     /// Opens the newest version of the lake at `lake_url`.
     pub async fn open(lake_url: &str, access: Access) -> Result<Warehouse, QueryError> {
         let lake = lms_etl::open_lake(lake_url).map_err(|e| QueryError::Lake(e.to_string()))?;
-        let ctx = SessionContext::new();
-        let urls = FileUrls::new(lake_url, &ctx)?;
-        Self::with_lake(ctx, &lake, &urls, access).await
+        let snapshot = lake.snapshot().await.map_err(|e| QueryError::Lake(e.to_string()))?;
+        Self::at(lake_url, &lake, &snapshot, access).await
     }
 
-    async fn with_lake(
-        ctx: SessionContext,
+    /// Opens the lake at `lake_url` as `snapshot` shows it (which may be a version about to be
+    /// committed, when the published tables are built for it).
+    pub async fn at(lake_url: &str, lake: &Lake, snapshot: &Snapshot, access: Access) -> Result<Warehouse, QueryError> {
+        Self::at_with(lake_url, lake, snapshot, access, &[]).await
+    }
+
+    /// As [`Warehouse::at`], with some reference tables replaced: (name, CSV text) pairs.
+    pub(crate) async fn at_with(
+        lake_url: &str,
         lake: &Lake,
-        urls: &FileUrls,
+        snapshot: &Snapshot,
         access: Access,
+        reference: &[(&str, &str)],
     ) -> Result<Warehouse, QueryError> {
-        let snapshot = lake.snapshot().await.map_err(|e| QueryError::Lake(e.to_string()))?;
-        register_reference(&ctx)?;
+        let ctx = SessionContext::new();
+        let urls = FileUrls::new(lake_url, &ctx)?;
+        register_reference(&ctx, reference)?;
+        for (name, schema) in publish::published_schemas() {
+            let files = snapshot.table_files(name).map(|f| f.path.clone()).collect();
+            register_files(&ctx, name, schema, files, &urls).await?;
+        }
         if access == Access::Warehouse {
             for kind in ExtractKind::ALL {
                 let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();
-                register_files(&ctx, kind.name(), kind.lake_schema(), files, urls).await?;
+                register_files(&ctx, kind.name(), kind.lake_schema(), files, &urls).await?;
             }
             let files = snapshot.table_files("quarantine").map(|f| f.path.clone()).collect();
-            register_files(&ctx, "quarantine", lms_etl::batch::quarantine_schema(), files, urls).await?;
+            register_files(&ctx, "quarantine", lms_etl::batch::quarantine_schema(), files, &urls).await?;
             let runs = lake.runs().await.map_err(|e| QueryError::Lake(e.to_string()))?;
             register_json(&ctx, "runs", runs_schema(), &runs)?;
             register_json(&ctx, "deliveries", deliveries_schema(), &snapshot.deliveries)?;
@@ -141,7 +161,7 @@ impl Warehouse {
     }
 }
 
-async fn register_files(
+pub(crate) async fn register_files(
     ctx: &SessionContext,
     name: &str,
     schema: SchemaRef,
@@ -166,12 +186,20 @@ async fn register_files(
 }
 
 /// Registers records (serialised to JSON lines and read back with `schema`) as an in-memory table.
-fn register_json<T: serde::Serialize>(
+pub(crate) fn register_json<T: serde::Serialize>(
     ctx: &SessionContext,
     name: &str,
     schema: SchemaRef,
     rows: &[T],
 ) -> Result<(), QueryError> {
+    let batches = json_batches(schema.clone(), rows)?;
+    let table = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
+    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
+    Ok(())
+}
+
+/// Records as Arrow batches of `schema`, through JSON (maps and lists become JSON text).
+pub(crate) fn json_batches<T: serde::Serialize>(schema: SchemaRef, rows: &[T]) -> Result<Vec<RecordBatch>, QueryError> {
     let mut text = Vec::new();
     for r in rows {
         let mut v = serde_json::to_value(r).map_err(sql_error)?;
@@ -189,10 +217,7 @@ fn register_json<T: serde::Serialize>(
     let reader = datafusion::arrow::json::ReaderBuilder::new(schema.clone())
         .build(std::io::Cursor::new(text))
         .map_err(sql_error)?;
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(sql_error)?;
-    let table = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
-    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
-    Ok(())
+    reader.collect::<Result<_, _>>().map_err(sql_error)
 }
 
 fn utf8(name: &str, nullable: bool) -> Field {
@@ -256,8 +281,9 @@ fn deliveries_schema() -> SchemaRef {
 }
 
 /// The reference tables, all columns as text but counts and years (codes keep their leading zeros).
-fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
-    for (name, csv) in lms_schemas::reference::TABLES {
+fn register_reference(ctx: &SessionContext, replaced: &[(&str, &str)]) -> Result<(), QueryError> {
+    for (name, embedded) in lms_schemas::reference::TABLES {
+        let csv = replaced.iter().find(|(n, _)| *n == name).map_or(embedded, |(_, text)| *text);
         let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
         let fields: Vec<Field> = header
             .iter()

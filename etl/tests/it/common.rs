@@ -38,6 +38,7 @@ pub fn etl_at(dir: &Path) -> Etl {
         reference: reference(),
         key: key(),
         options: EtlOptions { garbage_grace: chrono::Duration::zero(), ..EtlOptions::default() },
+        publisher: None,
     }
 }
 
@@ -110,5 +111,6 @@ pub fn empty_commit(version: u64, run: &str) -> lms_etl::lake::Commit {
         add: vec![],
         remove: vec![],
         deliveries: vec![],
+        published: None,
     }
 }

@@ -20,6 +20,7 @@ async fn lake() -> (tempfile::TempDir, String, lms_generate::Manifest) {
         reference,
         key: PseudonymKey::from_hex(&"01".repeat(32)).unwrap(),
         options: EtlOptions::default(),
+        publisher: None,
     };
     let hv = Source::new("hv", Rhf::Hv, None, &format!("file://{}", dir.path().join("in/HV").display())).unwrap();
     etl.run(&[hv]).await.unwrap();

@@ -1,0 +1,35 @@
+-- id: education_persons_rate
+-- title_nb: Personer med grupperettet pasientopplæring (A0099) per 1 000 innbyggere, alders- og kjønnsstandardisert
+-- title_en: Persons with group patient education (A0099) per 1,000 inhabitants, age- and sex-standardised
+-- unit: rate
+-- view: residence
+-- extract: coding
+-- method: standardised
+-- levels: national, rhf, hf
+-- breakdowns: 
+-- definition: As education_contacts_rate, counting persons: a person counts once a year, in the area and age group of their first A0099 contact that year (by kontaktdato, then kontakt_id, then rhf and hf).
+WITH first_contact AS (
+    SELECT year, home_hf, sex, age_group,
+           row_number() OVER (PARTITION BY person, year ORDER BY kontaktdato, kontakt_id, rhf, hf) AS k
+    FROM contact
+    WHERE a0099
+),
+events AS (
+    SELECT year, home_hf AS hf, sex, age_group, count(*) AS d
+    FROM first_contact
+    WHERE k = 1 AND home_hf IS NOT NULL
+    GROUP BY year, home_hf, sex, age_group
+),
+s AS (
+    SELECT year, rhf, hf, sex, age_group, sum(population) AS n
+    FROM catchment_population
+    WHERE year IN (SELECT DISTINCT year FROM contact_cube)
+    GROUP BY year, rhf, hf, sex, age_group
+)
+SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group,
+       sum(coalesce(e.d, 0)) AS d, sum(s.n) AS n, max(w.w) AS w
+FROM s
+LEFT JOIN events e ON e.year = s.year AND e.hf = s.hf AND e.sex = s.sex AND e.age_group = s.age_group
+JOIN std_weight w ON w.year = s.year AND w.sex = s.sex AND w.age_group = s.age_group
+GROUP BY GROUPING SETS ((s.year, s.sex, s.age_group), (s.year, s.rhf, s.sex, s.age_group),
+                        (s.year, s.rhf, s.hf, s.sex, s.age_group))

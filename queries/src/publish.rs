@@ -1,0 +1,555 @@
+//! Builds the published tables — `indicator_values`, `variation`, `data_quality` — for one version
+//! of the lake, and writes them into that version's commit ([`IndicatorPublisher`], the ETL's
+//! [`lms_etl::Publish`]). Disclosure control is applied here, before anything is written, so no
+//! reader of the published tables can bypass it.
+//!
+//! Steps: the shared views of `sql/prelude.sql` (materialised once), every indicator file of the
+//! catalogue (standardised ones through `sql/standardise.sql`), suppression over all cells together,
+//! then `sql/variation.sql` over the suppressed cells, and the data-quality counts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use lms_etl::lake::DataFile;
+use lms_etl::{EtlError, Lake, Snapshot};
+use serde::Serialize;
+
+use crate::catalogue::{self, Indicator, Level, Method, Unit};
+use crate::suppress::{Cell, Suppression, suppress};
+use crate::{Access, QueryError, Warehouse, json_batches, sql_error};
+
+/// The published tables, readable by every session.
+pub const PUBLISHED: [&str; 3] = ["indicator_values", "variation", "data_quality"];
+
+const PRELUDE: &str = include_str!("../sql/prelude.sql");
+const STANDARDISE: &str = include_str!("../sql/standardise.sql");
+const VARIATION: &str = include_str!("../sql/variation.sql");
+
+/// Prelude views kept in memory after their first evaluation: each is read by several indicators.
+/// `contact` is not (it is the size of the coding table); `contact_cube` summarises it.
+const MATERIALISED: [&str; 7] =
+    ["course_run", "catchment_population", "std_weight", "std_weight_age", "response", "pam_pair", "contact_cube"];
+
+fn f64f(name: &str) -> Field {
+    Field::new(name, DataType::Float64, true)
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+/// `indicator_values`: one row per (indicator, year, level, rhf, hf, breakdown).
+pub fn indicator_values_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("indicator", false),
+        Field::new("year", DataType::Int32, false),
+        utf8("level", false),
+        utf8("rhf", true),
+        utf8("hf", true),
+        utf8("breakdown", false),
+        Field::new("numerator", DataType::Int64, true),
+        f64f("denominator"),
+        f64f("value"),
+        f64f("ci_low"),
+        f64f("ci_high"),
+        Field::new("suppressed", DataType::Boolean, false),
+    ]))
+}
+
+/// `variation`: one row per (indicator, year) of the residence-view standardised rates.
+pub fn variation_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("indicator", false),
+        Field::new("year", DataType::Int32, false),
+        Field::new("areas", DataType::Int64, false),
+        f64f("max"),
+        f64f("min"),
+        f64f("ratio"),
+        f64f("ratio2"),
+        f64f("ratio3"),
+        f64f("cv"),
+        f64f("scv"),
+        Field::new("suppressed", DataType::Boolean, false),
+    ]))
+}
+
+/// `data_quality`: one row per source and (rhf, extract, period) it delivered, from the delivery
+/// that fills the period now and the files rejected for it.
+pub fn data_quality_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("source", false),
+        utf8("rhf", true),
+        utf8("extract", true),
+        utf8("period", true),
+        utf8("delivery", true),
+        Field::new("loaded_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+        Field::new("files_rejected", DataType::UInt64, false),
+        Field::new("rows_read", DataType::UInt64, false),
+        Field::new("rows_loaded", DataType::UInt64, false),
+        Field::new("rows_rejected", DataType::UInt64, false),
+        utf8("rejected_by_rule", false),
+        Field::new("residence_unknown", DataType::UInt64, true),
+        Field::new("dangling_evaluations", DataType::UInt64, true),
+    ]))
+}
+
+/// (name, schema) of every published table.
+pub fn published_schemas() -> [(&'static str, SchemaRef); 3] {
+    [
+        ("indicator_values", indicator_values_schema()),
+        ("variation", variation_schema()),
+        ("data_quality", data_quality_schema()),
+    ]
+}
+
+/// The published tables of one lake version.
+#[derive(Debug)]
+pub struct Published {
+    pub indicator_values: Vec<RecordBatch>,
+    pub variation: Vec<RecordBatch>,
+    pub data_quality: Vec<RecordBatch>,
+    /// Every cell, with its figures before withholding (never written: for tests and reports).
+    pub cells: Vec<Cell>,
+    pub suppression: Suppression,
+}
+
+/// How the published tables are built.
+#[derive(Clone, Debug)]
+pub struct BuildOptions<'a> {
+    /// The disclosure-control threshold: numerators 1 to `min_count − 1` are suppressed.
+    pub min_count: i64,
+    /// Reference tables to use instead of the embedded ones, as (name, CSV text): for tests with a
+    /// population small enough to work out by hand.
+    pub reference: &'a [(&'a str, &'a str)],
+}
+
+impl Default for BuildOptions<'_> {
+    fn default() -> Self {
+        BuildOptions { min_count: 5, reference: &[] }
+    }
+}
+
+/// Builds the published tables of the lake at `snapshot`.
+pub async fn build(
+    lake_url: &str,
+    lake: &Lake,
+    snapshot: &Snapshot,
+    options: &BuildOptions<'_>,
+) -> Result<Published, QueryError> {
+    let min_count = options.min_count;
+    let warehouse = Warehouse::at_with(lake_url, lake, snapshot, Access::Warehouse, options.reference).await?;
+    let ctx = warehouse.context();
+    prepare(ctx).await?;
+    let mut cells = Vec::new();
+    let mut strata = Vec::new();
+    for indicator in catalogue::embedded() {
+        let (c, s) = compute(ctx, indicator).await?;
+        cells.extend(c);
+        strata.extend(s);
+    }
+    let suppression = suppress(&mut cells, min_count);
+    let indicator_values = vec![cells_batch(&cells)?];
+
+    register(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone())?;
+    let strata_schema = strata.first().map(|b| b.schema()).unwrap_or_else(strata_schema);
+    register(ctx, "strata", strata_schema, strata)?;
+    let variation = collect(ctx, VARIATION).await?;
+    let variation = conform(variation, variation_schema())?;
+    let data_quality = data_quality(ctx, snapshot).await?;
+    Ok(Published { indicator_values, variation, data_quality, cells, suppression })
+}
+
+/// Creates the prelude's views, materialising the ones several indicators read.
+async fn prepare(ctx: &SessionContext) -> Result<(), QueryError> {
+    for statement in statements(PRELUDE) {
+        ctx.sql(&statement)
+            .await
+            .map_err(|e| QueryError::Sql(format!("prelude: {e}")))?
+            .collect()
+            .await
+            .map_err(sql_error)?;
+        let name = statement
+            .split_whitespace()
+            .skip_while(|w| !w.eq_ignore_ascii_case("VIEW"))
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        if MATERIALISED.contains(&name.as_str()) {
+            let cached = ctx.table(name.as_str()).await.map_err(sql_error)?.cache().await.map_err(sql_error)?;
+            ctx.deregister_table(name.as_str()).map_err(sql_error)?;
+            ctx.register_table(name.as_str(), cached.into_view()).map_err(sql_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// The statements of a script whose statements end with a line holding only `;`, without comments.
+fn statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        if line.trim() == ";" {
+            out.push(std::mem::take(&mut current));
+        } else if !line.trim_start().starts_with("--") {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    out
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    ctx.sql(sql).await.map_err(sql_error)?.collect().await.map_err(sql_error)
+}
+
+fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), QueryError> {
+    ctx.deregister_table(name).map_err(sql_error)?;
+    // The batches' own schema where there are batches: a plan's schema may differ in nullability.
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let table = MemTable::try_new(schema, vec![batches]).map_err(|e| QueryError::Sql(format!("table {name}: {e}")))?;
+    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
+    Ok(())
+}
+
+/// The level of a cell follows from which of rhf and hf it names.
+const LEVEL: &str = "CASE WHEN hf IS NOT NULL THEN 'hf' WHEN rhf IS NOT NULL THEN 'rhf' ELSE 'national' END";
+
+/// Wraps a query returning cells so its columns have the published types.
+pub fn cells_query(sql: &str) -> String {
+    format!(
+        "SELECT CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
+                coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown, CAST(numerator AS BIGINT) AS numerator,
+                CAST(denominator AS DOUBLE) AS denominator, CAST(value AS DOUBLE) AS value,
+                CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high
+         FROM (\n{sql}\n) cells"
+    )
+}
+
+fn strata_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("indicator", false),
+        Field::new("year", DataType::Int32, true),
+        utf8("level", false),
+        utf8("rhf", true),
+        utf8("hf", true),
+        utf8("breakdown", false),
+        utf8("sex", true),
+        utf8("age_group", true),
+        f64f("d"),
+        f64f("n"),
+        f64f("w"),
+    ]))
+}
+
+/// One indicator's cells, and for a standardised one its strata (with `indicator` and `level`).
+async fn compute(ctx: &SessionContext, indicator: &Indicator) -> Result<(Vec<Cell>, Vec<RecordBatch>), QueryError> {
+    let context = |e: QueryError| QueryError::Sql(format!("indicator {} ({}): {e}", indicator.id, indicator.file));
+    let (batches, strata) = match indicator.method {
+        Method::Cells => (collect(ctx, &cells_query(&indicator.sql)).await.map_err(context)?, Vec::new()),
+        Method::Standardised => {
+            let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let raw = df.collect().await.map_err(|e| context(sql_error(e)))?;
+            register(ctx, "strata", schema, raw)?;
+            let cells = collect(ctx, &cells_query(STANDARDISE)).await.map_err(context)?;
+            let strata = collect(
+                ctx,
+                &format!(
+                    "SELECT '{}' AS indicator, CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf,
+                            CAST(hf AS VARCHAR) AS hf, coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
+                            CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
+                            CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
+                     FROM strata",
+                    indicator.id
+                ),
+            )
+            .await
+            .map_err(context)?;
+            (cells, conform(strata, strata_schema())?)
+        }
+    };
+    let mut cells = Vec::new();
+    for b in &batches {
+        cells.extend(read_cells(b, indicator)?);
+    }
+    Ok((cells, strata))
+}
+
+fn column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef, QueryError> {
+    let c = batch.column_by_name(name).ok_or_else(|| QueryError::Sql(format!("no column `{name}`")))?;
+    cast(c, ty).map_err(sql_error)
+}
+
+/// Casts each column of `batches` to `schema` (same column order), e.g. Utf8View → Utf8.
+fn conform(batches: Vec<RecordBatch>, schema: SchemaRef) -> Result<Vec<RecordBatch>, QueryError> {
+    batches
+        .into_iter()
+        .map(|b| {
+            let columns =
+                schema.fields().iter().map(|f| column(&b, f.name(), f.data_type())).collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(schema.clone(), columns).map_err(sql_error)
+        })
+        .collect()
+}
+
+fn read_cells(b: &RecordBatch, indicator: &Indicator) -> Result<Vec<Cell>, QueryError> {
+    let year = column(b, "year", &DataType::Int32)?;
+    let year = year.as_primitive::<Int32Type>();
+    let strings = |name: &str| -> Result<Vec<Option<String>>, QueryError> {
+        let a = column(b, name, &DataType::Utf8)?;
+        Ok(a.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect())
+    };
+    let floats = |name: &str| -> Result<Vec<Option<f64>>, QueryError> {
+        let a = column(b, name, &DataType::Float64)?;
+        Ok(a.as_primitive::<Float64Type>().iter().map(|v| v.filter(|x| x.is_finite())).collect())
+    };
+    let (level, rhf, hf, breakdown) = (strings("level")?, strings("rhf")?, strings("hf")?, strings("breakdown")?);
+    let numerator = column(b, "numerator", &DataType::Int64)?;
+    let numerator = numerator.as_primitive::<Int64Type>();
+    let (denominator, value, ci_low, ci_high) =
+        (floats("denominator")?, floats("value")?, floats("ci_low")?, floats("ci_high")?);
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        let level = level[i].as_deref().and_then(Level::parse).ok_or_else(|| QueryError::Sql("no level".into()))?;
+        if year.is_null(i) {
+            return Err(QueryError::Sql(format!("indicator {}: a cell without a year", indicator.id)));
+        }
+        out.push(Cell {
+            indicator: indicator.id.clone(),
+            year: year.value(i),
+            level,
+            rhf: rhf[i].clone(),
+            hf: hf[i].clone(),
+            breakdown: breakdown[i].clone().unwrap_or_default(),
+            numerator: if numerator.is_null(i) { 0 } else { numerator.value(i) },
+            denominator: denominator[i],
+            value: value[i],
+            ci_low: ci_low[i],
+            ci_high: ci_high[i],
+            share: indicator.unit == Unit::Share,
+            suppressed: false,
+        });
+    }
+    Ok(out)
+}
+
+/// The cells as `indicator_values`, sorted, with the figures of suppressed cells withheld (the
+/// denominator stays).
+fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        indicator: &'a str,
+        year: i32,
+        level: &'a str,
+        rhf: Option<&'a str>,
+        hf: Option<&'a str>,
+        breakdown: &'a str,
+        numerator: Option<i64>,
+        denominator: Option<f64>,
+        value: Option<f64>,
+        ci_low: Option<f64>,
+        ci_high: Option<f64>,
+        suppressed: bool,
+    }
+    let mut order: Vec<&Cell> = cells.iter().collect();
+    order.sort_by(|a, b| {
+        (&a.indicator, a.year, a.level, &a.rhf, &a.hf, &a.breakdown).cmp(&(
+            &b.indicator,
+            b.year,
+            b.level,
+            &b.rhf,
+            &b.hf,
+            &b.breakdown,
+        ))
+    });
+    let rows: Vec<Row> = order
+        .into_iter()
+        .map(|c| {
+            let shown = |v: Option<f64>| if c.suppressed { None } else { v };
+            Row {
+                indicator: &c.indicator,
+                year: c.year,
+                level: c.level.as_str(),
+                rhf: c.rhf.as_deref(),
+                hf: c.hf.as_deref(),
+                breakdown: &c.breakdown,
+                numerator: if c.suppressed { None } else { Some(c.numerator) },
+                denominator: c.denominator,
+                value: shown(c.value),
+                ci_low: shown(c.ci_low),
+                ci_high: shown(c.ci_high),
+                suppressed: c.suppressed,
+            }
+        })
+        .collect();
+    let schema = indicator_values_schema();
+    let batches = json_batches(schema.clone(), &rows)?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(sql_error)
+}
+
+/// `data_quality` of the lake at `snapshot`.
+async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<RecordBatch>, QueryError> {
+    #[derive(Serialize, Default)]
+    struct Row {
+        source: String,
+        rhf: Option<String>,
+        extract: Option<String>,
+        period: Option<String>,
+        delivery: Option<String>,
+        loaded_at: Option<String>,
+        files_rejected: u64,
+        rows_read: u64,
+        rows_loaded: u64,
+        rows_rejected: u64,
+        rejected_by_rule: BTreeMap<String, u64>,
+        residence_unknown: Option<u64>,
+        dangling_evaluations: Option<u64>,
+    }
+    type Key = (String, Option<String>, Option<String>, Option<String>);
+    // The latest record of each delivered file (a backfill records a file again).
+    let mut latest: BTreeMap<(&str, &str), &lms_etl::lake::DeliveryRecord> = BTreeMap::new();
+    for d in &snapshot.deliveries {
+        latest.insert((&d.source, &d.file), d);
+    }
+    let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
+    let key =
+        |d: &lms_etl::lake::DeliveryRecord| (d.source.clone(), d.rhf.clone(), d.extract.clone(), d.period.clone());
+    for d in latest.values() {
+        let row = rows.entry(key(d)).or_insert_with(|| Row {
+            source: d.source.clone(),
+            rhf: d.rhf.clone(),
+            extract: d.extract.clone(),
+            period: d.period.clone(),
+            ..Row::default()
+        });
+        if d.status == "rejected" {
+            row.files_rejected += 1;
+        }
+    }
+    for d in snapshot.periods.values() {
+        let row = rows.get_mut(&key(d)).ok_or_else(|| QueryError::Lake(format!("{}: no delivery record", d.file)))?;
+        row.delivery = Some(d.file.clone());
+        row.loaded_at = Some(to_micros_text(d.processed_at));
+        row.rows_read = d.rows_read;
+        row.rows_loaded = d.rows_loaded;
+        row.rows_rejected = d.rows_rejected;
+        row.rejected_by_rule = d.rejected_by_rule.clone();
+    }
+    // Contacts left out of residence figures, and evaluations of course runs the lake does not hold.
+    let counts = [
+        (
+            "coding",
+            "SELECT c.rhf, c.period, count(*) AS n FROM coding c
+             LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE c.bostedskommune END
+             WHERE a.hf IS NULL GROUP BY c.rhf, c.period",
+        ),
+        (
+            "evaluation",
+            "SELECT e.rhf, e.period, count(*) AS n FROM evaluation e
+             LEFT JOIN (SELECT DISTINCT rhf, hf, kurs_id FROM activity) a
+               ON a.rhf = e.rhf AND a.hf = e.hf AND a.kurs_id = e.kurs_id
+             WHERE a.kurs_id IS NULL GROUP BY e.rhf, e.period",
+        ),
+    ];
+    let mut by_period: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for (extract, sql) in counts {
+        for b in collect(ctx, sql).await? {
+            let rhf = column(&b, "rhf", &DataType::Utf8)?;
+            let period = column(&b, "period", &DataType::Utf8)?;
+            let n = column(&b, "n", &DataType::Int64)?;
+            let (rhf, period, n) = (rhf.as_string::<i32>(), period.as_string::<i32>(), n.as_primitive::<Int64Type>());
+            for i in 0..b.num_rows() {
+                by_period.insert((rhf.value(i).into(), extract.into(), period.value(i).into()), n.value(i) as u64);
+            }
+        }
+    }
+    for row in rows.values_mut() {
+        let (Some(rhf), Some(extract), Some(period)) = (&row.rhf, &row.extract, &row.period) else { continue };
+        if row.delivery.is_none() {
+            continue;
+        }
+        let n = by_period.get(&(rhf.clone(), extract.clone(), period.clone())).copied().unwrap_or(0);
+        match extract.as_str() {
+            "coding" => row.residence_unknown = Some(n),
+            "evaluation" => row.dangling_evaluations = Some(n),
+            _ => {}
+        }
+    }
+    let rows: Vec<Row> = rows.into_values().collect();
+    json_batches(data_quality_schema(), &rows)
+}
+
+/// A timestamp as the Arrow JSON reader takes it.
+fn to_micros_text(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Builds the published tables into every ETL commit.
+#[derive(Clone, Debug)]
+pub struct IndicatorPublisher {
+    /// The lake's URL (as the ETL opened it), for DataFusion to read its files.
+    pub lake_url: String,
+    /// The disclosure-control threshold (`[suppression] min_count`).
+    pub min_count: i64,
+}
+
+impl IndicatorPublisher {
+    pub fn new(lake_url: &str, min_count: i64) -> IndicatorPublisher {
+        IndicatorPublisher { lake_url: lake_url.to_string(), min_count }
+    }
+}
+
+#[async_trait::async_trait]
+impl lms_etl::Publish for IndicatorPublisher {
+    fn tables(&self) -> &[&str] {
+        &PUBLISHED
+    }
+
+    fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for text in [PRELUDE, STANDARDISE, VARIATION] {
+            h.update(text.as_bytes());
+        }
+        for i in catalogue::embedded() {
+            h.update(i.file.as_bytes());
+            h.update(i.sql.as_bytes());
+        }
+        h.update(self.min_count.to_le_bytes());
+        format!("min_count={};sql={}", self.min_count, hex::encode(&h.finalize()[..8]))
+    }
+
+    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Vec<DataFile>, EtlError> {
+        let built = build(&self.lake_url, lake, next, &BuildOptions { min_count: self.min_count, reference: &[] })
+            .await
+            .map_err(|e| EtlError::Publish(e.to_string()))?;
+        tracing::info!(
+            version = next.version,
+            cells = built.cells.len(),
+            primary = built.suppression.primary,
+            secondary = built.suppression.secondary,
+            "indicators built"
+        );
+        let mut files = Vec::new();
+        for ((table, schema), batches) in
+            published_schemas().into_iter().zip([&built.indicator_values, &built.variation, &built.data_quality])
+        {
+            let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);
+            match lms_etl::load::write_file(lake, table, &path, schema, batches).await {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    let written: Vec<String> = files.iter().map(|f: &DataFile| f.path.clone()).collect();
+                    lake.delete_uncommitted(&written).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,245 @@
+//! Disclosure control (prikking), as indicators.md specifies it.
+//!
+//! - Primary: a cell whose numerator is 1 to `min_count − 1` is suppressed; a share is also
+//!   suppressed when its denominator minus its numerator is in that range. A count of 0 is shown,
+//!   and a cell whose denominator is 0 is not suppressed.
+//! - Secondary, in rounds: a group is a parent with its children — (a) a region and the HF cells of
+//!   that region, (b) the national cell and the region cells, each per (indicator, year, breakdown),
+//!   (c) a total cell and its breakdown cells per (indicator, year, level, unit). Every group with
+//!   exactly one suppressed cell at the start of a round gets a second: the unsuppressed child with
+//!   the smallest numerator of at least `min_count` (ties: lowest code, then lowest breakdown), or,
+//!   where no child qualifies, the parent. A round's additions apply together; rounds repeat until
+//!   one adds nothing.
+//!
+//! Invariant afterwards: no group has exactly one suppressed cell unless it has nothing left to
+//! suppress, so a hidden cell cannot be recovered by subtraction from its group.
+
+use std::collections::BTreeMap;
+
+use crate::catalogue::Level;
+
+/// One published cell before its figures are withheld.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub indicator: String,
+    pub year: i32,
+    pub level: Level,
+    pub rhf: Option<String>,
+    pub hf: Option<String>,
+    /// Empty for the total cell, else `name=value`.
+    pub breakdown: String,
+    pub numerator: i64,
+    pub denominator: Option<f64>,
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// A share: its complement (denominator − numerator) is checked too.
+    pub share: bool,
+    pub suppressed: bool,
+}
+
+/// What disclosure control did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Suppression {
+    pub primary: usize,
+    pub secondary: usize,
+    pub rounds: usize,
+}
+
+/// Whether a cell must be suppressed on its own figures.
+pub fn primary(cell: &Cell, min_count: i64) -> bool {
+    let small = |n: i64| (1..min_count).contains(&n);
+    if small(cell.numerator) {
+        return true;
+    }
+    match (cell.share, cell.denominator) {
+        (true, Some(d)) if d > 0.0 => small(d.round() as i64 - cell.numerator),
+        _ => false,
+    }
+}
+
+/// A group: its parent cell (if published) and its children, as indexes into the cells.
+#[derive(Debug, Default)]
+struct Group {
+    parent: Option<usize>,
+    children: Vec<usize>,
+}
+
+/// The code a child is known by in its group, for the tie-break.
+fn code(cell: &Cell, kind: u8) -> &str {
+    match kind {
+        b'a' => cell.hf.as_deref().unwrap_or_default(),
+        b'b' => cell.rhf.as_deref().unwrap_or_default(),
+        _ => &cell.breakdown,
+    }
+}
+
+fn groups(cells: &[Cell]) -> Vec<(u8, Group)> {
+    type Key = (u8, String, i32, String, String, String);
+    let mut map: BTreeMap<Key, Group> = BTreeMap::new();
+    let s = |o: &Option<String>| o.clone().unwrap_or_default();
+    for (i, c) in cells.iter().enumerate() {
+        let ind = c.indicator.clone();
+        // (a) region with its HFs, (b) nation with its regions: per (indicator, year, breakdown).
+        match c.level {
+            Level::Hf => map
+                .entry((b'a', ind.clone(), c.year, c.breakdown.clone(), s(&c.rhf), String::new()))
+                .or_default()
+                .children
+                .push(i),
+            Level::Rhf => {
+                map.entry((b'a', ind.clone(), c.year, c.breakdown.clone(), s(&c.rhf), String::new()))
+                    .or_default()
+                    .parent = Some(i);
+                map.entry((b'b', ind.clone(), c.year, c.breakdown.clone(), String::new(), String::new()))
+                    .or_default()
+                    .children
+                    .push(i);
+            }
+            Level::National => {
+                map.entry((b'b', ind.clone(), c.year, c.breakdown.clone(), String::new(), String::new()))
+                    .or_default()
+                    .parent = Some(i)
+            }
+        }
+        // (c) a total with its breakdown cells: per (indicator, year, level, unit).
+        let unit = format!("{}|{}|{}", c.level.as_str(), s(&c.rhf), s(&c.hf));
+        let g = map.entry((b'c', ind, c.year, unit, String::new(), String::new())).or_default();
+        if c.breakdown.is_empty() {
+            g.parent = Some(i);
+        } else {
+            g.children.push(i);
+        }
+    }
+    map.into_iter().map(|(k, g)| (k.0, g)).collect()
+}
+
+/// Applies primary and secondary suppression to `cells` (setting `suppressed`), with the threshold
+/// `min_count` (5 by default). Figures are withheld when the cells are published.
+pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
+    let mut report = Suppression::default();
+    for c in cells.iter_mut() {
+        if !c.suppressed && primary(c, min_count) {
+            c.suppressed = true;
+            report.primary += 1;
+        }
+    }
+    let groups = groups(cells);
+    loop {
+        let mut add = std::collections::BTreeSet::new();
+        for (kind, g) in &groups {
+            let suppressed = g.parent.iter().chain(&g.children).filter(|&&i| cells[i].suppressed).count();
+            if suppressed != 1 {
+                continue;
+            }
+            let child = g.children.iter().filter(|&&i| !cells[i].suppressed && cells[i].numerator >= min_count).min_by(
+                |&&x, &&y| {
+                    let (a, b) = (&cells[x], &cells[y]);
+                    (a.numerator, code(a, *kind), a.breakdown.as_bytes()).cmp(&(
+                        b.numerator,
+                        code(b, *kind),
+                        b.breakdown.as_bytes(),
+                    ))
+                },
+            );
+            match (child, g.parent) {
+                (Some(&i), _) => {
+                    add.insert(i);
+                }
+                (None, Some(p)) if !cells[p].suppressed => {
+                    add.insert(p);
+                }
+                _ => {}
+            }
+        }
+        if add.is_empty() {
+            break;
+        }
+        report.rounds += 1;
+        report.secondary += add.len();
+        for i in add {
+            cells[i].suppressed = true;
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(level: Level, rhf: Option<&str>, hf: Option<&str>, n: i64) -> Cell {
+        Cell {
+            indicator: "x".into(),
+            year: 2024,
+            level,
+            rhf: rhf.map(Into::into),
+            hf: hf.map(Into::into),
+            breakdown: String::new(),
+            numerator: n,
+            denominator: None,
+            value: Some(n as f64),
+            ci_low: None,
+            ci_high: None,
+            share: false,
+            suppressed: false,
+        }
+    }
+
+    #[test]
+    fn a_lone_small_hf_takes_its_smallest_sibling_of_five_or_more() {
+        // Region 30 = 3 + 12 + 7 + 8: HF B (3) is primary; the smallest sibling ≥ 5 is D (7).
+        let mut cells = vec![
+            cell(Level::National, None, None, 30),
+            cell(Level::Rhf, Some("R"), None, 30),
+            cell(Level::Hf, Some("R"), Some("B"), 3),
+            cell(Level::Hf, Some("R"), Some("C"), 12),
+            cell(Level::Hf, Some("R"), Some("D"), 7),
+            cell(Level::Hf, Some("R"), Some("E"), 8),
+        ];
+        let r = suppress(&mut cells, 5);
+        let hidden: Vec<_> = cells.iter().filter(|c| c.suppressed).filter_map(|c| c.hf.clone()).collect();
+        assert_eq!(hidden, ["B", "D"]);
+        assert_eq!(r, Suppression { primary: 1, secondary: 1, rounds: 1 });
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_code_and_a_group_without_candidates_hides_its_parent() {
+        let mut cells = vec![
+            cell(Level::National, None, None, 20),
+            cell(Level::Rhf, Some("R"), None, 20),
+            cell(Level::Hf, Some("R"), Some("Z"), 2),
+            cell(Level::Hf, Some("R"), Some("Q"), 9),
+            cell(Level::Hf, Some("R"), Some("P"), 9),
+        ];
+        suppress(&mut cells, 5);
+        assert!(cells[4].suppressed && !cells[3].suppressed, "P before Q at equal numerators");
+
+        // A rate whose region counts more than its HFs (participants of an HF without catchment
+        // area): HF A (2) has no sibling, so its region is hidden (round 1); the nation then has one
+        // hidden child and no other, so the nation is hidden (round 2).
+        let mut cells = vec![
+            cell(Level::National, None, None, 12),
+            cell(Level::Rhf, Some("R"), None, 12),
+            cell(Level::Hf, Some("R"), Some("A"), 2),
+        ];
+        let r = suppress(&mut cells, 5);
+        assert!(cells.iter().all(|c| c.suppressed));
+        assert_eq!(r, Suppression { primary: 1, secondary: 2, rounds: 2 });
+    }
+
+    #[test]
+    fn share_complements_and_empty_denominators() {
+        let mut c = cell(Level::Hf, Some("R"), Some("A"), 97);
+        c.share = true;
+        c.denominator = Some(100.0);
+        assert!(primary(&c, 5), "3 not in the group");
+        c.denominator = Some(97.0);
+        assert!(!primary(&c, 5), "everyone: complement 0");
+        c.share = false;
+        c.denominator = Some(100.0);
+        assert!(!primary(&c, 5), "a rate has no complement rule");
+        let zero = cell(Level::Hf, Some("R"), Some("A"), 0);
+        assert!(!primary(&zero, 5));
+    }
+}
