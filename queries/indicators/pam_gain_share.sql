@@ -6,11 +6,10 @@
 -- extract: evaluation
 -- levels: national, rhf, hf
 -- breakdowns:
--- definition: PAM pairs whose score rose by 3.0 points or more ÷ pairs, compared in tenths of a point rounded half up: round(10·etter) − round(10·for) ≥ 30.
-WITH units AS (SELECT DISTINCT year, rhf, hf FROM response),
-pairs AS (
+-- definition: PAM pairs whose score rose by 3.0 points or more ÷ pairs, compared in tenths of a point rounded half up: round(10·etter) − round(10·for) ≥ 30 (in integer hundredths, without division, so every SQL engine agrees).
+WITH pairs AS (
     SELECT u.year, u.rhf, u.hf, p.for_hundredths, p.etter_hundredths, p.for_level, p.etter_level
-    FROM units u
+    FROM evaluation_unit u
     LEFT JOIN pam_pair p ON p.year = u.year AND p.rhf = u.rhf AND p.hf = u.hf
 )
 SELECT year, rhf, hf, '' AS breakdown, numerator, denominator,
@@ -18,7 +17,7 @@ SELECT year, rhf, hf, '' AS breakdown, numerator, denominator,
        NULL AS ci_low, NULL AS ci_high
 FROM (
     SELECT year, rhf, hf,
-           sum(CASE WHEN (etter_hundredths + 5) / 10 - (for_hundredths + 5) / 10 >= 30 THEN 1 ELSE 0 END) AS numerator,
+           sum(CASE WHEN ((etter_hundredths + 5) - (etter_hundredths + 5) % 10) - ((for_hundredths + 5) - (for_hundredths + 5) % 10) >= 300 THEN 1 ELSE 0 END) AS numerator,
            count(for_hundredths) AS denominator
     FROM pairs
     GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))

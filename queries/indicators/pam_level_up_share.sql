@@ -7,10 +7,9 @@
 -- levels: national, rhf, hf
 -- breakdowns:
 -- definition: PAM pairs whose etter level is above their for level ÷ pairs (levels: 1 ≤ 47.0 < 2 ≤ 55.1 < 3 ≤ 72.4 < 4).
-WITH units AS (SELECT DISTINCT year, rhf, hf FROM response),
-pairs AS (
+WITH pairs AS (
     SELECT u.year, u.rhf, u.hf, p.for_hundredths, p.etter_hundredths, p.for_level, p.etter_level
-    FROM units u
+    FROM evaluation_unit u
     LEFT JOIN pam_pair p ON p.year = u.year AND p.rhf = u.rhf AND p.hf = u.hf
 )
 SELECT year, rhf, hf, '' AS breakdown, numerator, denominator,

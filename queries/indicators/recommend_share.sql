@@ -11,9 +11,10 @@ SELECT year, rhf, hf, breakdown, numerator, denominator,
        CASE WHEN denominator > 0 THEN CAST(numerator AS DOUBLE) / denominator END AS value,
        NULL AS ci_low, NULL AS ci_high
 FROM (
-    SELECT year, rhf, hf, '' AS breakdown,
-           sum(CASE WHEN maletidspunkt = 'etter' AND anbefale THEN 1 ELSE 0 END) AS numerator,
-           sum(CASE WHEN maletidspunkt = 'etter' AND anbefale IS NOT NULL THEN 1 ELSE 0 END) AS denominator
-    FROM response
-    GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))
+    SELECT u.year, u.rhf, u.hf, '' AS breakdown,
+           sum(CASE WHEN r.maletidspunkt = 'etter' AND r.anbefale THEN 1 ELSE 0 END) AS numerator,
+           sum(CASE WHEN r.maletidspunkt = 'etter' AND r.anbefale IS NOT NULL THEN 1 ELSE 0 END) AS denominator
+    FROM evaluation_unit u
+    LEFT JOIN response r ON r.year = u.year AND r.rhf = u.rhf AND r.hf = u.hf
+    GROUP BY GROUPING SETS ((u.year), (u.year, u.rhf), (u.year, u.rhf, u.hf))
 ) cells

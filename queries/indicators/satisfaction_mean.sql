@@ -7,10 +7,11 @@
 -- levels: national, rhf, hf
 -- breakdowns:
 -- definition: Mean tilfredshet of etter responses; numerator = etter responses that answer it.
-SELECT year, rhf, hf, '' AS breakdown,
-       count(CASE WHEN maletidspunkt = 'etter' THEN tilfredshet END) AS numerator,
+SELECT u.year, u.rhf, u.hf, '' AS breakdown,
+       count(CASE WHEN r.maletidspunkt = 'etter' THEN r.tilfredshet END) AS numerator,
        NULL AS denominator,
-       avg(CASE WHEN maletidspunkt = 'etter' THEN CAST(tilfredshet AS DOUBLE) END) AS value,
+       avg(CASE WHEN r.maletidspunkt = 'etter' THEN CAST(r.tilfredshet AS DOUBLE) END) AS value,
        NULL AS ci_low, NULL AS ci_high
-FROM response
-GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))
+FROM evaluation_unit u
+LEFT JOIN response r ON r.year = u.year AND r.rhf = u.rhf AND r.hf = u.hf
+GROUP BY GROUPING SETS ((u.year), (u.year, u.rhf), (u.year, u.rhf, u.hf))

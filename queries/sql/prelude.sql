@@ -59,6 +59,12 @@ LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel E
 LEFT JOIN health_trusts t ON t.hf = a.hf
 ;
 
+-- The units (year, rhf, hf) with at least one evaluation row: every evaluation indicator has a
+-- cell for each of them, whatever the latest-response rule leaves.
+CREATE VIEW evaluation_unit AS
+SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year, rhf, hf FROM evaluation
+;
+
 -- Evaluation responses after the latest-response rule: a respondent (rhf, hf, kurs_id, deltaker)
 -- keeps, per maletidspunkt, only the latest response by dato, then by the greatest svar_id; a
 -- response without deltaker is a respondent of its own.
@@ -79,10 +85,10 @@ CREATE VIEW pam_pair AS
 SELECT a.rhf, a.hf, a.year,
        CAST(f.pam_score * 100 AS BIGINT) AS for_hundredths,
        CAST(a.pam_score * 100 AS BIGINT) AS etter_hundredths,
-       CASE WHEN f.pam_score <= 47.0 THEN 1 WHEN f.pam_score <= 55.1 THEN 2
-            WHEN f.pam_score <= 72.4 THEN 3 ELSE 4 END AS for_level,
-       CASE WHEN a.pam_score <= 47.0 THEN 1 WHEN a.pam_score <= 55.1 THEN 2
-            WHEN a.pam_score <= 72.4 THEN 3 ELSE 4 END AS etter_level
+       CASE WHEN CAST(f.pam_score * 100 AS BIGINT) <= 4700 THEN 1 WHEN CAST(f.pam_score * 100 AS BIGINT) <= 5510 THEN 2
+            WHEN CAST(f.pam_score * 100 AS BIGINT) <= 7240 THEN 3 ELSE 4 END AS for_level,
+       CASE WHEN CAST(a.pam_score * 100 AS BIGINT) <= 4700 THEN 1 WHEN CAST(a.pam_score * 100 AS BIGINT) <= 5510 THEN 2
+            WHEN CAST(a.pam_score * 100 AS BIGINT) <= 7240 THEN 3 ELSE 4 END AS etter_level
 FROM response a
 JOIN response f
   ON f.rhf = a.rhf AND f.hf = a.hf AND f.kurs_id = a.kurs_id AND f.deltaker = a.deltaker

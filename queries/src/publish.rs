@@ -33,8 +33,16 @@ const VARIATION: &str = include_str!("../sql/variation.sql");
 
 /// Prelude views kept in memory after their first evaluation: each is read by several indicators.
 /// `contact` is not (it is the size of the coding table); `contact_cube` summarises it.
-const MATERIALISED: [&str; 7] =
-    ["course_run", "catchment_population", "std_weight", "std_weight_age", "response", "pam_pair", "contact_cube"];
+const MATERIALISED: [&str; 8] = [
+    "course_run",
+    "catchment_population",
+    "std_weight",
+    "std_weight_age",
+    "evaluation_unit",
+    "response",
+    "pam_pair",
+    "contact_cube",
+];
 
 fn f64f(name: &str) -> Field {
     Field::new(name, DataType::Float64, true)

@@ -48,6 +48,9 @@ pub struct Suppression {
 
 /// Whether a cell must be suppressed on its own figures.
 pub fn primary(cell: &Cell, min_count: i64) -> bool {
+    if cell.denominator == Some(0.0) {
+        return false;
+    }
     let small = |n: i64| (1..min_count).contains(&n);
     if small(cell.numerator) {
         return true;

@@ -1,5 +1,8 @@
 //! The lake as SQL: tables from the committed files only, read-only statements, access levels.
 
+mod indicators;
+mod suppression;
+
 use std::sync::Arc;
 
 use lms_etl::{Etl, EtlOptions, Source};

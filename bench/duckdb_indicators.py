@@ -1,0 +1,212 @@
+"""Builds the published indicator tables of a lake with DuckDB, from the same SQL files the Rust build
+runs in DataFusion (queries/sql/prelude.sql, queries/indicators/*.sql, queries/sql/standardise.sql,
+queries/sql/variation.sql), as a yardstick for `lms`'s own build.
+
+usage: duckdb_indicators.py LAKE_DIR [--threads N] [--out FILE]
+
+Follows queries/src/publish.rs: the prelude's views, the seven the Rust build keeps in memory
+materialised as temporary tables (`contact` stays a view); each indicator wrapped as `cells_query`
+wraps it; standardised ones through standardise.sql, their strata kept for variation.sql; the two
+data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
+
+Prints JSON: {"seconds", "cells", "variation_rows", "per_indicator": {id: seconds}, ...}; seconds is
+the wall time of the whole build (connection, reference tables, prelude, indicators, variation, data
+quality), not the Python import. With --out, writes indicator_values as CSV.
+
+DataFusion and DuckDB differ in two defaults the SQL relies on; they are set per session here, the
+SQL files are not touched:
+- `/` on two integers is truncating integer division in DataFusion, floating-point division in
+  DuckDB (pam_gain_share.sql rounds tenths with `(x + 5) / 10`): `SET integer_division = true`.
+- ORDER BY … DESC puts NULLs first in DataFusion, last in DuckDB (prelude.sql's latest-response
+  rule orders by `dato DESC, svar_id DESC`): `SET default_null_order = 'nulls_last_on_asc_first_on_desc'`.
+"""
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+QUERIES = ROOT / "queries"
+REFERENCE = ROOT / "schemas" / "reference"
+
+MATERIALISED = ["course_run", "catchment_population", "std_weight", "std_weight_age", "response", "pam_pair",
+                "contact_cube"]
+
+# Reference columns that are not text (publish.rs / lib.rs register_reference).
+REFERENCE_TYPES = {
+    ("population", "year"): "INTEGER",
+    ("population", "population"): "BIGINT",
+    ("areas", "size_class"): "INTEGER",
+    ("areas", "sami_area"): "BOOLEAN",
+}
+REFERENCE_TABLES = ["regions", "health_trusts", "areas", "population", "icd10_groups"]
+
+LEVEL = "CASE WHEN hf IS NOT NULL THEN 'hf' WHEN rhf IS NOT NULL THEN 'rhf' ELSE 'national' END"
+
+DATA_QUALITY = {
+    "coding": """SELECT c.rhf, c.period, count(*) AS n FROM coding c
+             LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE c.bostedskommune END
+             WHERE a.hf IS NULL GROUP BY c.rhf, c.period""",
+    "evaluation": """SELECT e.rhf, e.period, count(*) AS n FROM evaluation e
+             LEFT JOIN (SELECT DISTINCT rhf, hf, kurs_id FROM activity) a
+               ON a.rhf = e.rhf AND a.hf = e.hf AND a.kurs_id = e.kurs_id
+             WHERE a.kurs_id IS NULL GROUP BY e.rhf, e.period""",
+}
+
+
+def statements(script):
+    """The statements of a script whose statements end with a line holding only `;`, without comments."""
+    out, current = [], []
+    for line in script.splitlines():
+        if line.strip() == ";":
+            out.append("\n".join(current))
+            current = []
+        elif not line.lstrip().startswith("--"):
+            current.append(line)
+    return out
+
+
+def indicator(path):
+    """(id, method, sql) of an indicator file: a header of `-- key: value` lines, then the query."""
+    header, body, in_header = {}, [], True
+    for line in path.read_text().splitlines():
+        if in_header and line.startswith("--"):
+            key, _, value = line[2:].partition(":")
+            header[key.strip()] = value.strip()
+            continue
+        in_header = False
+        body.append(line)
+    return header["id"], header.get("method", "cells"), "\n".join(body).strip()
+
+
+def cells_query(sql):
+    return f"""SELECT CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf,
+                CAST(hf AS VARCHAR) AS hf, coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
+                CAST(numerator AS BIGINT) AS numerator, CAST(denominator AS DOUBLE) AS denominator,
+                CAST(value AS DOUBLE) AS value, CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high
+         FROM (
+{sql}
+) cells"""
+
+
+def view(statement):
+    """(name, query) of a `CREATE VIEW name AS query` statement."""
+    m = re.match(r"\s*CREATE\s+VIEW\s+(\w+)\s+AS\s+(.*)\Z", statement, re.IGNORECASE | re.DOTALL)
+    if not m:
+        raise ValueError(f"not a CREATE VIEW: {statement[:60]}")
+    return m.group(1), m.group(2)
+
+
+def quote(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def build(lake, threads):
+    phases = {}
+    t = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET integer_division = true")
+    con.execute("SET default_null_order = 'nulls_last_on_asc_first_on_desc'")
+
+    # Reference tables: text but for counts, years and the two area attributes.
+    for name in REFERENCE_TABLES:
+        path = REFERENCE / f"{name}.csv"
+        header = path.read_text().splitlines()[0].split(",")
+        columns = ", ".join(
+            f'CAST("{c}" AS {REFERENCE_TYPES[(name, c)]}) AS "{c}"' if (name, c) in REFERENCE_TYPES else f'"{c}"'
+            for c in header)
+        con.execute(f"""CREATE TEMP TABLE {name} AS SELECT {columns}
+                        FROM read_csv({quote(path)}, header = true, delim = ',', quote = '"', all_varchar = true)""")
+    # The lake's tables, read where they lie (as DataFusion's listing tables are).
+    for name in ["activity", "coding", "evaluation"]:
+        glob = str(Path(lake) / name / "**" / "*.parquet")
+        con.execute(f"""CREATE VIEW {name} AS SELECT * FROM
+                        read_parquet({quote(glob)}, hive_partitioning = false, union_by_name = true)""")
+    phases["inputs"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for statement in statements((QUERIES / "sql" / "prelude.sql").read_text()):
+        name, select = view(statement)
+        if name in MATERIALISED:
+            con.execute(f"CREATE TEMP TABLE {name} AS {select}")
+        else:
+            con.execute(statement)
+    phases["prelude"] = time.perf_counter() - t
+
+    standardise = (QUERIES / "sql" / "standardise.sql").read_text()
+    per_indicator = {}
+    con.execute("""CREATE TEMP TABLE indicator_values (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR,
+                   hf VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator DOUBLE, value DOUBLE,
+                   ci_low DOUBLE, ci_high DOUBLE, suppressed BOOLEAN DEFAULT false)""")
+    con.execute("""CREATE TEMP TABLE strata_all (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR, hf VARCHAR,
+                   breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, d DOUBLE, n DOUBLE, w DOUBLE)""")
+    columns = "indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high"
+    for path in sorted((QUERIES / "indicators").glob("*.sql")):
+        id_, method, sql = indicator(path)
+        t = time.perf_counter()
+        try:
+            if method == "standardised":
+                con.execute(f"CREATE OR REPLACE TEMP TABLE strata AS {sql}")
+                con.execute(f"INSERT INTO indicator_values ({columns}) "
+                            f"SELECT {quote(id_)}, * FROM ({cells_query(standardise)})")
+                con.execute(f"""INSERT INTO strata_all
+                    SELECT {quote(id_)} AS indicator, CAST(year AS INT) AS year, {LEVEL} AS level,
+                           CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
+                           coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
+                           CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
+                           CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
+                    FROM strata""")
+            else:
+                con.execute(f"INSERT INTO indicator_values ({columns}) SELECT {quote(id_)}, * FROM ({cells_query(sql)})")
+        except duckdb.Error as e:
+            raise SystemExit(f"indicator {id_} ({path.name}): {e}")
+        per_indicator[id_] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    con.execute("CREATE OR REPLACE TEMP TABLE strata AS SELECT * FROM strata_all")
+    variation = con.execute((QUERIES / "sql" / "variation.sql").read_text()).fetchall()
+    phases["variation"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    quality = {extract: len(con.execute(sql).fetchall()) for extract, sql in DATA_QUALITY.items()}
+    phases["data_quality"] = time.perf_counter() - t
+    return con, per_indicator, variation, quality, phases
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("lake")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", help="write indicator_values here as CSV")
+    args = p.parse_args()
+    lake = args.lake.removeprefix("file://")
+    if not (Path(lake) / "coding").is_dir():
+        sys.exit(f"{lake}: no coding/ (not a lake?)")
+
+    start = time.perf_counter()
+    con, per_indicator, variation, quality, phases = build(lake, args.threads)
+    seconds = time.perf_counter() - start
+    cells = con.execute("SELECT count(*) FROM indicator_values").fetchone()[0]
+    if args.out:
+        con.execute(f"""COPY (SELECT * FROM indicator_values
+                              ORDER BY indicator, year, CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END,
+                                       rhf NULLS FIRST, hf NULLS FIRST, breakdown)
+                        TO {quote(args.out)} (HEADER, DELIMITER ',')""")
+    print(json.dumps({
+        "threads": args.threads,
+        "seconds": round(seconds, 4),
+        "cells": cells,
+        "variation_rows": len(variation),
+        "data_quality_rows": quality,
+        "phases": {k: round(v, 4) for k, v in phases.items()},
+        "per_indicator": {k: round(v, 4) for k, v in per_indicator.items()},
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
