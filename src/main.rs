@@ -84,6 +84,9 @@ enum EtlCommand {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Rebuild the published tables (indicators, variation, data quality) of the current lake
+    /// version, as a new commit. A pass does this by itself when the definitions changed.
+    Publish,
     /// Reload a range of periods.
     Backfill {
         #[arg(long)]
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
         Command::Demo { dir, listen, scale } => check::demo(&dir, &listen, scale),
         Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
+        Command::Etl(EtlCommand::Publish) => etl::publish(&config),
         Command::Query { sql, format } => query(&config, &sql, format),
         Command::Serve { no_schedule: true } => return not_yet("serve --no-schedule", "the server issue (#5)"),
         Command::Serve { no_schedule: false } => etl::serve_schedule(&config),

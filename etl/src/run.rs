@@ -101,19 +101,25 @@ pub struct Backfill {
 impl Etl {
     /// One pass over `sources` now.
     pub async fn run(&self, sources: &[Source]) -> Result<RunReport, EtlError> {
-        self.pass(sources, None).await
+        self.pass(sources, None, false).await
+    }
+
+    /// Rebuilds the published tables of the current version as a new commit (after a change of
+    /// definitions; a pass does this by itself when the publisher's fingerprint changed).
+    pub async fn republish(&self) -> Result<RunReport, EtlError> {
+        self.pass(&[], None, true).await
     }
 
     /// Reloads the newest delivery of each period in `from..=to` at `source`, even where its bytes
     /// were loaded before, replacing what the lake holds for those periods.
     pub async fn backfill(&self, source: &Source, backfill: Backfill) -> Result<RunReport, EtlError> {
-        self.pass(std::slice::from_ref(source), Some(backfill)).await
+        self.pass(std::slice::from_ref(source), Some(backfill), false).await
     }
 
-    async fn pass(&self, sources: &[Source], backfill: Option<Backfill>) -> Result<RunReport, EtlError> {
+    async fn pass(&self, sources: &[Source], backfill: Option<Backfill>, publish: bool) -> Result<RunReport, EtlError> {
         let run_id = new_run_id();
         let started = Utc::now();
-        let result = self.pass_inner(&run_id, sources, backfill).await;
+        let result = self.pass_inner(&run_id, sources, backfill, publish).await;
         let ended = Utc::now();
         let mut runs = Vec::new();
         for s in sources {
@@ -164,6 +170,7 @@ impl Etl {
         run_id: &str,
         sources: &[Source],
         backfill: Option<Backfill>,
+        publish: bool,
     ) -> Result<(Option<u64>, Vec<DeliveryRecord>, u64, usize), EtlError> {
         let mut snapshot = self.lake.snapshot().await?;
         let ctx = LoadContext {
@@ -205,7 +212,10 @@ impl Etl {
             bar.finish_and_clear();
         }
         let republish = snapshot.version > 0
-            && self.publisher.as_ref().is_some_and(|p| snapshot.published.as_deref() != Some(p.fingerprint().as_str()));
+            && self
+                .publisher
+                .as_ref()
+                .is_some_and(|p| publish || snapshot.published.as_deref() != Some(p.fingerprint().as_str()));
         if loaded.is_empty() && !republish {
             let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
             return Ok((None, Vec::new(), skipped, garbage));
@@ -218,7 +228,7 @@ impl Etl {
                 return Ok((None, Vec::new(), skipped + loaded.len() as u64, 0));
             }
             let published = match &self.publisher {
-                Some(p) => self.publish(p.as_ref(), &snapshot, &mut commit, &discard, run_id).await?,
+                Some(p) => self.add_published(p.as_ref(), &snapshot, &mut commit, &discard, run_id).await?,
                 None => Vec::new(),
             };
             if self.lake.try_commit(&commit).await? {
@@ -242,7 +252,7 @@ impl Etl {
 impl Etl {
     /// Adds the published tables for the lake after `commit` to it (replacing the current ones);
     /// returns the paths written. On failure the files written so far are deleted.
-    async fn publish(
+    async fn add_published(
         &self,
         publisher: &dyn Publish,
         snapshot: &Snapshot,

@@ -120,6 +120,8 @@ impl Warehouse {
             let files = snapshot.table_files(name).map(|f| f.path.clone()).collect();
             register_files(&ctx, name, schema, files, &urls).await?;
         }
+        // A view, so its figures are as of the query (it reads `now()`).
+        ctx.sql(include_str!("../sql/freshness.sql")).await.map_err(sql_error)?.collect().await.map_err(sql_error)?;
         if access == Access::Warehouse {
             for kind in ExtractKind::ALL {
                 let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();

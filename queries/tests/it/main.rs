@@ -1,6 +1,7 @@
 //! The lake as SQL: tables from the committed files only, read-only statements, access levels.
 
 mod indicators;
+mod publish;
 mod suppression;
 
 use std::sync::Arc;
