@@ -4,7 +4,7 @@ queries/sql/variation.sql), as a yardstick for `lms`'s own build.
 
 usage: duckdb_indicators.py LAKE_DIR [--threads N] [--out FILE]
 
-Follows queries/src/publish.rs: the prelude's views, the seven the Rust build keeps in memory
+Follows queries/src/publish.rs: the prelude's views, the eight the Rust build keeps in memory
 materialised as temporary tables (`contact` stays a view); each indicator wrapped as `cells_query`
 wraps it; standardised ones through standardise.sql, their strata kept for variation.sql; the two
 data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
@@ -16,7 +16,8 @@ quality), not the Python import. With --out, writes indicator_values as CSV.
 DataFusion and DuckDB differ in two defaults the SQL relies on; they are set per session here, the
 SQL files are not touched:
 - `/` on two integers is truncating integer division in DataFusion, floating-point division in
-  DuckDB (pam_gain_share.sql rounds tenths with `(x + 5) / 10`): `SET integer_division = true`.
+  DuckDB: `SET integer_division = true` (no file divides two integers today; kept so one that does
+  means the same in both).
 - ORDER BY … DESC puts NULLs first in DataFusion, last in DuckDB (prelude.sql's latest-response
   rule orders by `dato DESC, svar_id DESC`): `SET default_null_order = 'nulls_last_on_asc_first_on_desc'`.
 """
@@ -33,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "queries"
 REFERENCE = ROOT / "schemas" / "reference"
 
-MATERIALISED = ["course_run", "catchment_population", "std_weight", "std_weight_age", "response", "pam_pair",
-                "contact_cube"]
+MATERIALISED = ["course_run", "catchment_population", "std_weight", "std_weight_age", "evaluation_unit", "response",
+                "pam_pair", "contact_cube"]
 
 # Reference columns that are not text (publish.rs / lib.rs register_reference).
 REFERENCE_TYPES = {

@@ -193,10 +193,30 @@ pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
     let report = crate::etl::runtime().block_on(etl.run(&sources))?;
     println!("\nloaded into the lake {} in {:.1} s:", config.lake.url, started.elapsed().as_secs_f64());
     crate::etl::print_report(&report);
+    // What the published tables show: the equity gap by municipality size, latest year.
+    let sql = "SELECT year, breakdown, round(value, 3) AS rate_per_1000, round(ci_low, 3) AS ci_low, \
+               round(ci_high, 3) AS ci_high, suppressed FROM indicator_values \
+               WHERE indicator = 'education_rate_by_size_class' AND level = 'national' \
+               AND year = (SELECT max(year) FROM indicator_values) ORDER BY breakdown";
+    let batches = crate::etl::runtime().block_on(async {
+        let w = lms_queries::Warehouse::open(&config.lake.url, lms_queries::Access::Published).await?;
+        w.sql(sql).await
+    })?;
+    println!("\nA0099 contacts per 1 000 inhabitants by municipality size class (age- and sex-standardised):");
+    println!("{}", lms_queries::format::table(&batches));
     println!(
-        "\nThe indicators and the server on {listen} are not yet available in this version;\n\
-         `lms status --lake {}` shows the lake, `lms check --extract KIND --rhf CODE FILE` a delivery's faults.",
+        "\nEvery indicator is in the published tables: `lms query --lake {} \"SELECT * FROM indicator_values \
+         WHERE level = 'national'\"`.",
         config.lake.url
     );
+    let addr: std::net::SocketAddr =
+        listen.parse().map_err(|_| anyhow::anyhow!("--listen {listen}: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
+    // The demo's server has no tokens: it listens on loopback only.
+    let mut addr = addr;
+    if !addr.ip().is_loopback() {
+        eprintln!("lms demo: no tokens in the demo, so the server listens on loopback only");
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    crate::etl::runtime().block_on(crate::serve::run(lms_server::ServerOptions::new(&config.lake.url), addr, None))?;
     Ok(ExitCode::SUCCESS)
 }

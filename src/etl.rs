@@ -65,7 +65,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
 }
 
-fn usage(e: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
+pub fn usage(e: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
     eprintln!("error: {e}");
     Ok(ExitCode::from(crate::EXIT_USAGE))
 }
@@ -192,47 +192,5 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     for ((rhf, extract), period) in latest {
         println!("  {rhf:<4} {extract:<11} {period}");
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `lms serve` until the server issue lands: runs the configured sources on their schedules until
-/// interrupted; a pass in progress finishes (and commits) first.
-pub fn serve_schedule(config: &Config) -> anyhow::Result<ExitCode> {
-    let sources = config_sources(config)?;
-    if sources.is_empty() {
-        return usage("no [[source]] in the configuration: nothing to schedule");
-    }
-    let key = match key(config) {
-        Ok(k) => k,
-        Err(e) => return usage(e),
-    };
-    let mut etl = etl(config, key)?;
-    etl.options.progress = false;
-    let scheduled = config
-        .sources
-        .iter()
-        .zip(sources)
-        .map(|(c, s)| lms_etl::schedule::Scheduled::new(s, &c.schedule))
-        .collect::<Result<Vec<_>, _>>();
-    let scheduled = match scheduled {
-        Ok(s) => s,
-        Err(e) => return usage(e),
-    };
-    eprintln!(
-        "lms serve: the HTTP API is not yet available in this version (the server issue, #5); \
-         running the ETL schedule for {} source(s) on {} until interrupted",
-        scheduled.len(),
-        config.lake.url
-    );
-    runtime().block_on(async {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let tasks = lms_etl::schedule::spawn(etl, scheduled, lms_etl::schedule::RetryPolicy::default(), stopped);
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping: letting running passes finish");
-        let _ = stop.send(true);
-        for t in tasks {
-            let _ = t.await;
-        }
-    });
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 mod check;
 mod config;
 mod etl;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,11 +110,6 @@ enum QueryFormat {
 pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-fn not_yet(what: &str, issue: &str) -> ExitCode {
-    eprintln!("lms {what}: not yet available in this version (arrives with {issue})");
-    ExitCode::from(EXIT_USAGE)
-}
-
 fn parse_years(s: &str) -> anyhow::Result<(i32, i32)> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let year =
@@ -148,8 +144,7 @@ fn main() -> ExitCode {
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
         Command::Etl(EtlCommand::Publish) => etl::publish(&config),
         Command::Query { sql, format } => query(&config, &sql, format),
-        Command::Serve { no_schedule: true } => return not_yet("serve --no-schedule", "the server issue (#5)"),
-        Command::Serve { no_schedule: false } => etl::serve_schedule(&config),
+        Command::Serve { no_schedule } => serve::serve(&config, !no_schedule),
         Command::Status => etl::status(&config),
     };
     match result {

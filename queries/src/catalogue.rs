@@ -191,9 +191,71 @@ pub fn embedded() -> &'static [Indicator] {
     CATALOGUE.get_or_init(|| catalogue().expect("the embedded indicator files parse (see the crate's tests)"))
 }
 
+/// The catalogue as a Markdown document (`docs/indicators.md`).
+pub fn markdown(catalogue: &[Indicator]) -> String {
+    let mut out = String::from(
+        "# Indicator catalogue\n\n\
+         Generated from the headers of `queries/indicators/*.sql` (`UPDATE_DOCS=1 cargo test -p lms-queries`\n\
+         rewrites it; a test fails when it is stale). The definitions are those of indicators.md; the SQL\n\
+         files are what runs. Every indicator is published per year in `indicator_values` with disclosure\n\
+         control applied.\n",
+    );
+    for extract in ExtractKind::ALL {
+        out += &format!("\n## Extract `{}`\n\n", extract.name());
+        out += "| id | title | unit | view | levels | breakdowns | definition |\n|---|---|---|---|---|---|---|\n";
+        for i in catalogue.iter().filter(|i| i.extract == extract) {
+            let levels: Vec<&str> = i.levels.iter().map(|l| l.as_str()).collect();
+            let unit = match i.unit {
+                Unit::Count => "count",
+                Unit::Share => "share",
+                Unit::Rate => "rate",
+                Unit::Mean => "mean",
+            };
+            let view = match i.view {
+                View::Provider => "provider",
+                View::Residence => "residence",
+            };
+            out += &format!(
+                "| `{}` | {} / {} | {unit}{} | {view} | {} | {} | {} |\n",
+                i.id,
+                i.title_nb,
+                i.title_en,
+                if i.method == Method::Standardised { ", standardised" } else { "" },
+                levels.join(", "),
+                i.breakdowns.join(", "),
+                i.definition.replace('|', "\\|"),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/indicators.md is generated from the headers; UPDATE_DOCS=1 rewrites it.
+    #[test]
+    fn catalogue_docs_are_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/indicators.md");
+        let text = markdown(&catalogue().unwrap());
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(current == text, "docs/indicators.md is stale: run UPDATE_DOCS=1 cargo test -p lms-queries");
+    }
+
+    /// Each file's cells have exactly the levels and breakdown names its header declares.
+    #[test]
+    fn headers_declare_levels_and_breakdowns() {
+        for i in catalogue().unwrap() {
+            assert!(!i.levels.is_empty(), "{}", i.id);
+            for b in &i.breakdowns {
+                assert!(i.sql.contains(&format!("'{b}=")), "{}: breakdown {b} is not written `{b}=value`", i.id);
+            }
+        }
+    }
 
     #[test]
     fn every_file_parses() {

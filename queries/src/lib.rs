@@ -143,8 +143,13 @@ impl Warehouse {
 
     /// Runs one read-only statement.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        self.plan(sql).await?.collect().await.map_err(sql_error)
+    }
+
+    /// Plans one read-only statement: DDL, DML and other statements are refused.
+    pub async fn plan(&self, sql: &str) -> Result<datafusion::dataframe::DataFrame, QueryError> {
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+        self.ctx.sql_with_options(sql, options).await.map_err(|e| {
             let text = e.to_string();
             if text.contains("not supported")
                 && (text.contains("DDL") || text.contains("DML") || text.contains("Statement"))
@@ -153,8 +158,7 @@ impl Warehouse {
             } else {
                 sql_error(text)
             }
-        })?;
-        df.collect().await.map_err(sql_error)
+        })
     }
 
     /// The underlying session, for the indicator builders of this crate.

@@ -76,12 +76,10 @@ fn check_exit_codes_and_output() {
 }
 
 #[test]
-fn the_server_is_not_built_yet_and_says_so_with_exit_2() {
-    let (code, _, err) = run(&["serve", "--no-schedule"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("not yet available"), "{err}");
+fn serve_without_sources_is_a_usage_error_unless_told_not_to_schedule() {
     let (code, _, err) = run(&["serve"]);
     assert_eq!(code, 2, "no sources configured: {err}");
+    assert!(err.contains("--no-schedule"), "{err}");
 }
 
 #[test]
@@ -167,6 +165,17 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     for rhf in ["HSO", "HV", "HMN", "HN"] {
         assert!(out.contains(&format!("{rhf:<4} coding      2021-12")), "{out}");
     }
+    // The pass built the published tables into version 1; `etl publish` rebuilds them as version 2.
+    let count = "SELECT count(*) AS n FROM indicator_values WHERE NOT suppressed AND level = 'national'";
+    let (code, out, err) = run(&["query", count, "--format", "json", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    let before: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(before[0]["n"].as_u64().unwrap() > 50, "{out}");
+    let (code, out, err) = run(&["etl", "publish", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("lake version 2"), "{out}");
+    let (_, out, _) = run(&["query", count, "--format", "json", "--lake", &lake]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), before);
 }
 
 #[test]
@@ -184,13 +193,19 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
         ),
     )
     .unwrap();
-    let child = lms()
+    let mut child = lms()
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("LMS_PSEUDONYM_KEY", "cd".repeat(32))
-        .stdout(std::process::Stdio::null())
+        .env("LMS_SERVER_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The address it prints is the one it bound (port 0 picks a free one).
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let addr =
+        line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_else(|| panic!("{line}")).to_string();
     // The catch-up pass at start commits version 1.
     let first_commit = lake.join("_log").join(format!("{:020}.json", 1));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -198,6 +213,12 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(first_commit.exists(), "the schedule loaded the source");
+    // The server answers on that address, and takes the new version up.
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        http_get(&addr, "/readyz").is_some_and(|body| body.contains("\"version\":1"))
+    });
+    assert!(ready, "the server serves version 1");
     std::thread::sleep(std::time::Duration::from_millis(2500)); // at least one more tick
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -206,4 +227,14 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
     let runs = std::fs::read_dir(lake.join("_runs")).unwrap().count();
     assert!(runs >= 2, "{runs} passes recorded");
     assert!(!lake.join("_log").join(format!("{:020}.json", 2)).exists(), "later ticks found nothing new");
+}
+
+/// A GET over a plain TCP connection (the binary's tests have no HTTP client): the body on 200.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then(|| text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
 }

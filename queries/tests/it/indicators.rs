@@ -657,3 +657,32 @@ async fn data_quality_counts_unknown_residence_and_dangling_evaluations() {
     assert!(line("hso", "evaluation").ends_with(",,2"), "{}", line("hso", "evaluation"));
     assert!(line("hso", "activity").contains(",5,5,0,"), "read, loaded, rejected: {}", line("hso", "activity"));
 }
+
+/// Every indicator of the catalogue has cells on the fixture, at exactly the levels its header
+/// declares, with breakdowns named as its header declares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_indicator_has_the_cells_its_header_declares() {
+    let f = fixture().await;
+    let p = published(&f, 5).await;
+    for i in lms_queries::catalogue::embedded() {
+        let cells: Vec<&Cell> = p.cells.iter().filter(|c| c.indicator == i.id).collect();
+        let mut levels: Vec<Level> = cells.iter().map(|c| c.level).collect();
+        levels.sort();
+        levels.dedup();
+        let mut declared = i.levels.clone();
+        declared.sort();
+        assert_eq!(levels, declared, "{}: levels", i.id);
+        let mut names: Vec<&str> =
+            cells.iter().filter(|c| !c.breakdown.is_empty()).map(|c| c.breakdown.split('=').next().unwrap()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names, i.breakdowns, "{}: breakdowns", i.id);
+        for c in &cells {
+            match c.level {
+                Level::National => assert!(c.rhf.is_none() && c.hf.is_none()),
+                Level::Rhf => assert!(c.rhf.is_some() && c.hf.is_none()),
+                Level::Hf => assert!(c.rhf.is_some() && c.hf.is_some()),
+            }
+        }
+    }
+}

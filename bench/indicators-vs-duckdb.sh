@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Times the build of the published tables (every indicator, variation, data quality) with `lms etl
+# publish` next to DuckDB running the same SQL files on the same Parquet lake
+# (bench/duckdb_indicators.py), and an ETL pass that loads one new monthly delivery.
+# Usage: bench/indicators-vs-duckdb.sh [SCALE] [YEARS]     (default: 10 2024; needs python3 with duckdb)
+# Work files go to $BENCH_DIR (default a temp dir); an existing $BENCH_DIR/in of the same scale is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-10}
+years=${2:-2024}
+work=${BENCH_DIR:-$(mktemp -d)}
+python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
+cargo build --release --quiet
+lms=${CARGO_TARGET_DIR:-target}/release/lms
+export LMS_PSEUDONYM_KEY=$(python3 -c "print('42' * 32)")
+if [ ! -f "$work/in/manifest.json" ] || ! grep -q "\"scale\": $scale" "$work/in/manifest.json"; then
+  rm -rf "$work/in"
+  echo "generating scale $scale, years $years into $work/in"
+  "$lms" generate --out "$work/in" --seed 7 --years "$years" --scale "$scale" >/dev/null
+fi
+# Hold back the last coding delivery of Helse Sør-Øst: the monthly delivery of the last step.
+last=$(ls "$work"/in/HSO/HSO_coding_*.csv | sort | tail -1)
+mkdir -p "$work/held" && mv "$last" "$work/held/"
+rm -rf "$work/lake" && mkdir -p "$work/lake"
+/usr/bin/time -f "  first load (ETL + build): %e s, peak %M KiB" "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >/dev/null 2>"$work/etl.log"
+rows=$("$lms" query --lake "file://$work/lake" --format csv \
+  "SELECT (SELECT count(*) FROM activity) + (SELECT count(*) FROM coding) + (SELECT count(*) FROM evaluation) AS n" 2>/dev/null | tail -1)
+echo "lake: $rows rows ($(du -sh "$work/lake" | cut -f1)) on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+for cores in 1 2; do
+  cpus=$([ "$cores" = 1 ] && echo 0 || echo 0-1)
+  for run in 1 2 3; do
+    /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" "$lms" etl publish --lake "file://$work/lake" >/dev/null 2>"$work/publish.log"
+    read -r secs kib < "$work/time"
+    /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" python3 bench/duckdb_indicators.py "$work/lake" --threads "$cores" > "$work/duck.json"
+    read -r dsecs dkib < "$work/time"
+    python3 - "$cores" "$run" "$secs" "$kib" "$work/duck.json" "$dsecs" "$dkib" <<'PY'
+import json, sys
+cores, run, secs, kib, duck, dsecs, dkib = sys.argv[1:]
+d = json.load(open(duck))
+print(f"  {cores} core(s), run {run}: lms etl publish {float(secs):.2f} s (peak {int(kib)/1024:.0f} MiB); "
+      f"DuckDB {d['seconds']:.2f} s inside DuckDB ({float(dsecs):.2f} s with Python start, peak {int(dkib)/1024:.0f} MiB), "
+      f"{d['cells']} cells; ratio lms/DuckDB {float(secs)/d['seconds']:.2f}")
+PY
+  done
+done
+# A monthly delivery arrives: one pass loads it and rebuilds every published table.
+mv "$work/held/$(basename "$last")" "$work/in/HSO/"
+/usr/bin/time -o "$work/time" -f "%e %M" "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >/dev/null 2>"$work/etl.log"
+read -r secs kib < "$work/time"
+echo "  new monthly delivery $(basename "$last"): etl run (load + full rebuild) $secs s, peak $((kib / 1024)) MiB"

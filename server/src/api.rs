@@ -1,0 +1,448 @@
+//! The endpoints of interfaces.md. Every handler checks the caller's role first, then reads the
+//! loaded [`View`]; none touches the lake's files except `POST /api/v1/sql`, which runs over the
+//! published tables of the loaded version.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::state::{ApiRow, AppState, ValueRow, View};
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the role and that a version is loaded.
+fn admit(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Arc<View>, ApiError> {
+    state.options.tokens.require(authorization(headers), role)?;
+    state.ready()
+}
+
+/// `304 Not Modified` when the caller has this version.
+fn not_modified(view: &View, headers: &HeaderMap) -> Option<Response> {
+    let tag = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let matches =
+        tag.split(',').map(str::trim).any(|t| t == view.etag || t == "*" || t.trim_start_matches("W/") == view.etag);
+    matches.then(|| {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&view.etag).expect("etag"));
+        r
+    })
+}
+
+fn with_etag(view: &View, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::ETAG, HeaderValue::from_str(&view.etag).expect("etag"));
+    r
+}
+
+fn json_body<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    let view = state.ready()?;
+    Ok(Json(serde_json::json!({"status": "ready", "version": view.version})))
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    state.options.tokens.require(authorization(&headers), Role::Dashboard)?;
+    let mut text = state.view().map(|v| v.metrics.clone()).unwrap_or_default();
+    text.push_str(&state.http.encode());
+    let mut r = Response::new(Body::from(text));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    Ok(r)
+}
+
+/// The catalogue entry of the API: the header of the indicator's file.
+pub async fn catalogue(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    Ok(with_etag(&view, "application/json", json_body(&view.catalogue)?))
+}
+
+/// Filters of `GET /api/v1/indicators/{id}`.
+#[derive(Debug, Default)]
+struct Filters {
+    from: Option<i32>,
+    to: Option<i32>,
+    level: Option<String>,
+    rhf: Option<String>,
+    hf: Option<String>,
+    breakdown: Option<String>,
+    csv: bool,
+}
+
+impl Filters {
+    fn parse(q: &HashMap<String, String>) -> Result<Filters, ApiError> {
+        let year = |k: &str| -> Result<Option<i32>, ApiError> {
+            q.get(k)
+                .map(|v| {
+                    v.parse::<i32>().map_err(|_| ApiError::BadRequest(format!("{k}={v}: expected a year such as 2024")))
+                })
+                .transpose()
+        };
+        let mut f = Filters { from: year("from")?, to: year("to")?, ..Filters::default() };
+        if let Some(y) = year("year")? {
+            f.from = Some(y);
+            f.to = Some(y);
+        }
+        for (k, v) in q {
+            match k.as_str() {
+                "year" | "from" | "to" => {}
+                "level" => {
+                    if !["national", "rhf", "hf"].contains(&v.as_str()) {
+                        return Err(ApiError::BadRequest(format!("level={v}: expected national, rhf or hf")));
+                    }
+                    f.level = Some(v.clone());
+                }
+                "rhf" => f.rhf = Some(v.clone()),
+                "hf" => f.hf = Some(v.clone()),
+                "breakdown" => f.breakdown = Some(v.clone()),
+                "format" => match v.as_str() {
+                    "json" => f.csv = false,
+                    "csv" => f.csv = true,
+                    _ => return Err(ApiError::BadRequest(format!("format={v}: expected json or csv"))),
+                },
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown parameter `{k}` (expected year, from, to, level, rhf, hf, breakdown, format)"
+                    )));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.from.is_none()
+            && self.to.is_none()
+            && self.level.is_none()
+            && self.rhf.is_none()
+            && self.hf.is_none()
+            && self.breakdown.is_none()
+    }
+
+    fn keep(&self, r: &ValueRow) -> bool {
+        self.from.is_none_or(|y| r.year >= y)
+            && self.to.is_none_or(|y| r.year <= y)
+            && self.level.as_ref().is_none_or(|l| &r.level == l)
+            && self.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
+            && self.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
+            && self.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
+    }
+}
+
+fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Indicator, ApiError> {
+    view.catalogue
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no indicator `{id}` (GET /api/v1/indicators lists them)")))
+}
+
+/// CSV of indicator rows, with `time` first.
+fn rows_csv(rows: &[&ValueRow]) -> Result<Vec<u8>, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(ApiRow::from(*r)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    if rows.is_empty() {
+        w.write_record([
+            "time",
+            "indicator",
+            "year",
+            "level",
+            "rhf",
+            "hf",
+            "breakdown",
+            "numerator",
+            "denominator",
+            "value",
+            "ci_low",
+            "ci_high",
+            "suppressed",
+        ])
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub async fn indicator(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    known(&view, &id)?;
+    let filters = Filters::parse(&q)?;
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    if !filters.csv && filters.is_empty() {
+        let body = view.values_json.get(&id).cloned().unwrap_or_else(|| Bytes::from_static(b"[]"));
+        return Ok(with_etag(&view, "application/json", body));
+    }
+    let rows: Vec<&ValueRow> =
+        view.values.get(&id).map(|rows| rows.iter().filter(|r| filters.keep(r)).collect()).unwrap_or_default();
+    if filters.csv {
+        return Ok(with_etag(&view, "text/csv; charset=utf-8", rows_csv(&rows)?));
+    }
+    let api: Vec<ApiRow> = rows.into_iter().map(ApiRow::from).collect();
+    Ok(with_etag(&view, "application/json", json_body(&api)?))
+}
+
+pub async fn variation(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    known(&view, &id)?;
+    let Some(rows) = view.variation.get(&id) else {
+        return Err(ApiError::NotFound(format!(
+            "`{id}` has no variation table (it is computed for the residence-view standardised rates)"
+        )));
+    };
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    #[derive(Serialize)]
+    struct Row<'a> {
+        time: String,
+        #[serde(flatten)]
+        row: &'a crate::state::VariationRow,
+    }
+    let rows: Vec<Row> = rows.iter().map(|row| Row { time: format!("{}-01-01T00:00:00Z", row.year), row }).collect();
+    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+}
+
+/// Freshness per source, with its last run and last success.
+pub async fn sources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Controller)?;
+    #[derive(Serialize)]
+    struct Source<'a> {
+        source: &'a str,
+        last_run: Option<&'a lms_etl::RunRecord>,
+        last_success: Option<String>,
+        extracts: Vec<&'a crate::state::FreshnessRow>,
+    }
+    let mut names: Vec<&str> = view.runs.iter().map(|r| r.source.as_str()).collect();
+    names.extend(view.freshness.iter().map(|f| f.source.as_str()));
+    names.sort();
+    names.dedup();
+    let out: Vec<Source> = names
+        .into_iter()
+        .map(|name| {
+            let runs = view.runs.iter().filter(|r| r.source == name);
+            Source {
+                source: name,
+                last_run: runs.clone().max_by_key(|r| r.started_at),
+                last_success: runs.filter(|r| r.status != "failed").map(|r| r.ended_at).max().map(|t| t.to_rfc3339()),
+                extracts: view.freshness.iter().filter(|f| f.source == name).collect(),
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::to_value(out).map_err(|e| ApiError::Internal(e.to_string()))?).into_response())
+}
+
+/// Run history, newest first; `limit` (default 100), `source`.
+pub async fn runs(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Controller)?;
+    let limit = match q.get("limit") {
+        Some(v) => v.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("limit={v}: expected a number")))?,
+        None => 100,
+    };
+    let mut runs: Vec<&lms_etl::RunRecord> =
+        view.runs.iter().filter(|r| q.get("source").is_none_or(|s| &r.source == s)).collect();
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
+    runs.truncate(limit);
+    Ok(Json(serde_json::to_value(runs).map_err(|e| ApiError::Internal(e.to_string()))?).into_response())
+}
+
+/// What `POST /api/v1/sql` answers in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SqlFormat {
+    Json,
+    Csv,
+    Arrow,
+}
+
+fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    for part in accept.split(',').map(|p| p.split(';').next().unwrap_or("").trim()) {
+        match part {
+            "application/json" | "*/*" | "application/*" => return Ok(SqlFormat::Json),
+            "text/csv" => return Ok(SqlFormat::Csv),
+            "application/vnd.apache.arrow.stream" => return Ok(SqlFormat::Arrow),
+            _ => {}
+        }
+    }
+    Err(ApiError::BadRequest(format!(
+        "Accept: {accept}: expected application/json, text/csv or application/vnd.apache.arrow.stream"
+    )))
+}
+
+/// Read-only SQL over the published tables of the loaded version: the body is the statement (text)
+/// or `{"sql": "…"}`. Results are streamed; at most `sql_row_limit` rows.
+pub async fn sql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Analyst)?;
+    let format = sql_format(&headers)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let statement = if is_json {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ApiError::BadRequest(format!("JSON body: {e}")))?;
+        v.get("sql")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| ApiError::BadRequest("JSON body: expected {\"sql\": \"…\"}".into()))?
+            .to_string()
+    } else {
+        text.to_string()
+    };
+    if statement.trim().is_empty() {
+        return Err(ApiError::BadRequest("no SQL in the body".into()));
+    }
+    let timeout = state.options.sql_timeout;
+    let limit = state.options.sql_row_limit;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let planned = tokio::time::timeout_at(deadline, async {
+        let df = view.warehouse.plan(&statement).await.map_err(|e| ApiError::InvalidSql(e.to_string()))?;
+        let df = df.limit(0, Some(limit)).map_err(|e| ApiError::InvalidSql(e.to_string()))?;
+        df.execute_stream().await.map_err(|e| ApiError::InvalidSql(e.to_string()))
+    })
+    .await
+    .map_err(|_| ApiError::Timeout(timeout.as_secs()))??;
+    let schema = planned.schema();
+    if format == SqlFormat::Arrow {
+        let batches: Vec<_> = tokio::time::timeout_at(deadline, planned.collect::<Vec<_>>())
+            .await
+            .map_err(|_| ApiError::Timeout(timeout.as_secs()))?
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::InvalidSql(e.to_string()))?;
+        let mut out = Vec::new();
+        {
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            for b in &batches {
+                w.write(b).map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            w.finish().map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        let mut r = Response::new(Body::from(out));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.arrow.stream"));
+        return Ok(r);
+    }
+    // JSON and CSV are written batch by batch as the query produces them; past the deadline the
+    // stream ends with an error (the status has been sent by then).
+    let mut first = true;
+    let csv = format == SqlFormat::Csv;
+    let header_names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut planned = planned;
+    let stream = async_stream(move |tx| async move {
+        if !csv {
+            let _ = tx.send(Ok(Bytes::from_static(b"["))).await;
+        } else {
+            let mut w = csv_writer();
+            let _ = w.write_record(&header_names);
+            let _ = tx.send(Ok(Bytes::from(w.into_inner().unwrap_or_default()))).await;
+        }
+        loop {
+            let next = match tokio::time::timeout_at(deadline, planned.next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    let _ = tx.send(Err(std::io::Error::other("query timed out"))).await;
+                    return;
+                }
+            };
+            let Some(batch) = next else { break };
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let bytes = if csv {
+                let mut out = Vec::new();
+                {
+                    let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(false).build(&mut out);
+                    let _ = w.write(&batch);
+                }
+                out
+            } else {
+                let mut text = lms_queries::format::json(std::slice::from_ref(&batch));
+                // `[a,b]` → `a,b`, with a comma before every batch but the first.
+                text.pop();
+                text.remove(0);
+                if !first {
+                    text.insert(0, b',');
+                }
+                text
+            };
+            first = false;
+            if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
+                return;
+            }
+        }
+        if !csv {
+            let _ = tx.send(Ok(Bytes::from_static(b"]"))).await;
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if csv { "text/csv; charset=utf-8" } else { "application/json" }),
+    );
+    h.insert("x-lms-row-limit", HeaderValue::from(limit));
+    h.insert("x-lms-lake-version", HeaderValue::from(view.version));
+    Ok(r)
+}
+
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(Vec::new())
+}
+
+/// A stream of the items a task sends: the task runs on the runtime, the body reads the channel.
+fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(f(tx));
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such path (see interfaces.md: /api/v1/indicators, /metrics, …)".into())
+}

@@ -1,0 +1,133 @@
+//! Bearer tokens with nested roles (`dashboard` ⊂ `controller` ⊂ `analyst`). The configuration holds
+//! the SHA-256 of each secret, never the secret; a presented token is hashed and compared with every
+//! configured hash in constant time.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// What a caller may do; each role includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Indicators, variation, metrics, the overview page.
+    Dashboard,
+    /// Also sources and run history.
+    Controller,
+    /// Also read-only SQL over the published tables.
+    Analyst,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "dashboard" => Some(Role::Dashboard),
+            "controller" => Some(Role::Controller),
+            "analyst" => Some(Role::Analyst),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Dashboard => "dashboard",
+            Role::Controller => "controller",
+            Role::Analyst => "analyst",
+        })
+    }
+}
+
+/// A configured token.
+#[derive(Clone)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({}, {})", self.name, self.role)
+    }
+}
+
+impl Token {
+    /// A token from the configuration: `sha256` is the hex SHA-256 of the secret.
+    pub fn new(name: &str, role: &str, sha256: &str) -> Result<Token, String> {
+        let role = Role::parse(role)
+            .ok_or_else(|| format!("token {name}: role `{role}` (expected analyst, controller or dashboard)"))?;
+        let bytes = hex::decode(sha256.trim()).map_err(|e| format!("token {name}: sha256: {e}"))?;
+        let sha256: [u8; 32] =
+            bytes.try_into().map_err(|_| format!("token {name}: sha256 must be 64 hex characters"))?;
+        Ok(Token { name: name.to_string(), role, sha256 })
+    }
+
+    /// The hex SHA-256 of a secret, as the configuration stores it.
+    pub fn hash(secret: &str) -> String {
+        hex::encode(Sha256::digest(secret.as_bytes()))
+    }
+}
+
+/// The configured tokens. With none, every caller is an analyst and the server binds to loopback.
+#[derive(Clone, Debug, Default)]
+pub struct Tokens(pub Vec<Token>);
+
+impl Tokens {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The role of the caller presenting `authorization` (the header's value).
+    pub fn role(&self, authorization: Option<&str>) -> Result<Role, ApiError> {
+        if self.0.is_empty() {
+            return Ok(Role::Analyst);
+        }
+        let secret = authorization
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthorized)?;
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        // Every configured hash is compared, so the time taken does not tell which one matched.
+        let mut found: Option<Role> = None;
+        for t in &self.0 {
+            if bool::from(t.sha256.ct_eq(&digest)) {
+                found = Some(found.map_or(t.role, |r| r.max(t.role)));
+            }
+        }
+        found.ok_or(ApiError::Unauthorized)
+    }
+
+    /// Checks that the caller has at least `needed`.
+    pub fn require(&self, authorization: Option<&str>, needed: Role) -> Result<Role, ApiError> {
+        let role = self.role(authorization)?;
+        if role < needed {
+            return Err(ApiError::Forbidden(needed));
+        }
+        Ok(role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_nest_and_tokens_are_checked_by_hash() {
+        let tokens = Tokens(vec![
+            Token::new("grafana", "dashboard", &Token::hash("d-secret")).unwrap(),
+            Token::new("ola", "analyst", &Token::hash("a-secret")).unwrap(),
+        ]);
+        assert_eq!(tokens.role(Some("Bearer a-secret")).unwrap(), Role::Analyst);
+        assert!(tokens.require(Some("Bearer d-secret"), Role::Dashboard).is_ok());
+        assert!(matches!(tokens.require(Some("Bearer d-secret"), Role::Controller), Err(ApiError::Forbidden(_))));
+        assert!(matches!(tokens.role(Some("Bearer nope")), Err(ApiError::Unauthorized)));
+        assert!(matches!(tokens.role(None), Err(ApiError::Unauthorized)));
+        assert!(matches!(tokens.role(Some("Basic a-secret")), Err(ApiError::Unauthorized)));
+        assert_eq!(Tokens::default().role(None).unwrap(), Role::Analyst);
+        assert!(Token::new("x", "admin", &Token::hash("s")).is_err());
+        assert!(Token::new("x", "analyst", "abc").is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! What the server serves, held in memory per lake version: the published tables are read once when
+//! a version is loaded, so a dashboard poll costs no Parquet scan; a new version is loaded beside the
+//! old one and swapped in atomically (readers holding the old one finish with it).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use lms_etl::{Lake, RunRecord};
+use lms_queries::{Access, Indicator, Warehouse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+use crate::metrics::{HttpMetrics, lake_metrics};
+
+/// How the server behaves; every field has a default.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The lake, `file://…` or `s3://…`.
+    pub lake_url: String,
+    pub tokens: Tokens,
+    /// `POST /api/v1/sql` returns at most this many rows.
+    pub sql_row_limit: usize,
+    /// `POST /api/v1/sql` gives up after this long.
+    pub sql_timeout: Duration,
+    /// Every other request gives up after this long.
+    pub request_timeout: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; more wait.
+    pub concurrency: usize,
+    /// How often the lake is checked for a new version (the in-process ETL also says when it commits).
+    pub refresh_every: Duration,
+}
+
+impl ServerOptions {
+    pub fn new(lake_url: &str) -> ServerOptions {
+        ServerOptions {
+            lake_url: lake_url.to_string(),
+            tokens: Tokens::default(),
+            sql_row_limit: 100_000,
+            sql_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            max_body_bytes: 64 * 1024,
+            concurrency: 512,
+            refresh_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One cell of `indicator_values`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ValueRow {
+    pub indicator: String,
+    pub year: i32,
+    pub level: String,
+    #[serde(default)]
+    pub rhf: Option<String>,
+    #[serde(default)]
+    pub hf: Option<String>,
+    pub breakdown: String,
+    #[serde(default)]
+    pub numerator: Option<i64>,
+    #[serde(default)]
+    pub denominator: Option<f64>,
+    #[serde(default)]
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub ci_low: Option<f64>,
+    #[serde(default)]
+    pub ci_high: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// One row of `variation`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VariationRow {
+    pub indicator: String,
+    pub year: i32,
+    pub areas: i64,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    #[serde(default)]
+    pub ratio2: Option<f64>,
+    #[serde(default)]
+    pub ratio3: Option<f64>,
+    #[serde(default)]
+    pub cv: Option<f64>,
+    #[serde(default)]
+    pub scv: Option<f64>,
+    pub suppressed: bool,
+}
+
+/// One row of the `data_freshness` view, as of loading.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FreshnessRow {
+    pub source: String,
+    #[serde(default)]
+    pub rhf: Option<String>,
+    #[serde(default)]
+    pub extract: Option<String>,
+    #[serde(default)]
+    pub newest_delivery: Option<String>,
+    #[serde(default)]
+    pub months_delivered: Option<i64>,
+}
+
+/// One lake version as the server serves it.
+pub struct View {
+    pub version: u64,
+    /// `"v{version}"`, quoted as an entity tag is.
+    pub etag: String,
+    pub catalogue: &'static [Indicator],
+    /// Cells by indicator, in (year, level, rhf, hf, breakdown) order.
+    pub values: BTreeMap<String, Vec<ValueRow>>,
+    /// The unfiltered JSON of each indicator's cells, ready to send.
+    pub values_json: BTreeMap<String, Bytes>,
+    pub variation: BTreeMap<String, Vec<VariationRow>>,
+    pub freshness: Vec<FreshnessRow>,
+    pub runs: Vec<RunRecord>,
+    /// The lake's part of `/metrics` (indicators, ETL, lake version, build), encoded once.
+    pub metrics: String,
+    /// A read-only session over the published tables of this version, for `POST /api/v1/sql`.
+    pub warehouse: Warehouse,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "View(version {})", self.version)
+    }
+}
+
+/// A row of the indicator API: the cell with `time`, 1 January of its year, first (flat, so the
+/// same struct writes JSON and CSV).
+#[derive(Serialize)]
+pub struct ApiRow<'a> {
+    pub time: String,
+    pub indicator: &'a str,
+    pub year: i32,
+    pub level: &'a str,
+    pub rhf: Option<&'a str>,
+    pub hf: Option<&'a str>,
+    pub breakdown: &'a str,
+    pub numerator: Option<i64>,
+    pub denominator: Option<f64>,
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub suppressed: bool,
+}
+
+impl<'a> From<&'a ValueRow> for ApiRow<'a> {
+    fn from(r: &'a ValueRow) -> Self {
+        ApiRow {
+            time: format!("{}-01-01T00:00:00Z", r.year),
+            indicator: &r.indicator,
+            year: r.year,
+            level: &r.level,
+            rhf: r.rhf.as_deref(),
+            hf: r.hf.as_deref(),
+            breakdown: &r.breakdown,
+            numerator: r.numerator,
+            denominator: r.denominator,
+            value: r.value,
+            ci_low: r.ci_low,
+            ci_high: r.ci_high,
+            suppressed: r.suppressed,
+        }
+    }
+}
+
+async fn rows<T: for<'de> Deserialize<'de>>(w: &Warehouse, sql: &str) -> Result<Vec<T>, ApiError> {
+    let batches = w.sql(sql).await.map_err(|e| ApiError::Internal(format!("{sql}: {e}")))?;
+    serde_json::from_slice(&lms_queries::format::json(&batches)).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+impl View {
+    /// Loads the published tables of the lake's newest version.
+    pub async fn load(lake_url: &str, lake: &Lake) -> Result<View, ApiError> {
+        let snapshot = lake.snapshot().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let warehouse = Warehouse::at(lake_url, lake, &snapshot, Access::Published)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let cells: Vec<ValueRow> = rows(
+            &warehouse,
+            "SELECT * FROM indicator_values ORDER BY indicator, year, \
+             CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END, rhf, hf, breakdown",
+        )
+        .await?;
+        let mut values: BTreeMap<String, Vec<ValueRow>> = BTreeMap::new();
+        for c in cells {
+            values.entry(c.indicator.clone()).or_default().push(c);
+        }
+        let values_json = values
+            .iter()
+            .map(|(id, rows)| {
+                let api: Vec<ApiRow> = rows.iter().map(ApiRow::from).collect();
+                (id.clone(), Bytes::from(serde_json::to_vec(&api).expect("rows serialise")))
+            })
+            .collect();
+        let mut variation: BTreeMap<String, Vec<VariationRow>> = BTreeMap::new();
+        for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year").await? {
+            variation.entry(v.indicator.clone()).or_default().push(v);
+        }
+        let freshness = rows(
+            &warehouse,
+            "SELECT source, rhf, extract, CAST(newest_delivery AS VARCHAR) AS newest_delivery, months_delivered \
+             FROM data_freshness ORDER BY source, rhf, extract",
+        )
+        .await?;
+        let runs = lake.runs().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let catalogue = lms_queries::catalogue::embedded();
+        let metrics = lake_metrics(snapshot.version, &values, &runs);
+        Ok(View {
+            version: snapshot.version,
+            etag: format!("\"v{}\"", snapshot.version),
+            catalogue,
+            values,
+            values_json,
+            variation,
+            freshness,
+            runs,
+            metrics,
+            warehouse,
+        })
+    }
+}
+
+/// The server's shared state.
+pub struct AppState {
+    pub options: ServerOptions,
+    pub http: HttpMetrics,
+    lake: Lake,
+    view: RwLock<Option<Arc<View>>>,
+    /// Serialises loads, so two refreshes do not load the same version twice.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AppState({})", self.options.lake_url)
+    }
+}
+
+impl AppState {
+    pub fn new(options: ServerOptions) -> Result<AppState, ApiError> {
+        let lake = lms_etl::open_lake(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(AppState { options, http: HttpMetrics::new(), lake, view: RwLock::new(None), loading: Default::default() })
+    }
+
+    /// The version being served, if one is loaded.
+    pub fn view(&self) -> Option<Arc<View>> {
+        self.view.read().expect("view lock").clone()
+    }
+
+    /// Loads the lake's newest version if it is not the one served, and the run history if it grew;
+    /// returns the version served afterwards. An empty lake (version 0) is not served.
+    pub async fn refresh(&self) -> Result<Option<u64>, ApiError> {
+        let _one = self.loading.lock().await;
+        let newest = self.lake.versions().await.map_err(|e| ApiError::Internal(e.to_string()))?.last().copied();
+        let current = self.view();
+        let Some(newest) = newest else { return Ok(None) };
+        let runs = self.lake.runs().await.map_err(|e| ApiError::Internal(e.to_string()))?.len();
+        if let Some(v) = &current
+            && v.version == newest
+            && v.runs.len() == runs
+        {
+            return Ok(Some(newest));
+        }
+        let started = std::time::Instant::now();
+        let view = View::load(&self.options.lake_url, &self.lake).await?;
+        tracing::info!(version = view.version, seconds = started.elapsed().as_secs_f64(), "serving lake version");
+        let version = view.version;
+        *self.view.write().expect("view lock") = Some(Arc::new(view));
+        Ok(Some(version))
+    }
+
+    /// The view, or 503 when none is loaded.
+    pub fn ready(&self) -> Result<Arc<View>, ApiError> {
+        self.view().ok_or(ApiError::NotReady)
+    }
+}

@@ -1,0 +1,70 @@
+//! The overview page in headless Chromium: what a person sees, and a screenshot kept as an artefact
+//! (`target/screenshots/overview.png`).
+
+use crate::{have, options, start};
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_page_in_chromium() {
+    if !have("chromium", "the headless Chromium test of the overview page") {
+        return;
+    }
+    // The page is for dashboards: without tokens the server is open on loopback.
+    let mut o = options();
+    o.tokens = lms_server::Tokens::default();
+    let (addr, _stop) = start(o).await;
+    let url = format!("http://{addr}/?indicator=education_rate_by_size_class");
+    let profile = tempfile::tempdir().unwrap();
+    let user_data = format!("--user-data-dir={}", profile.path().display());
+    let dom = tokio::task::spawn_blocking({
+        let (url, user_data) = (url.clone(), user_data.clone());
+        move || chromium(&[&user_data, "--dump-dom", &url])
+    })
+    .await
+    .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    assert!(dom.contains("A0099-kontakter per 1 000 innbyggere etter kommunestørrelse"), "{dom}");
+    // The bars of the four regions and the national line, the trend, the table.
+    for rhf in ["HSO", "HV", "HMN", "HN"] {
+        assert!(dom.contains(&format!(">{rhf}</text>")), "{rhf} bar");
+    }
+    assert!(dom.contains("class=\"national\""));
+    // The breakdown: the four size classes, nationally.
+    assert!(dom.contains("Norway by size_class"));
+    for class in 1..=4 {
+        assert!(dom.contains(&format!(">{class}</text>")), "size class {class}");
+    }
+    assert!(dom.contains("<polyline"));
+    assert_eq!(dom.matches("<tr").count(), 1 + 5, "a header row and the nation with its four regions");
+
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("overview.png");
+    let _ = std::fs::remove_file(&png);
+    let out = tokio::task::spawn_blocking({
+        let arg = format!("--screenshot={}", png.display());
+        move || chromium(&[&user_data, &arg, "--window-size=1100,1400", &url])
+    })
+    .await
+    .unwrap();
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 10_000, "a page with content, not a blank");
+}

@@ -1,0 +1,343 @@
+//! Every endpoint: statuses, shapes, filters, formats, caching and roles.
+
+use serde_json::Value;
+
+use crate::{ANALYST, CONTROLLER, DASHBOARD, client, get, options, start};
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn error_code(body: &str) -> String {
+    json(body)["error"]["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_roles() {
+    let (addr, _stop) = start(options()).await;
+    let (status, _, body) = get(addr, "/healthz", None).await;
+    assert_eq!((status, json(&body)["status"].as_str()), (200, Some("ok")));
+    let (status, _, body) = get(addr, "/readyz", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["version"], 1);
+
+    // No token, a wrong token: 401 with a JSON error; a role too low: 403.
+    let (status, headers, body) = get(addr, "/api/v1/indicators", None).await;
+    assert_eq!((status, error_code(&body).as_str()), (401, "unauthorized"));
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert_eq!(get(addr, "/api/v1/indicators", Some("wrong")).await.0, 401);
+    assert_eq!(get(addr, "/metrics", None).await.0, 401);
+    assert_eq!(get(addr, "/api/v1/indicators", Some(DASHBOARD)).await.0, 200);
+    let (status, _, body) = get(addr, "/api/v1/runs", Some(DASHBOARD)).await;
+    assert_eq!((status, error_code(&body).as_str()), (403, "forbidden"));
+    assert_eq!(get(addr, "/api/v1/runs", Some(CONTROLLER)).await.0, 200);
+    assert_eq!(get(addr, "/api/v1/sources", Some(ANALYST)).await.0, 200, "roles nest");
+    let r = client()
+        .post(format!("http://{addr}/api/v1/sql"))
+        .bearer_auth(CONTROLLER)
+        .body("SELECT 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (status, _, body) = get(addr, "/no/such/path", Some(DASHBOARD)).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_lake_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.lake_url = format!("file://{}", dir.path().display());
+    let (addr, _stop) = start(o).await;
+    assert_eq!(get(addr, "/healthz", None).await.0, 200);
+    let (status, _, body) = get(addr, "/readyz", None).await;
+    assert_eq!((status, error_code(&body).as_str()), (503, "not_ready"));
+    assert_eq!(get(addr, "/api/v1/indicators", Some(DASHBOARD)).await.0, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_and_indicator_values() {
+    let (addr, _stop) = start(options()).await;
+    let (status, headers, body) = get(addr, "/api/v1/indicators", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["etag"], "\"v1\"");
+    let catalogue = json(&body);
+    insta::assert_json_snapshot!("catalogue", catalogue);
+
+    // Flat rows with `time` first, the shape Grafana's Infinity data source reads.
+    let (status, _, body) =
+        get(addr, "/api/v1/indicators/course_runs?level=national&from=2023&to=2024", Some(DASHBOARD)).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = json(&body);
+    insta::assert_json_snapshot!("course_runs_national", rows);
+    assert!(body.starts_with(r#"[{"time":"2023-01-01T00:00:00Z","indicator":"course_runs""#), "{body}");
+
+    // Filters narrow; the unfiltered answer holds every cell.
+    let (_, _, all) = get(addr, "/api/v1/indicators/a0099_share", Some(DASHBOARD)).await;
+    let all = json(&all);
+    let (_, _, hv) = get(addr, "/api/v1/indicators/a0099_share?year=2024&rhf=HV&breakdown=", Some(DASHBOARD)).await;
+    let hv = json(&hv);
+    let expected: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["year"] == 2024 && r["rhf"] == "HV" && r["breakdown"] == "")
+        .collect();
+    assert_eq!(hv.as_array().unwrap().iter().collect::<Vec<_>>(), expected);
+    assert_eq!(expected.len(), 1 + 5, "HV and its five HFs, Haraldsplass included");
+    // Suppressed cells are there, marked, without their figures.
+    let hidden: Vec<&Value> = all.as_array().unwrap().iter().filter(|r| r["suppressed"] == true).collect();
+    assert!(!hidden.is_empty());
+    for r in hidden {
+        assert!(r["value"].is_null() && r["numerator"].is_null() && r["ci_low"].is_null(), "{r}");
+    }
+
+    // CSV: the same rows.
+    let (status, headers, body) =
+        get(addr, "/api/v1/indicators/a0099_share?year=2024&rhf=HV&breakdown=&format=csv", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "time,indicator,year,level,rhf,hf,breakdown,numerator,denominator,value,ci_low,ci_high,suppressed"
+    );
+    assert_eq!(lines.count(), 6);
+
+    // Bad input.
+    for (path, status, code) in [
+        ("/api/v1/indicators/no_such_thing", 404, "not_found"),
+        ("/api/v1/indicators/course_runs?level=county", 400, "bad_request"),
+        ("/api/v1/indicators/course_runs?year=twenty", 400, "bad_request"),
+        ("/api/v1/indicators/course_runs?colour=red", 400, "bad_request"),
+        ("/api/v1/indicators/course_runs?format=xml", 400, "bad_request"),
+    ] {
+        let (s, _, body) = get(addr, path, Some(DASHBOARD)).await;
+        assert_eq!((s, error_code(&body).as_str()), (status, code), "{path}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etag_and_if_none_match() {
+    let (addr, _stop) = start(options()).await;
+    for path in
+        ["/api/v1/indicators", "/api/v1/indicators/participants?level=rhf", "/api/v1/variation/education_contacts_rate"]
+    {
+        let r = client().get(format!("http://{addr}{path}")).bearer_auth(DASHBOARD).send().await.unwrap();
+        let tag = r.headers()["etag"].clone();
+        assert_eq!(tag, "\"v1\"");
+        let r = client()
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(DASHBOARD)
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 304, "{path}");
+        assert!(r.text().await.unwrap().is_empty());
+        let r = client()
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(DASHBOARD)
+            .header("if-none-match", "\"v0\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}: another version");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variation_sources_and_runs() {
+    let (addr, _stop) = start(options()).await;
+    let (status, _, body) = get(addr, "/api/v1/variation/education_contacts_rate", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    let rows = json(&body);
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "2023 and 2024");
+    for r in rows {
+        assert_eq!(r["areas"], 21, "every HF catchment area: {r}");
+        assert!(r["time"].as_str().unwrap().ends_with("-01-01T00:00:00Z"));
+    }
+    let (status, _, body) = get(addr, "/api/v1/variation/course_runs", Some(DASHBOARD)).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+
+    let (_, _, body) = get(addr, "/api/v1/sources", Some(CONTROLLER)).await;
+    let sources = json(&body);
+    let names: Vec<&str> = sources.as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hmn", "hn", "hso", "hv"]);
+    for s in sources.as_array().unwrap() {
+        assert_eq!(s["last_run"]["status"], "succeeded", "{s}");
+        assert!(s["last_success"].is_string());
+        assert_eq!(s["extracts"].as_array().unwrap().len(), 3, "{s}");
+    }
+    let (_, _, body) = get(addr, "/api/v1/runs?source=hv&limit=5", Some(CONTROLLER)).await;
+    let runs = json(&body);
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert!(runs[0]["rows_loaded"].as_u64().unwrap() > 0);
+    assert_eq!(get(addr, "/api/v1/runs?limit=many", Some(CONTROLLER)).await.0, 400);
+}
+
+async fn post_sql(
+    addr: std::net::SocketAddr,
+    token: &str,
+    sql: &str,
+    accept: &str,
+) -> (u16, reqwest::header::HeaderMap, bytes::Bytes) {
+    let r = client()
+        .post(format!("http://{addr}/api/v1/sql"))
+        .bearer_auth(token)
+        .header("accept", accept)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "sql": sql }).to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.headers().clone(), r.bytes().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_for_analysts() {
+    let mut o = options();
+    o.sql_row_limit = 7;
+    o.max_body_bytes = 1024;
+    let (addr, _stop) = start(o).await;
+    let sql = "SELECT indicator, year, value FROM indicator_values WHERE level = 'national' AND breakdown = '' \
+               AND indicator = 'participants' ORDER BY year";
+    let (status, _, body) = post_sql(addr, ANALYST, sql, "application/json").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let rows: Value = serde_json::from_slice(&body).unwrap();
+    // The same values as the indicator API.
+    let (_, _, api) = get(addr, "/api/v1/indicators/participants?level=national&breakdown=", Some(ANALYST)).await;
+    let api = json(&api);
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    for (a, b) in rows.as_array().unwrap().iter().zip(api.as_array().unwrap()) {
+        assert_eq!((&a["year"], &a["value"]), (&b["year"], &b["value"]));
+    }
+    // CSV and Arrow IPC by Accept; the row limit holds.
+    let (status, headers, body) =
+        post_sql(addr, ANALYST, "SELECT indicator, year FROM indicator_values ORDER BY 1, 2", "text/csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-lms-row-limit"], "7");
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(text.lines().next(), Some("indicator,year"));
+    assert_eq!(text.lines().count(), 1 + 7);
+    let (status, _, body) =
+        post_sql(addr, ANALYST, "SELECT * FROM variation", "application/vnd.apache.arrow.stream").await;
+    assert_eq!(status, 200);
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(body.to_vec()), None).unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 4, "two indicators, two years");
+    let (status, _, body) = post_sql(addr, ANALYST, "SELECT 1 AS x WHERE false", "application/json").await;
+    assert_eq!((status, &body[..]), (200, &b"[]"[..]));
+
+    // Refused: person-level tables (not there at all), DDL and DML, bad SQL, a bad Accept, too big a body.
+    for sql in [
+        "SELECT * FROM coding",
+        "SELECT count(*) FROM quarantine",
+        "SELECT * FROM runs",
+        "CREATE TABLE x AS SELECT 1",
+        "DROP TABLE indicator_values",
+        "INSERT INTO indicator_values SELECT * FROM indicator_values",
+        "SELECT * FROM 'file:///etc/passwd'",
+        "SELEKT 1",
+    ] {
+        let (status, _, body) = post_sql(addr, ANALYST, sql, "application/json").await;
+        assert_eq!(status, 422, "{sql}: {}", String::from_utf8_lossy(&body));
+        let e: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(e["error"]["code"], "invalid_sql");
+    }
+    let (status, _, _) = post_sql(addr, ANALYST, "SELECT 1", "image/png").await;
+    assert_eq!(status, 400);
+    let big = format!("SELECT 1 -- {}", "x".repeat(2000));
+    let r = client().post(format!("http://{addr}/api/v1/sql")).bearer_auth(ANALYST).body(big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(json(&r.text().await.unwrap())["error"]["code"], "payload_too_large");
+    let r = client().post(format!("http://{addr}/api/v1/sql")).bearer_auth(ANALYST).body("  ").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_in_the_prometheus_text_format() {
+    let (addr, _stop) = start(options()).await;
+    get(addr, "/api/v1/indicators", Some(DASHBOARD)).await;
+    let (status, headers, text) = get(addr, "/metrics", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    // The latest year's national course runs, as the API has it.
+    let (_, _, api) =
+        get(addr, "/api/v1/indicators/course_runs?year=2024&level=national&breakdown=", Some(DASHBOARD)).await;
+    let value = json(&api)[0]["value"].as_f64().unwrap();
+    let line = format!(
+        r#"lms_indicator_value{{breakdown="",hf="",indicator="course_runs",level="national",rhf="",year="2024"}} {value}"#
+    );
+    assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    assert!(!text.contains(r#"year="2023""#), "only the latest year");
+    // No suppressed cell has a gauge.
+    let (_, _, all) = get(addr, "/api/v1/indicators/digital_share?year=2024", Some(DASHBOARD)).await;
+    for r in json(&all).as_array().unwrap().iter().filter(|r| r["suppressed"] == true) {
+        let labels = format!(
+            r#"breakdown="{}",hf="{}",indicator="digital_share",level="{}",rhf="{}",year="2024""#,
+            r["breakdown"].as_str().unwrap(),
+            r["hf"].as_str().unwrap_or(""),
+            r["level"].as_str().unwrap(),
+            r["rhf"].as_str().unwrap_or("")
+        );
+        assert!(!text.contains(&labels), "suppressed cell exported: {labels}");
+    }
+    for name in [
+        "lms_lake_version 1",
+        "lms_etl_rows_loaded_total{source=\"hv\"}",
+        "lms_etl_rows_rejected_total{rule=\"duplicate_id\",source=\"hso\"}",
+        "lms_etl_last_success_timestamp_seconds{source=\"hn\"}",
+        "lms_etl_run_duration_seconds{source=\"hmn\"}",
+        "lms_build_info{version=",
+        "lms_http_requests_total{method=\"GET\",route=\"/api/v1/indicators\",status=\"200\"}",
+        "lms_http_request_duration_seconds_bucket{route=\"/api/v1/indicators\",le=",
+    ] {
+        assert!(text.contains(name), "{name} not in /metrics");
+    }
+    if crate::have("promtool", "promtool check metrics") {
+        let mut child = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tokens_everyone_is_an_analyst_on_loopback() {
+    let mut o = options();
+    o.tokens = lms_server::Tokens::default();
+    let (addr, _stop) = start(o).await;
+    assert_eq!(get(addr, "/api/v1/runs", None).await.0, 200);
+    let r = client().post(format!("http://{addr}/api/v1/sql")).body("SELECT 1 AS one").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"[{"one":1}]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_page() {
+    let (addr, _stop) = start(options()).await;
+    let (status, headers, html) = get(addr, "/?indicator=education_contacts_rate", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(html.contains("Kontakter med grupperettet pasientopplæring"));
+    assert!(html.contains(r#"<svg class="bars""#) && html.contains(r#"<svg class="trend""#));
+    assert!(!html.contains("http://") || !html.contains("<script src"), "no external resources");
+    assert_eq!(get(addr, "/?indicator=nope", Some(DASHBOARD)).await.0, 404);
+    assert_eq!(get(addr, "/", None).await.0, 401);
+}

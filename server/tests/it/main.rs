@@ -1,0 +1,118 @@
+//! The server over real HTTP on a random loopback port, against a lake the real ETL built from the
+//! demo data (one small year of the four regions). One test binary for the crate.
+
+mod browser;
+mod endpoints;
+mod prometheus;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use lms_etl::{Etl, EtlOptions, Source};
+use lms_queries::IndicatorPublisher;
+use lms_schemas::identity::PseudonymKey;
+use lms_schemas::{Reference, Rhf};
+use lms_server::{AppState, ServerOptions, Token, Tokens};
+
+/// The lake every test reads, built once: `file://…` URL.
+pub fn lake_url() -> &'static str {
+    static LAKE: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    &LAKE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let reference = Arc::new(Reference::embedded().unwrap());
+            let options = lms_generate::Options { seed: 7, first_year: 2023, last_year: 2024, scale: 0.02 };
+            lms_generate::generate(&dir.path().join("in"), &options, &reference).unwrap();
+            std::fs::create_dir_all(dir.path().join("lake")).unwrap();
+            let url = format!("file://{}", dir.path().join("lake").display());
+            // Tests run inside a runtime, which cannot block on another: build on a thread of its own.
+            let (dir_path, url2) = (dir.path().to_path_buf(), url.clone());
+            std::thread::spawn(move || {
+                let dir = &dir_path;
+                let url = url2;
+                let runtime = tokio::runtime::Runtime::new().unwrap();
+                runtime.block_on(async {
+                    let etl = Etl {
+                        lake: lms_etl::open_lake(&url).unwrap(),
+                        reference,
+                        key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
+                        options: EtlOptions::default(),
+                        publisher: Some(Arc::new(IndicatorPublisher::new(&url, 5))),
+                    };
+                    let sources: Vec<Source> = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", Rhf::Hmn), ("hn", Rhf::Hn)]
+                        .into_iter()
+                        .map(|(name, rhf)| {
+                            let path: PathBuf = dir.join("in").join(rhf.code());
+                            Source::new(name, rhf, None, &format!("file://{}", path.display())).unwrap()
+                        })
+                        .collect();
+                    etl.run(&sources).await.unwrap();
+                });
+            })
+            .join()
+            .unwrap();
+            (dir, url)
+        })
+        .1
+}
+
+/// The secrets of the test tokens, one per role.
+pub const DASHBOARD: &str = "dash-secret";
+pub const CONTROLLER: &str = "ctrl-secret";
+pub const ANALYST: &str = "analyst-secret";
+
+pub fn tokens() -> Tokens {
+    Tokens(vec![
+        Token::new("grafana", "dashboard", &Token::hash(DASHBOARD)).unwrap(),
+        Token::new("controller", "controller", &Token::hash(CONTROLLER)).unwrap(),
+        Token::new("analyst", "analyst", &Token::hash(ANALYST)).unwrap(),
+    ])
+}
+
+/// A server on 127.0.0.1:0 over `lake`, until the returned sender is dropped.
+pub async fn start(options: ServerOptions) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let state = Arc::new(AppState::new(options).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(lms_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+/// Options with the test tokens over the shared lake.
+pub fn options() -> ServerOptions {
+    let mut o = ServerOptions::new(lake_url());
+    o.tokens = tokens();
+    o
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// GET `path` with `token` (if any): status, headers, body.
+pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = client().get(format!("http://{addr}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// Whether a program is on the PATH; says so when a test skips for want of it.
+pub fn have(program: &str, what: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED {what}: `{program}` is not installed (.ci/run installs it)");
+    }
+    found
+}

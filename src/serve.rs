@@ -1,0 +1,119 @@
+//! `lms serve` and the serving end of `lms demo`: the HTTP server over the lake's published tables,
+//! with the ETL schedule of the configured sources running beside it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lms_server::{AppState, ServerOptions, Token, Tokens};
+
+use crate::config::Config;
+use crate::etl::{config_sources, etl, key, runtime, usage};
+
+/// The tokens of the configuration.
+fn tokens(config: &Config) -> Result<Tokens, String> {
+    config.tokens.iter().map(|t| Token::new(&t.name, &t.role, &t.sha256)).collect::<Result<Vec<_>, _>>().map(Tokens)
+}
+
+/// Where to listen: with no tokens configured, only on loopback.
+fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, String> {
+    let mut addr: SocketAddr =
+        listen.parse().map_err(|_| format!("listen address `{listen}`: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
+    if tokens.is_empty() {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "no [[token]] configured: binding to loopback only");
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        eprintln!(
+            "lms serve: no [[token]] configured, so the server listens on loopback only and every caller \
+             has the analyst role"
+        );
+    }
+    Ok(addr)
+}
+
+pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
+    let tokens = match tokens(config) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let addr = match listen_address(&config.server.listen, &tokens) {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
+    let mut scheduled = None;
+    if schedule {
+        let sources = config_sources(config)?;
+        if sources.is_empty() {
+            return usage("no [[source]] in the configuration: nothing to schedule (use --no-schedule to serve only)");
+        }
+        let key = match key(config) {
+            Ok(k) => k,
+            Err(e) => return usage(e),
+        };
+        let mut etl = etl(config, key)?;
+        etl.options.progress = false;
+        let jobs = config
+            .sources
+            .iter()
+            .zip(sources)
+            .map(|(c, s)| lms_etl::schedule::Scheduled::new(s, &c.schedule))
+            .collect::<Result<Vec<_>, _>>();
+        match jobs {
+            Ok(j) => scheduled = Some((etl, j)),
+            Err(e) => return usage(e),
+        }
+    }
+    let mut options = ServerOptions::new(&config.lake.url);
+    options.tokens = tokens;
+    runtime().block_on(run(options, addr, scheduled))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves until Ctrl-C (or SIGTERM); a running ETL pass is let finish first.
+pub async fn run(
+    options: ServerOptions,
+    addr: SocketAddr,
+    scheduled: Option<(lms_etl::Etl, Vec<lms_etl::schedule::Scheduled>)>,
+) -> anyhow::Result<()> {
+    let state = Arc::new(AppState::new(options).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let tasks = match scheduled {
+        Some((etl, jobs)) => {
+            tracing::info!(sources = jobs.len(), "running the ETL schedule");
+            lms_etl::schedule::spawn(etl, jobs, lms_etl::schedule::RetryPolicy::default(), stopped.clone())
+        }
+        None => Vec::new(),
+    };
+    println!("serving LMS Monitor on http://{bound}/ (Ctrl-C stops)");
+    let mut stopped_server = stopped.clone();
+    let server = tokio::spawn(lms_server::serve(listener, state, async move {
+        let _ = stopped_server.wait_for(|s| *s).await;
+    }));
+    shutdown_signal().await;
+    tracing::info!("stopping: letting running requests and ETL passes finish");
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    server.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
