@@ -1,4 +1,5 @@
-//! `lms check` (one delivery, for data producers) and the part of `lms demo` that exists so far.
+//! `lms check` (one delivery, for data producers) and `lms demo` (generate, check, load, build the
+//! indicators, serve).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -153,9 +154,14 @@ pub struct RegionTally {
     pub files_rejected: BTreeMap<Rule, u64>,
 }
 
-/// `lms demo` as far as it goes today: generate the demo extracts, check every delivery, and load
-/// them into the lake at `dir/lake` with a key kept outside it (`dir/secrets/pseudonym.key`).
+/// `lms demo`: generate the demo extracts, check every delivery, load them into the lake at
+/// `dir/lake` with a key kept outside it (`dir/secrets/pseudonym.key`), building the indicators in
+/// the same commit, and serve them on `listen` until interrupted.
 pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
+    let Ok(mut addr) = listen.parse::<std::net::SocketAddr>() else {
+        eprintln!("lms demo: --listen {listen}: expected IP:PORT, e.g. 127.0.0.1:8080");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
     let incoming = dir.join("incoming");
     let options = lms_generate::Options { scale, ..lms_generate::Options::default() };
     let reference = Reference::embedded()?;
@@ -209,10 +215,7 @@ pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
          WHERE level = 'national'\"`.",
         config.lake.url
     );
-    let addr: std::net::SocketAddr =
-        listen.parse().map_err(|_| anyhow::anyhow!("--listen {listen}: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
     // The demo's server has no tokens: it listens on loopback only.
-    let mut addr = addr;
     if !addr.ip().is_loopback() {
         eprintln!("lms demo: no tokens in the demo, so the server listens on loopback only");
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());

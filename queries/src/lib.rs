@@ -35,6 +35,9 @@ pub enum Access {
     Warehouse,
 }
 
+/// Memory a query of an [`Access::Published`] session may use (sorts and joins beyond it fail).
+pub const PUBLISHED_MEMORY_LIMIT: usize = 1 << 30;
+
 /// Tables with person-level rows: never served over HTTP.
 pub const PERSON_LEVEL: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
 
@@ -113,7 +116,18 @@ impl Warehouse {
         access: Access,
         reference: &[(&str, &str)],
     ) -> Result<Warehouse, QueryError> {
-        let ctx = SessionContext::new();
+        let ctx = match access {
+            // Sessions that serve others (HTTP) get a memory budget: a query over it fails, the
+            // server does not.
+            Access::Published => {
+                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                    .with_memory_limit(PUBLISHED_MEMORY_LIMIT, 1.0)
+                    .build_arc()
+                    .map_err(sql_error)?;
+                SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime)
+            }
+            Access::Warehouse => SessionContext::new(),
+        };
         let urls = FileUrls::new(lake_url, &ctx)?;
         register_reference(&ctx, reference)?;
         for (name, schema) in publish::published_schemas() {
@@ -313,35 +327,48 @@ fn register_reference(ctx: &SessionContext, replaced: &[(&str, &str)]) -> Result
     Ok(())
 }
 
-/// Formats batches for `lms query`.
+/// Formats batches for `lms query` and the server.
 pub mod format {
     use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::error::ArrowError;
 
     pub fn table(batches: &[RecordBatch]) -> String {
         datafusion::arrow::util::pretty::pretty_format_batches(batches).map(|t| t.to_string()).unwrap_or_default()
     }
 
-    pub fn csv(batches: &[RecordBatch]) -> Vec<u8> {
+    /// CSV with a header line, or an error for a column CSV cannot hold (lists, structs).
+    pub fn try_csv(batches: &[RecordBatch], header: bool) -> Result<Vec<u8>, ArrowError> {
         let mut out = Vec::new();
         {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(header).build(&mut out);
             for b in batches {
-                w.write(b).expect("CSV to memory");
+                w.write(b)?;
             }
         }
-        out
+        Ok(out)
     }
 
-    pub fn json(batches: &[RecordBatch]) -> Vec<u8> {
-        let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+    pub fn csv(batches: &[RecordBatch]) -> Vec<u8> {
+        try_csv(batches, true).unwrap_or_else(|e| format!("error: {e}\n").into_bytes())
+    }
+
+    /// A JSON array of row objects; null values are written as `null`, so every row has every column.
+    pub fn try_json(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
+        let mut w = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::JsonArray>(Vec::new());
         for b in batches {
-            w.write(b).expect("JSON to memory");
+            w.write(b)?;
         }
-        w.finish().expect("JSON to memory");
+        w.finish()?;
         let mut out = w.into_inner();
         if out.is_empty() {
             out.extend_from_slice(b"[]");
         }
-        out
+        Ok(out)
+    }
+
+    pub fn json(batches: &[RecordBatch]) -> Vec<u8> {
+        try_json(batches).expect("every Arrow type the lake holds has a JSON form")
     }
 }

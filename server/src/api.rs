@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::state::{ApiRow, AppState, ValueRow, View};
+use tokio::sync::OwnedSemaphorePermit;
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
@@ -200,13 +201,16 @@ pub async fn indicator(
         let body = view.values_json.get(&id).cloned().unwrap_or_else(|| Bytes::from_static(b"[]"));
         return Ok(with_etag(&view, "application/json", body));
     }
-    let rows: Vec<&ValueRow> =
-        view.values.get(&id).map(|rows| rows.iter().filter(|r| filters.keep(r)).collect()).unwrap_or_default();
+    let (Some(rows), Some(json)) = (view.values.get(&id), view.row_json.get(&id)) else {
+        return Ok(with_etag(&view, "application/json", Bytes::from_static(b"[]")));
+    };
     if filters.csv {
-        return Ok(with_etag(&view, "text/csv; charset=utf-8", rows_csv(&rows)?));
+        let kept: Vec<&ValueRow> = rows.iter().filter(|r| filters.keep(r)).collect();
+        return Ok(with_etag(&view, "text/csv; charset=utf-8", rows_csv(&kept)?));
     }
-    let api: Vec<ApiRow> = rows.into_iter().map(ApiRow::from).collect();
-    Ok(with_etag(&view, "application/json", json_body(&api)?))
+    // The rows' JSON was written when the version was loaded: a poll only picks and joins.
+    let kept = rows.iter().zip(json).filter(|(r, _)| filters.keep(r)).map(|(_, j)| &**j);
+    Ok(with_etag(&view, "application/json", crate::state::join_json(kept)))
 }
 
 pub async fn variation(
@@ -299,16 +303,28 @@ fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
             _ => {}
         }
     }
-    Err(ApiError::BadRequest(format!(
+    Err(ApiError::NotAcceptable(format!(
         "Accept: {accept}: expected application/json, text/csv or application/vnd.apache.arrow.stream"
     )))
 }
 
 /// Read-only SQL over the published tables of the loaded version: the body is the statement (text)
-/// or `{"sql": "…"}`. Results are streamed; at most `sql_row_limit` rows.
-pub async fn sql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// or `{"sql": "…"}`. The token is checked before the body is read; a few queries run at a time
+/// (each holds a permit until its answer is sent); each has a deadline for planning, running and
+/// sending; at most `sql_row_limit` rows. JSON and CSV are streamed batch by batch; an error before
+/// the first batch is a 422, after it the stream ends with an error (the status is sent by then).
+pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
     let view = admit(&state, &headers, Role::Analyst)?;
     let format = sql_format(&headers)?;
+    let timeout = state.options.sql_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let too_long = || ApiError::Timeout(timeout.as_secs());
+    let max = state.options.max_body_bytes;
+    let body = tokio::time::timeout_at(deadline, axum::body::to_bytes(request.into_body(), max))
+        .await
+        .map_err(|_| too_long())?
+        .map_err(|_| ApiError::PayloadTooLarge(max))?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -327,24 +343,45 @@ pub async fn sql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
     if statement.trim().is_empty() {
         return Err(ApiError::BadRequest("no SQL in the body".into()));
     }
-    let timeout = state.options.sql_timeout;
+    let permit: OwnedSemaphorePermit = tokio::time::timeout_at(deadline, state.sql_permits.clone().acquire_owned())
+        .await
+        .map_err(|_| too_long())?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let limit = state.options.sql_row_limit;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let planned = tokio::time::timeout_at(deadline, async {
-        let df = view.warehouse.plan(&statement).await.map_err(|e| ApiError::InvalidSql(e.to_string()))?;
-        let df = df.limit(0, Some(limit)).map_err(|e| ApiError::InvalidSql(e.to_string()))?;
-        df.execute_stream().await.map_err(|e| ApiError::InvalidSql(e.to_string()))
+    let invalid = |e: &dyn std::fmt::Display| ApiError::InvalidSql(e.to_string());
+    let (mut stream, first) = tokio::time::timeout_at(deadline, async {
+        let df = view.warehouse.plan(&statement).await.map_err(|e| invalid(&e))?;
+        let df = df.limit(0, Some(limit)).map_err(|e| invalid(&e))?;
+        let mut stream = df.execute_stream().await.map_err(|e| invalid(&e))?;
+        let first = stream.next().await.transpose().map_err(|e| invalid(&e))?;
+        Ok::<_, ApiError>((stream, first))
     })
     .await
-    .map_err(|_| ApiError::Timeout(timeout.as_secs()))??;
-    let schema = planned.schema();
-    if format == SqlFormat::Arrow {
-        let batches: Vec<_> = tokio::time::timeout_at(deadline, planned.collect::<Vec<_>>())
-            .await
-            .map_err(|_| ApiError::Timeout(timeout.as_secs()))?
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::InvalidSql(e.to_string()))?;
+    .map_err(|_| too_long())??;
+    let schema = stream.schema();
+    let encode = move |batch: &datafusion::arrow::array::RecordBatch, first: bool| -> Result<Vec<u8>, String> {
+        match format {
+            SqlFormat::Csv => {
+                lms_queries::format::try_csv(std::slice::from_ref(batch), false).map_err(|e| e.to_string())
+            }
+            _ => {
+                let mut text = lms_queries::format::try_json(std::slice::from_ref(batch)).map_err(|e| e.to_string())?;
+                // `[a,b]` → `a,b`, with a comma before every batch but the first.
+                text.pop();
+                text.remove(0);
+                if !first && !text.is_empty() {
+                    text.insert(0, b',');
+                }
+                Ok(text)
+            }
+        }
+    };
+    let mut response = if format == SqlFormat::Arrow {
+        let mut batches: Vec<_> = first.into_iter().collect();
+        let rest = tokio::time::timeout_at(deadline, stream.collect::<Vec<_>>()).await.map_err(|_| too_long())?;
+        for b in rest {
+            batches.push(b.map_err(|e| invalid(&e))?);
+        }
         let mut out = Vec::new();
         {
             let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
@@ -354,82 +391,78 @@ pub async fn sql(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             }
             w.finish().map_err(|e| ApiError::Internal(e.to_string()))?;
         }
+        drop(permit);
         let mut r = Response::new(Body::from(out));
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.arrow.stream"));
-        return Ok(r);
-    }
-    // JSON and CSV are written batch by batch as the query produces them; past the deadline the
-    // stream ends with an error (the status has been sent by then).
-    let mut first = true;
-    let csv = format == SqlFormat::Csv;
-    let header_names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut planned = planned;
-    let stream = async_stream(move |tx| async move {
-        if !csv {
-            let _ = tx.send(Ok(Bytes::from_static(b"["))).await;
+        r
+    } else {
+        // The first batch is encoded here, so a type the format cannot hold is still a 422.
+        let mut head = if format == SqlFormat::Csv {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(schema.fields().iter().map(|f| f.name())).map_err(|e| ApiError::Internal(e.to_string()))?;
+            w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?
         } else {
-            let mut w = csv_writer();
-            let _ = w.write_record(&header_names);
-            let _ = tx.send(Ok(Bytes::from(w.into_inner().unwrap_or_default()))).await;
+            b"[".to_vec()
+        };
+        let mut wrote = false;
+        if let Some(b) = &first
+            && b.num_rows() > 0
+        {
+            head.extend(encode(b, true).map_err(ApiError::InvalidSql)?);
+            wrote = true;
         }
-        loop {
-            let next = match tokio::time::timeout_at(deadline, planned.next()).await {
-                Ok(n) => n,
-                Err(_) => {
-                    let _ = tx.send(Err(std::io::Error::other("query timed out"))).await;
-                    return;
-                }
+        let csv = format == SqlFormat::Csv;
+        let body = async_stream(move |tx| async move {
+            let _permit = permit;
+            let send = |bytes: Result<Bytes, std::io::Error>| {
+                let tx = tx.clone();
+                async move { tokio::time::timeout_at(deadline, tx.send(bytes)).await.is_ok_and(|r| r.is_ok()) }
             };
-            let Some(batch) = next else { break };
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    return;
-                }
-            };
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            let bytes = if csv {
-                let mut out = Vec::new();
-                {
-                    let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(false).build(&mut out);
-                    let _ = w.write(&batch);
-                }
-                out
-            } else {
-                let mut text = lms_queries::format::json(std::slice::from_ref(&batch));
-                // `[a,b]` → `a,b`, with a comma before every batch but the first.
-                text.pop();
-                text.remove(0);
-                if !first {
-                    text.insert(0, b',');
-                }
-                text
-            };
-            first = false;
-            if tx.send(Ok(Bytes::from(bytes))).await.is_err() {
+            if !send(Ok(Bytes::from(head))).await {
                 return;
             }
-        }
-        if !csv {
-            let _ = tx.send(Ok(Bytes::from_static(b"]"))).await;
-        }
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if csv { "text/csv; charset=utf-8" } else { "application/json" }),
-    );
+            loop {
+                let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        send(Err(std::io::Error::other("the query passed its deadline"))).await;
+                        return;
+                    }
+                };
+                let Some(batch) = next else { break };
+                let bytes = match batch
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| if b.num_rows() == 0 { Ok(Vec::new()) } else { encode(&b, !wrote) })
+                {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        send(Err(std::io::Error::other(e))).await;
+                        return;
+                    }
+                };
+                if bytes.is_empty() {
+                    continue;
+                }
+                wrote = true;
+                if !send(Ok(Bytes::from(bytes))).await {
+                    return;
+                }
+            }
+            if !csv {
+                send(Ok(Bytes::from_static(b"]"))).await;
+            }
+        });
+        let mut r = Response::new(Body::from_stream(body));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(if csv { "text/csv; charset=utf-8" } else { "application/json" }),
+        );
+        r
+    };
+    let h = response.headers_mut();
     h.insert("x-lms-row-limit", HeaderValue::from(limit));
     h.insert("x-lms-lake-version", HeaderValue::from(view.version));
-    Ok(r)
-}
-
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::Writer::from_writer(Vec::new())
+    Ok(response)
 }
 
 /// A stream of the items a task sends: the task runs on the runtime, the body reads the channel.

@@ -71,6 +71,22 @@ impl Token {
     }
 }
 
+/// The secret of an `Authorization` value: `Bearer <token>`, or `Basic` with the token as the
+/// password (what a browser sends for the overview page).
+fn secret(header: &str) -> Option<String> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.trim().to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        return text.split_once(':').map(|(_, password)| password.to_string());
+    }
+    None
+}
+
 /// The configured tokens. With none, every caller is an analyst and the server binds to loopback.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens(pub Vec<Token>);
@@ -85,10 +101,7 @@ impl Tokens {
         if self.0.is_empty() {
             return Ok(Role::Analyst);
         }
-        let secret = authorization
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or(ApiError::Unauthorized)?;
+        let secret = authorization.and_then(secret).ok_or(ApiError::Unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         // Every configured hash is compared, so the time taken does not tell which one matched.
         let mut found: Option<Role> = None;
@@ -125,7 +138,10 @@ mod tests {
         assert!(matches!(tokens.require(Some("Bearer d-secret"), Role::Controller), Err(ApiError::Forbidden(_))));
         assert!(matches!(tokens.role(Some("Bearer nope")), Err(ApiError::Unauthorized)));
         assert!(matches!(tokens.role(None), Err(ApiError::Unauthorized)));
-        assert!(matches!(tokens.role(Some("Basic a-secret")), Err(ApiError::Unauthorized)));
+        assert!(matches!(tokens.role(Some("Basic a-secret")), Err(ApiError::Unauthorized)), "not base64 user:password");
+        // `ola:a-secret` in base64: a browser's Basic login with the token as password.
+        assert_eq!(tokens.role(Some("Basic b2xhOmEtc2VjcmV0")).unwrap(), Role::Analyst);
+        assert_eq!(tokens.role(Some("bearer d-secret")).unwrap(), Role::Dashboard);
         assert_eq!(Tokens::default().role(None).unwrap(), Role::Analyst);
         assert!(Token::new("x", "admin", &Token::hash("s")).is_err());
         assert!(Token::new("x", "analyst", "abc").is_err());

@@ -6,6 +6,7 @@
 //! | no or unknown token | 401 | `unauthorized` |
 //! | role too low | 403 | `forbidden` |
 //! | unknown indicator or path | 404 | `not_found` |
+//! | no answer format the caller accepts | 406 | `not_acceptable` |
 //! | body too large | 413 | `payload_too_large` |
 //! | SQL that does not plan, run, or is not read-only | 422 | `invalid_sql` |
 //! | no published lake version loaded yet | 503 | `not_ready` |
@@ -28,6 +29,8 @@ pub enum ApiError {
     Forbidden(Role),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -47,6 +50,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidSql(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotReady | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -60,6 +64,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NotAcceptable(_) => "not_acceptable",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::InvalidSql(_) => "invalid_sql",
             ApiError::NotReady => "not_ready",
@@ -77,7 +82,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});
         let mut response = (self.status(), Json(body)).into_response();
         if matches!(self, ApiError::Unauthorized) {
-            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static(r#"Bearer, Basic realm="LMS Monitor""#),
+            );
         }
         response
     }

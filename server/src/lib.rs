@@ -37,8 +37,6 @@ pub fn router(state: Arc<AppState>) -> Router {
     let options = state.options.clone();
     Router::new()
         .route("/", get(overview))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/api/v1/indicators", get(api::catalogue))
         .route("/api/v1/indicators/{id}", get(api::indicator))
@@ -50,6 +48,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(options.concurrency))
+        // Probes answer whatever the load: outside the limits.
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
         .with_state(state)
 }
 
@@ -90,6 +91,13 @@ async fn overview(
 ) -> Result<Response, ApiError> {
     state.options.tokens.require(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), Role::Dashboard)?;
     let view = state.ready()?;
+    if let Some(tag) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+        && tag.split(',').any(|t| t.trim() == view.etag)
+    {
+        let mut r = axum::http::StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&view.etag).expect("etag"));
+        return Ok(r);
+    }
     let id = q.get("indicator").map(String::as_str);
     let html = page::render(&view, id)
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{}`", id.unwrap_or_default())))?;
@@ -106,9 +114,8 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Err(e) = state.refresh().await {
-        tracing::warn!(error = %e, "could not load the lake yet; /readyz answers 503 until it can");
-    }
+    // The first load runs in the background (its first tick is immediate): probes get 503 until it
+    // is done rather than hanging.
     let refresher = {
         let state = state.clone();
         tokio::spawn(async move {

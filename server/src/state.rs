@@ -31,7 +31,9 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Requests handled at once; more wait.
     pub concurrency: usize,
-    /// How often the lake is checked for a new version (the in-process ETL also says when it commits).
+    /// SQL queries running at once (each holds its permit until its answer is sent); more wait.
+    pub sql_concurrency: usize,
+    /// How often the lake is checked for a new version (and for new run history).
     pub refresh_every: Duration,
 }
 
@@ -45,6 +47,7 @@ impl ServerOptions {
             request_timeout: Duration::from_secs(60),
             max_body_bytes: 64 * 1024,
             concurrency: 512,
+            sql_concurrency: 2,
             refresh_every: Duration::from_secs(10),
         }
     }
@@ -121,6 +124,8 @@ pub struct View {
     pub values: BTreeMap<String, Vec<ValueRow>>,
     /// The unfiltered JSON of each indicator's cells, ready to send.
     pub values_json: BTreeMap<String, Bytes>,
+    /// Each cell's JSON object, aligned with `values`: a filtered answer joins the ones it keeps.
+    pub row_json: BTreeMap<String, Vec<Box<str>>>,
     pub variation: BTreeMap<String, Vec<VariationRow>>,
     pub freshness: Vec<FreshnessRow>,
     pub runs: Vec<RunRecord>,
@@ -175,6 +180,20 @@ impl<'a> From<&'a ValueRow> for ApiRow<'a> {
     }
 }
 
+/// `[a,b,…]` from JSON objects.
+pub fn join_json<'a>(rows: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'[');
+    for (i, r) in rows.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r.as_bytes());
+    }
+    out.push(b']');
+    out
+}
+
 async fn rows<T: for<'de> Deserialize<'de>>(w: &Warehouse, sql: &str) -> Result<Vec<T>, ApiError> {
     let batches = w.sql(sql).await.map_err(|e| ApiError::Internal(format!("{sql}: {e}")))?;
     serde_json::from_slice(&lms_queries::format::json(&batches)).map_err(|e| ApiError::Internal(e.to_string()))
@@ -197,13 +216,18 @@ impl View {
         for c in cells {
             values.entry(c.indicator.clone()).or_default().push(c);
         }
-        let values_json = values
+        let row_json: BTreeMap<String, Vec<Box<str>>> = values
             .iter()
             .map(|(id, rows)| {
-                let api: Vec<ApiRow> = rows.iter().map(ApiRow::from).collect();
-                (id.clone(), Bytes::from(serde_json::to_vec(&api).expect("rows serialise")))
+                let json = rows
+                    .iter()
+                    .map(|r| serde_json::to_string(&ApiRow::from(r)).expect("rows serialise").into_boxed_str())
+                    .collect();
+                (id.clone(), json)
             })
             .collect();
+        let values_json =
+            row_json.iter().map(|(id, rows)| (id.clone(), Bytes::from(join_json(rows.iter().map(|r| &**r))))).collect();
         let mut variation: BTreeMap<String, Vec<VariationRow>> = BTreeMap::new();
         for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year").await? {
             variation.entry(v.indicator.clone()).or_default().push(v);
@@ -223,6 +247,7 @@ impl View {
             catalogue,
             values,
             values_json,
+            row_json,
             variation,
             freshness,
             runs,
@@ -236,6 +261,7 @@ impl View {
 pub struct AppState {
     pub options: ServerOptions,
     pub http: HttpMetrics,
+    pub sql_permits: Arc<tokio::sync::Semaphore>,
     lake: Lake,
     view: RwLock<Option<Arc<View>>>,
     /// Serialises loads, so two refreshes do not load the same version twice.
@@ -251,7 +277,15 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(options: ServerOptions) -> Result<AppState, ApiError> {
         let lake = lms_etl::open_lake(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(AppState { options, http: HttpMetrics::new(), lake, view: RwLock::new(None), loading: Default::default() })
+        let sql_permits = Arc::new(tokio::sync::Semaphore::new(options.sql_concurrency.max(1)));
+        Ok(AppState {
+            options,
+            http: HttpMetrics::new(),
+            sql_permits,
+            lake,
+            view: RwLock::new(None),
+            loading: Default::default(),
+        })
     }
 
     /// The version being served, if one is loaded.

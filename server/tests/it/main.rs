@@ -73,6 +73,8 @@ pub fn tokens() -> Tokens {
 /// A server on 127.0.0.1:0 over `lake`, until the returned sender is dropped.
 pub async fn start(options: ServerOptions) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let state = Arc::new(AppState::new(options).unwrap());
+    // Load before serving, so the tests need not wait for readiness (an empty lake stays unready).
+    state.refresh().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
