@@ -9,16 +9,17 @@
 -- breakdowns: 
 -- definition: As education_contacts_rate, counting persons: a person counts once a year, in the area and age group of their first A0099 contact that year (by kontaktdato, then kontakt_id, then rhf and hf).
 WITH first_contact AS (
-    SELECT year, home_hf, sex, age_group,
+    SELECT year, home_key, sex, age_group,
            row_number() OVER (PARTITION BY person, year ORDER BY kontaktdato, kontakt_id, rhf, hf) AS k
     FROM contact
     WHERE a0099
 ),
 events AS (
-    SELECT year, home_hf AS hf, sex, age_group, count(*) AS d
-    FROM first_contact
-    WHERE k = 1 AND home_hf IS NOT NULL
-    GROUP BY year, home_hf, sex, age_group
+    SELECT f.year, h.home_hf AS hf, f.sex, f.age_group, count(*) AS d
+    FROM first_contact f
+    JOIN home h ON h.area = f.home_key
+    WHERE f.k = 1
+    GROUP BY f.year, h.home_hf, f.sex, f.age_group
 ),
 s AS (
     SELECT year, rhf, hf, sex, age_group, sum(population) AS n

@@ -3,8 +3,9 @@
 --
 -- Conventions of indicators.md made concrete here, once:
 -- - year: the calendar year of startdato (activity), kontaktdato (coding) or dato (evaluation);
--- - residence: the municipality, or for Oslo (0301) the city district; 9999 and Oslo without a
---   district have no catchment (home_hf is null) and are left out of residence figures;
+-- - residence: the municipality, or for Oslo (0301) the city district (`home_key`, looked up in
+--   `home`); 9999 and Oslo without a district have no catchment (no `home` row, home_hf null) and
+--   are left out of residence figures;
 -- - age group from the age at the contact; sex from the identity number (M/F);
 -- - evaluation responses deduplicated by the latest-response rule before every evaluation indicator.
 
@@ -39,24 +40,32 @@ CREATE VIEW std_weight_age AS
 SELECT year, age_group, sum(w) AS w FROM std_weight GROUP BY year, age_group
 ;
 
--- Coded contacts with the flags the indicators count and the patient's residence.
+-- Where a patient lives: the area (municipality, or Oslo's city district) with its catchment HF
+-- and region, size class and Sami-area membership.
+CREATE VIEW home AS
+SELECT a.area, a.hf AS home_hf, t.rhf AS home_rhf, a.size_class, a.sami_area
+FROM areas a
+JOIN health_trusts t ON t.hf = a.hf
+;
+
+-- Coded contacts with the flags the indicators count. `home_key` is the area of the patient's
+-- residence: the municipality, or for Oslo the city district (null without one); it is joined to
+-- `home` only after aggregating, so the join runs over few rows.
 CREATE VIEW contact AS
-SELECT c.rhf, c.hf, CAST(date_part('year', c.kontaktdato) AS INT) AS year, c.kontakt_id, c.kontaktdato,
-       c.person, c.kjonn AS sex,
-       CASE WHEN c.alder < 20 THEN '0-19' WHEN c.alder < 40 THEN '20-39' WHEN c.alder < 60 THEN '40-59'
-            WHEN c.alder < 80 THEN '60-79' ELSE '80+' END AS age_group,
-       c.tjenesteomrade,
-       coalesce(c.tolk, false) AS tolk,
-       coalesce(array_has(c.saerkoder, 'A0099'), false) AS a0099,
-       coalesce(array_has(c.saerkoder, 'A0099'), false)
-         OR coalesce(array_has(c.prosedyrekoder, 'WPCK00'), false)
-         OR c.kontakttype = 13 AS education,
-       coalesce(array_has(c.prosedyrekoder, 'ZWWA40'), false) AS relatives,
-       c.period,
-       a.area AS home_area, a.hf AS home_hf, t.rhf AS home_rhf, a.size_class, a.sami_area
-FROM coding c
-LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE c.bostedskommune END
-LEFT JOIN health_trusts t ON t.hf = a.hf
+SELECT rhf, hf, CAST(date_part('year', kontaktdato) AS INT) AS year, kontakt_id, kontaktdato,
+       person, kjonn AS sex,
+       CASE WHEN alder < 20 THEN '0-19' WHEN alder < 40 THEN '20-39' WHEN alder < 60 THEN '40-59'
+            WHEN alder < 80 THEN '60-79' ELSE '80+' END AS age_group,
+       tjenesteomrade,
+       coalesce(tolk, false) AS tolk,
+       coalesce(array_has(saerkoder, 'A0099'), false) AS a0099,
+       coalesce(array_has(saerkoder, 'A0099'), false)
+         OR coalesce(array_has(prosedyrekoder, 'WPCK00'), false)
+         OR kontakttype = 13 AS education,
+       coalesce(array_has(prosedyrekoder, 'ZWWA40'), false) AS relatives,
+       period,
+       CASE WHEN bostedskommune = '0301' THEN bydel ELSE bostedskommune END AS home_key
+FROM coding
 ;
 
 -- The units (year, rhf, hf) with at least one evaluation row: every evaluation indicator has a
@@ -67,16 +76,35 @@ SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year, rhf, hf FROM evalu
 
 -- Evaluation responses after the latest-response rule: a respondent (rhf, hf, kurs_id, deltaker)
 -- keeps, per maletidspunkt, only the latest response by dato, then by the greatest svar_id; a
--- response without deltaker is a respondent of its own.
+-- response without deltaker is a respondent of its own. (Two aggregations and joins rather than a
+-- window: hash joins beat sorting every response. svar_id is unique within an HF's period, and a
+-- respondent's responses of one date fall in one period, so (key, dato, svar_id) picks one row.)
 CREATE VIEW response AS
-SELECT rhf, hf, year, kurs_id, svar_id, deltaker, maletidspunkt, dato, pam_score, tilfredshet, nytte, anbefale
-FROM (
-    SELECT e.*, CAST(date_part('year', e.dato) AS INT) AS year,
-           row_number() OVER (PARTITION BY e.rhf, e.hf, e.kurs_id, e.deltaker, e.maletidspunkt
-                              ORDER BY e.dato DESC, e.svar_id DESC) AS latest
+WITH latest_date AS (
+    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, max(dato) AS dato
+    FROM evaluation
+    WHERE deltaker IS NOT NULL
+    GROUP BY rhf, hf, kurs_id, deltaker, maletidspunkt
+),
+latest AS (
+    SELECT e.rhf, e.hf, e.kurs_id, e.deltaker, e.maletidspunkt, e.dato, max(e.svar_id) AS svar_id
     FROM evaluation e
-) r
-WHERE deltaker IS NULL OR latest = 1
+    JOIN latest_date l
+      ON l.rhf = e.rhf AND l.hf = e.hf AND l.kurs_id = e.kurs_id AND l.deltaker = e.deltaker
+     AND l.maletidspunkt = e.maletidspunkt AND l.dato = e.dato
+    GROUP BY e.rhf, e.hf, e.kurs_id, e.deltaker, e.maletidspunkt, e.dato
+)
+SELECT e.rhf, e.hf, CAST(date_part('year', e.dato) AS INT) AS year, e.kurs_id, e.svar_id, e.deltaker,
+       e.maletidspunkt, e.dato, e.pam_score, e.tilfredshet, e.nytte, e.anbefale
+FROM evaluation e
+JOIN latest l
+  ON l.rhf = e.rhf AND l.hf = e.hf AND l.kurs_id = e.kurs_id AND l.deltaker = e.deltaker
+ AND l.maletidspunkt = e.maletidspunkt AND l.dato = e.dato AND l.svar_id = e.svar_id
+UNION ALL
+SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, svar_id, deltaker,
+       maletidspunkt, dato, pam_score, tilfredshet, nytte, anbefale
+FROM evaluation
+WHERE deltaker IS NULL
 ;
 
 -- PAM pairs: a respondent with both a `for` and an `etter` score for the same course run, in the
@@ -96,12 +124,19 @@ WHERE a.maletidspunkt = 'etter' AND f.maletidspunkt = 'for'
   AND a.pam_score IS NOT NULL AND f.pam_score IS NOT NULL
 ;
 
--- The coded contacts counted by every dimension the indicators use (one scan of the coding table;
--- every coding indicator but the persons rate reads this instead of the rows).
+-- The coded contacts counted by every dimension the indicators use: one scan of the coding table,
+-- aggregated before the residence is looked up. Every coding indicator but the persons rate reads
+-- this instead of the rows.
 CREATE VIEW contact_cube AS
-SELECT rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives,
-       home_hf, home_rhf, size_class, sami_area, count(*) AS contacts
-FROM contact
-GROUP BY rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives,
-         home_hf, home_rhf, size_class, sami_area
+SELECT k.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, k.age_group, k.tolk, k.a0099, k.education, k.relatives,
+       h.home_hf, h.home_rhf, h.size_class, h.sami_area, sum(k.contacts) AS contacts
+FROM (
+    SELECT rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives, home_key,
+           count(*) AS contacts
+    FROM contact
+    GROUP BY rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives, home_key
+) k
+LEFT JOIN home h ON h.area = k.home_key
+GROUP BY k.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, k.age_group, k.tolk, k.a0099, k.education, k.relatives,
+         h.home_hf, h.home_rhf, h.size_class, h.sami_area
 ;

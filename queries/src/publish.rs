@@ -33,8 +33,9 @@ const VARIATION: &str = include_str!("../sql/variation.sql");
 
 /// Prelude views kept in memory after their first evaluation: each is read by several indicators.
 /// `contact` is not (it is the size of the coding table); `contact_cube` summarises it.
-const MATERIALISED: [&str; 8] = [
+const MATERIALISED: [&str; 9] = [
     "course_run",
+    "home",
     "catchment_population",
     "std_weight",
     "std_weight_age",
@@ -157,7 +158,9 @@ pub async fn build(
     let mut cells = Vec::new();
     let mut strata = Vec::new();
     for indicator in catalogue::embedded() {
+        let started = std::time::Instant::now();
         let (c, s) = compute(ctx, indicator).await?;
+        tracing::debug!(indicator = %indicator.id, seconds = started.elapsed().as_secs_f64(), "indicator computed");
         cells.extend(c);
         strata.extend(s);
     }
@@ -167,15 +170,20 @@ pub async fn build(
     register(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone())?;
     let strata_schema = strata.first().map(|b| b.schema()).unwrap_or_else(strata_schema);
     register(ctx, "strata", strata_schema, strata)?;
+    let started = std::time::Instant::now();
     let variation = collect(ctx, VARIATION).await?;
     let variation = conform(variation, variation_schema())?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "variation computed");
+    let started = std::time::Instant::now();
     let data_quality = data_quality(ctx, snapshot).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
     Ok(Published { indicator_values, variation, data_quality, cells, suppression })
 }
 
 /// Creates the prelude's views, materialising the ones several indicators read.
 async fn prepare(ctx: &SessionContext) -> Result<(), QueryError> {
     for statement in statements(PRELUDE) {
+        let started = std::time::Instant::now();
         ctx.sql(&statement)
             .await
             .map_err(|e| QueryError::Sql(format!("prelude: {e}")))?
@@ -193,6 +201,7 @@ async fn prepare(ctx: &SessionContext) -> Result<(), QueryError> {
             ctx.deregister_table(name.as_str()).map_err(sql_error)?;
             ctx.register_table(name.as_str(), cached.into_view()).map_err(sql_error)?;
         }
+        tracing::debug!(view = %name, seconds = started.elapsed().as_secs_f64(), "prelude view");
     }
     Ok(())
 }
@@ -453,9 +462,10 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
     let counts = [
         (
             "coding",
-            "SELECT c.rhf, c.period, count(*) AS n FROM coding c
-             LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE c.bostedskommune END
-             WHERE a.hf IS NULL GROUP BY c.rhf, c.period",
+            "SELECT k.rhf, k.period, CAST(sum(k.n) AS BIGINT) AS n
+             FROM (SELECT rhf, period, home_key, count(*) AS n FROM contact GROUP BY rhf, period, home_key) k
+             LEFT JOIN home h ON h.area = k.home_key
+             WHERE h.area IS NULL GROUP BY k.rhf, k.period",
         ),
         (
             "evaluation",
