@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test of the server on loopback with wrk (Debian package `wrk`): requests per second and
 # latency percentiles for /metrics, an indicator JSON query and a cached If-None-Match request,
-# first on an idle server, then while an ETL pass is loading a new delivery into the same lake.
+# first on an idle server, then while ETL passes load: first the held-back delivery into the served
+# lake (a new version the server swaps in), then full loads of every delivery into a scratch lake,
+# one after another, until the measurements end (the ETL competes for the same two cores).
 # Usage: bench/server-load.sh [SCALE] [YEARS] [SECONDS]   (default: 1 2020-2025 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,16 +40,26 @@ run() {
 for phase in idle loading; do
   if [ "$phase" = loading ]; then
     mv "$work/held/$(basename "$last")" "$work/in/HSO/"
-    ( "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >"$work/etl.log" 2>&1; echo "ETL pass done" >>"$work/etl.log" ) &
+    (
+      "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >"$work/etl.log" 2>&1
+      n=1
+      while [ ! -f "$work/stop" ]; do
+        rm -rf "$work/scratch" && mkdir -p "$work/scratch"
+        "$lms" etl run --incoming "$work/in" --lake "file://$work/scratch" >>"$work/etl.log" 2>&1 && n=$((n + 1))
+      done
+      echo "$n ETL passes ran during the load" >>"$work/etl.log"
+    ) &
     etl=$!
-    sleep 0.5
+    sleep 1
   fi
   echo "$phase:"
   run "GET /metrics" "$base/metrics"
   run "GET /api/v1/indicators/{id}?level=hf" "$base/api/v1/indicators/education_contacts_rate?level=hf"
   run "GET /api/v1/indicators/{id} (If-None-Match)" -H "If-None-Match: $etag" "$base/api/v1/indicators/education_contacts_rate?level=hf"
   if [ "$phase" = loading ]; then
-    if kill -0 $etl 2>/dev/null; then echo "  (the ETL pass was still running when the load ended)"; else echo "  (the ETL pass ended during the load: $(tail -1 "$work/etl.log"))"; fi
+    touch "$work/stop"
     wait $etl
+    echo "  ($(tail -1 "$work/etl.log"); the served lake is at version $(curl -s "$base/readyz" | sed 's/.*"version":\([0-9]*\).*/\1/'))"
+    rm -f "$work/stop"
   fi
 done
