@@ -4,7 +4,7 @@ queries/sql/variation.sql), as a yardstick for `lms`'s own build.
 
 usage: duckdb_indicators.py LAKE_DIR [--threads N] [--out FILE]
 
-Follows queries/src/publish.rs: the prelude's views, the nine the Rust build keeps in memory
+Follows queries/src/publish.rs: the prelude's views, the eleven the Rust build keeps in memory
 materialised as temporary tables (`contact` stays a view); each indicator wrapped as `cells_query`
 wraps it; standardised ones through standardise.sql, their strata kept for variation.sql; the two
 data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
@@ -35,7 +35,7 @@ QUERIES = ROOT / "queries"
 REFERENCE = ROOT / "schemas" / "reference"
 
 MATERIALISED = ["course_run", "home", "catchment_population", "std_weight", "std_weight_age", "evaluation_unit", "response",
-                "pam_pair", "contact_cube"]
+                "pam_pair", "contact_cube", "catchment_strata", "unit_pam_pair"]
 
 # Reference columns that are not text (publish.rs / lib.rs register_reference).
 REFERENCE_TYPES = {

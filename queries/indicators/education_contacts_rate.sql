@@ -13,16 +13,10 @@ WITH events AS (
     FROM contact_cube
     WHERE a0099 AND home_hf IS NOT NULL
     GROUP BY year, home_hf, sex, age_group
-),
-s AS (
-    SELECT year, rhf, hf, sex, age_group, sum(population) AS n
-    FROM catchment_population
-    WHERE year IN (SELECT DISTINCT year FROM contact_cube)
-    GROUP BY year, rhf, hf, sex, age_group
 )
 SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group,
        sum(coalesce(e.d, 0)) AS d, sum(s.n) AS n, max(w.w) AS w
-FROM s
+FROM catchment_strata s
 LEFT JOIN events e ON e.year = s.year AND e.hf = s.hf AND e.sex = s.sex AND e.age_group = s.age_group
 JOIN std_weight w ON w.year = s.year AND w.sex = s.sex AND w.age_group = s.age_group
 GROUP BY GROUPING SETS ((s.year, s.sex, s.age_group), (s.year, s.rhf, s.sex, s.age_group),

@@ -16,12 +16,7 @@ WITH events AS (
 ),
 s AS (
     SELECT c.year, c.rhf, c.hf, c.sex, c.age_group, c.n, coalesce(e.d, 0) AS d
-    FROM (
-        SELECT year, rhf, hf, sex, age_group, sum(population) AS n
-        FROM catchment_population
-        WHERE year IN (SELECT DISTINCT year FROM contact_cube)
-        GROUP BY year, rhf, hf, sex, age_group
-    ) c
+    FROM catchment_strata c
     LEFT JOIN events e ON e.year = c.year AND e.hf = c.hf AND e.sex = c.sex AND e.age_group = c.age_group
 )
 SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group, sum(s.d) AS d, sum(s.n) AS n, max(w.w) AS w

@@ -7,11 +7,6 @@
 -- levels: national, rhf, hf
 -- breakdowns:
 -- definition: PAM pairs whose score rose by 3.0 points or more ÷ pairs, compared in tenths of a point rounded half up: round(10·etter) − round(10·for) ≥ 30 (in integer hundredths, without division, so every SQL engine agrees).
-WITH pairs AS (
-    SELECT u.year, u.rhf, u.hf, p.for_hundredths, p.etter_hundredths, p.for_level, p.etter_level
-    FROM evaluation_unit u
-    LEFT JOIN pam_pair p ON p.year = u.year AND p.rhf = u.rhf AND p.hf = u.hf
-)
 SELECT year, rhf, hf, '' AS breakdown, numerator, denominator,
        CASE WHEN denominator > 0 THEN CAST(numerator AS DOUBLE) / denominator END AS value,
        NULL AS ci_low, NULL AS ci_high
@@ -19,6 +14,6 @@ FROM (
     SELECT year, rhf, hf,
            sum(CASE WHEN ((etter_hundredths + 5) - (etter_hundredths + 5) % 10) - ((for_hundredths + 5) - (for_hundredths + 5) % 10) >= 300 THEN 1 ELSE 0 END) AS numerator,
            count(for_hundredths) AS denominator
-    FROM pairs
+    FROM unit_pam_pair
     GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))
 ) cells

@@ -140,3 +140,20 @@ LEFT JOIN home h ON h.area = k.home_key
 GROUP BY k.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, k.age_group, k.tolk, k.a0099, k.education, k.relatives,
          h.home_hf, h.home_rhf, h.size_class, h.sami_area
 ;
+
+-- Inhabitants of each catchment area by stratum (sex, age group), for the years with coded
+-- contacts: the denominators of the residence-view rates.
+CREATE VIEW catchment_strata AS
+SELECT year, rhf, hf, sex, age_group, sum(population) AS n
+FROM catchment_population
+WHERE year IN (SELECT DISTINCT year FROM contact_cube)
+GROUP BY year, rhf, hf, sex, age_group
+;
+
+-- Every evaluation unit with its PAM pairs (a unit without pairs has one row of nulls), so the
+-- pair indicators have a cell for each unit.
+CREATE VIEW unit_pam_pair AS
+SELECT u.year, u.rhf, u.hf, p.for_hundredths, p.etter_hundredths, p.for_level, p.etter_level
+FROM evaluation_unit u
+LEFT JOIN pam_pair p ON p.year = u.year AND p.rhf = u.rhf AND p.hf = u.hf
+;

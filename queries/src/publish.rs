@@ -33,7 +33,7 @@ const VARIATION: &str = include_str!("../sql/variation.sql");
 
 /// Prelude views kept in memory after their first evaluation: each is read by several indicators.
 /// `contact` is not (it is the size of the coding table); `contact_cube` summarises it.
-const MATERIALISED: [&str; 9] = [
+const MATERIALISED: [&str; 11] = [
     "course_run",
     "home",
     "catchment_population",
@@ -43,6 +43,8 @@ const MATERIALISED: [&str; 9] = [
     "response",
     "pam_pair",
     "contact_cube",
+    "catchment_strata",
+    "unit_pam_pair",
 ];
 
 fn f64f(name: &str) -> Field {
