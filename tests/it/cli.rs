@@ -230,7 +230,7 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
 }
 
 /// A GET over a plain TCP connection (the binary's tests have no HTTP client): the body on 200.
-fn http_get(addr: &str, path: &str) -> Option<String> {
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo_data;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

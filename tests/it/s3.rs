@@ -1,0 +1,128 @@
+//! The deployment's flow end to end on a real S3-protocol server (moto, started here): the lake and
+//! the regions' drop buckets in S3, `lms etl run` from the drops, `lms serve` over the S3 lake, and
+//! the indicators read back over HTTP. Skipped, saying so, where `moto_server` is not installed
+//! (`.ci/run` installs it).
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+
+use crate::{demo, lms};
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One plain HTTP request to moto (which takes unsigned requests); the status code.
+fn request(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn demo_flow_on_s3_served_over_http() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = match Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => Moto(c),
+        Err(e) => {
+            eprintln!("SKIPPED the S3 end-to-end test: no moto_server ({e}); .ci/run installs it");
+            return;
+        }
+    };
+    let _moto = child;
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "moto_server did not start");
+    for bucket in ["lake", "drop-hv", "drop-hn"] {
+        assert_eq!(request(port, "PUT", &format!("/{bucket}"), b""), 200, "create bucket {bucket}");
+    }
+    // Two regions deliver into their drops.
+    let (incoming, _) = demo();
+    for rhf in ["HV", "HN"] {
+        for e in std::fs::read_dir(incoming.join(rhf)).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let path = format!("/drop-{}/{}", rhf.to_lowercase(), name.replace(' ', "%20"));
+            assert_eq!(request(port, "PUT", &path, &std::fs::read(&p).unwrap()), 200, "upload {name}");
+        }
+    }
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("lms.toml");
+    std::fs::write(
+        &config,
+        "[lake]\nurl = \"s3://lake/lms\"\n\
+         [[source]]\nname = \"hv\"\nrhf = \"HV\"\nurl = \"s3://drop-hv/\"\n\
+         [[source]]\nname = \"hn\"\nrhf = \"HN\"\nurl = \"s3://drop-hn/\"\n",
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let with_s3 = |c: &mut Command| {
+        c.env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("LMS_PSEUDONYM_KEY", "ef".repeat(32))
+            .env("LMS_CONFIG", &config);
+    };
+    let mut etl = lms();
+    etl.args(["etl", "run"]);
+    with_s3(&mut etl);
+    let out = etl.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("committed lake version 1"));
+
+    let mut serve = lms();
+    serve.args(["serve", "--no-schedule"]).env("LMS_SERVER_LISTEN", "127.0.0.1:0").stdout(Stdio::piped());
+    with_s3(&mut serve);
+    let mut server = serve.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let body = (0..100).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        crate::cli::http_get(&addr, "/api/v1/indicators/course_runs?level=rhf&breakdown=&year=2021")
+    });
+    let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
+    let status = server.wait().unwrap();
+    let body = body.expect("the server answered over the S3 lake");
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let regions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["rhf"].as_str().unwrap()).collect();
+    assert_eq!(regions, ["HN", "HV"], "{body}");
+    // The same figures as `lms query` reads from the S3 lake.
+    let mut query = lms();
+    query.args([
+        "query",
+        "SELECT rhf, value FROM indicator_values WHERE indicator = 'course_runs' AND level = 'rhf' \
+         AND breakdown = '' AND year = 2021 ORDER BY rhf",
+        "--format",
+        "json",
+    ]);
+    with_s3(&mut query);
+    let out = query.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let queried: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (a, b) in rows.as_array().unwrap().iter().zip(queried.as_array().unwrap()) {
+        assert_eq!((&a["rhf"], &a["value"]), (&b["rhf"], &b["value"]));
+    }
+    assert!(status.success(), "the server stopped cleanly on SIGINT");
+}
