@@ -24,7 +24,7 @@ last=$(ls "$work"/in/HSO/HSO_coding_*.csv | sort | tail -1)
 mkdir -p "$work/held" && mv "$last" "$work/held/"
 rm -rf "$work/lake" && mkdir -p "$work/lake"
 "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >/dev/null 2>&1
-LMS_SERVER_LISTEN=127.0.0.1:18080 "$lms" serve --no-schedule --lake "file://$work/lake" >"$work/serve.log" 2>&1 &
+LMS_SERVER_LISTEN=127.0.0.1:18080 LMS_SERVER_FLIGHT_LISTEN=127.0.0.1:0 "$lms" serve --no-schedule --lake "file://$work/lake" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill -INT $server 2>/dev/null || true' EXIT
 until curl -sf http://127.0.0.1:18080/readyz >/dev/null; do sleep 0.2; done

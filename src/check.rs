@@ -220,6 +220,11 @@ pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
         eprintln!("lms demo: no tokens in the demo, so the server listens on loopback only");
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    crate::etl::runtime().block_on(crate::serve::run(lms_server::ServerOptions::new(&config.lake.url), addr, None))?;
+    crate::etl::runtime().block_on(crate::serve::run(
+        lms_server::ServerOptions::new(&config.lake.url),
+        addr,
+        None,
+        None,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,10 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
         Ok(a) => a,
         Err(e) => return usage(e),
     };
+    let flight = match listen_address(&config.server.flight_listen, &tokens) {
+        Ok(a) => a,
+        Err(e) => return usage(e),
+    };
     let mut scheduled = None;
     if schedule {
         let sources = config_sources(config)?;
@@ -66,14 +70,16 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
     }
     let mut options = ServerOptions::new(&config.lake.url);
     options.tokens = tokens;
-    runtime().block_on(run(options, addr, scheduled))?;
+    runtime().block_on(run(options, addr, Some(flight), scheduled))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves until Ctrl-C (or SIGTERM); a running ETL pass is let finish first.
+/// Serves HTTP on `addr` (and Arrow Flight SQL on `flight`) until Ctrl-C or SIGTERM; a running ETL
+/// pass is let finish first.
 pub async fn run(
     options: ServerOptions,
     addr: SocketAddr,
+    flight: Option<SocketAddr>,
     scheduled: Option<(lms_etl::Etl, Vec<lms_etl::schedule::Scheduled>)>,
 ) -> anyhow::Result<()> {
     let state = Arc::new(AppState::new(options).map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -89,8 +95,20 @@ pub async fn run(
         None => Vec::new(),
     };
     println!("serving LMS Monitor on http://{bound}/ (Ctrl-C stops)");
+    let flight_server = match flight {
+        Some(f) => {
+            let listener =
+                tokio::net::TcpListener::bind(f).await.map_err(|e| anyhow::anyhow!("listening on {f}: {e}"))?;
+            println!("Arrow Flight SQL on grpc://{}", listener.local_addr()?);
+            let mut stopped_flight = stopped.clone();
+            Some(tokio::spawn(lms_server::flight::serve(listener, state.clone(), async move {
+                let _ = stopped_flight.wait_for(|s| *s).await;
+            })))
+        }
+        None => None,
+    };
     let mut stopped_server = stopped.clone();
-    let server = tokio::spawn(lms_server::serve(listener, state, async move {
+    let server = tokio::spawn(lms_server::serve(listener, state.clone(), async move {
         let _ = stopped_server.wait_for(|s| *s).await;
     }));
     shutdown_signal().await;
@@ -100,6 +118,9 @@ pub async fn run(
         let _ = t.await;
     }
     server.await??;
+    if let Some(f) = flight_server {
+        f.await??;
+    }
     Ok(())
 }
 

@@ -73,7 +73,7 @@ impl Token {
 
 /// The secret of an `Authorization` value: `Bearer <token>`, or `Basic` with the token as the
 /// password (what a browser sends for the overview page).
-fn secret(header: &str) -> Option<String> {
+pub(crate) fn secret(header: &str) -> Option<String> {
     let (scheme, rest) = header.trim().split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") {
         return Some(rest.trim().to_string());

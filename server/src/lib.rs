@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod flight;
 pub mod metrics;
 pub mod page;
 pub mod state;

@@ -197,6 +197,7 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("LMS_PSEUDONYM_KEY", "cd".repeat(32))
         .env("LMS_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LMS_SERVER_FLIGHT_LISTEN", "127.0.0.1:0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -92,7 +92,11 @@ fn demo_flow_on_s3_served_over_http() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("committed lake version 1"));
 
     let mut serve = lms();
-    serve.args(["serve", "--no-schedule"]).env("LMS_SERVER_LISTEN", "127.0.0.1:0").stdout(Stdio::piped());
+    serve
+        .args(["serve", "--no-schedule"])
+        .env("LMS_SERVER_LISTEN", "127.0.0.1:0")
+        .env("LMS_SERVER_FLIGHT_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped());
     with_s3(&mut serve);
     let mut server = serve.spawn().unwrap();
     let mut line = String::new();

@@ -4,6 +4,7 @@
 mod browser;
 mod dashboards;
 mod endpoints;
+mod flight;
 mod prometheus;
 
 use std::net::SocketAddr;
