@@ -80,7 +80,13 @@ pub(crate) fn secret(header: &str) -> Option<String> {
     }
     if scheme.eq_ignore_ascii_case("basic") {
         use base64::Engine;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        // With or without `=` padding: Arrow's Go Flight client (under ADBC) sends it unpadded.
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let decoded = LENIENT.decode(rest.trim()).ok()?;
         let text = String::from_utf8(decoded).ok()?;
         return text.split_once(':').map(|(_, password)| password.to_string());
     }
@@ -141,6 +147,8 @@ mod tests {
         assert!(matches!(tokens.role(Some("Basic a-secret")), Err(ApiError::Unauthorized)), "not base64 user:password");
         // `ola:a-secret` in base64: a browser's Basic login with the token as password.
         assert_eq!(tokens.role(Some("Basic b2xhOmEtc2VjcmV0")).unwrap(), Role::Analyst);
+        // `o:a-secret` without its `=` padding, as Go's Flight client sends it.
+        assert_eq!(tokens.role(Some("Basic bzphLXNlY3JldA")).unwrap(), Role::Analyst);
         assert_eq!(tokens.role(Some("bearer d-secret")).unwrap(), Role::Dashboard);
         assert_eq!(Tokens::default().role(None).unwrap(), Role::Analyst);
         assert!(Token::new("x", "admin", &Token::hash("s")).is_err());

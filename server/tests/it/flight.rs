@@ -57,6 +57,11 @@ async fn an_adbc_client_reads_what_the_api_serves() {
     let expected: Vec<serde_json::Value> =
         api.as_array().unwrap().iter().map(|r| serde_json::json!([r["year"], r["value"]])).collect();
     assert_eq!(rows, &expected);
+    // The same with user and password: the Basic handshake, the token as password.
+    let answer = client(&uri, Some(&format!("basic:{ANALYST}")), sql).await;
+    assert_eq!(answer["rows"].as_array(), Some(&expected), "{answer}");
+    let e = client(&uri, Some("basic:wrong"), sql).await;
+    assert!(e["error"].is_string(), "{e}");
 
     // The tree a tool shows: the published tables and the reference data, nothing person-level.
     let tables = client(&uri, Some(ANALYST), "--tables").await;

@@ -1,6 +1,6 @@
 """A real Flight SQL client (ADBC's Python driver) for the server's tests.
 
-usage: flight_sql.py URI TOKEN|- SQL|--tables
+usage: flight_sql.py URI TOKEN|basic:TOKEN|- SQL|--tables
 Prints JSON: {"rows": [[...], ...]} or {"tables": [...]} or {"error": "..."}."""
 import json
 import sys
@@ -10,7 +10,11 @@ import adbc_driver_flightsql.dbapi as flight_sql
 
 uri, token, what = sys.argv[1:4]
 kwargs = {}
-if token != "-":
+if token.startswith("basic:"):
+    # User and password: the driver does the Basic handshake and uses the bearer it gets back.
+    kwargs["username"] = "someone"
+    kwargs["password"] = token[len("basic:"):]
+elif token != "-":
     kwargs[adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value] = f"Bearer {token}"
 try:
     with flight_sql.connect(uri, db_kwargs=kwargs) as conn:
