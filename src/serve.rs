@@ -94,19 +94,24 @@ pub async fn run(
         }
         None => Vec::new(),
     };
-    println!("serving LMS Monitor on http://{bound}/ (Ctrl-C stops)");
-    let flight_server = match flight {
-        Some(f) => {
-            let listener =
-                tokio::net::TcpListener::bind(f).await.map_err(|e| anyhow::anyhow!("listening on {f}: {e}"))?;
-            println!("Arrow Flight SQL on grpc://{}", listener.local_addr()?);
-            let mut stopped_flight = stopped.clone();
-            Some(tokio::spawn(lms_server::flight::serve(listener, state.clone(), async move {
-                let _ = stopped_flight.wait_for(|s| *s).await;
-            })))
-        }
+    let flight_listener = match flight {
+        Some(f) => Some(tokio::net::TcpListener::bind(f).await.map_err(|e| anyhow::anyhow!("listening on {f}: {e}"))?),
         None => None,
     };
+    // One line, so a reader of the first line has both addresses (and nothing more is printed).
+    match &flight_listener {
+        Some(l) => println!(
+            "serving LMS Monitor on http://{bound}/ and Arrow Flight SQL on grpc://{} (Ctrl-C stops)",
+            l.local_addr()?
+        ),
+        None => println!("serving LMS Monitor on http://{bound}/ (Ctrl-C stops)"),
+    }
+    let flight_server = flight_listener.map(|listener| {
+        let mut stopped_flight = stopped.clone();
+        tokio::spawn(lms_server::flight::serve(listener, state.clone(), async move {
+            let _ = stopped_flight.wait_for(|s| *s).await;
+        }))
+    });
     let mut stopped_server = stopped.clone();
     let server = tokio::spawn(lms_server::serve(listener, state.clone(), async move {
         let _ = stopped_server.wait_for(|s| *s).await;
