@@ -200,8 +200,8 @@ async fn rows<T: for<'de> Deserialize<'de>>(w: &Warehouse, sql: &str) -> Result<
 }
 
 impl View {
-    /// Loads the published tables of the lake's newest version.
-    pub async fn load(lake_url: &str, lake: &Lake) -> Result<View, ApiError> {
+    /// Loads the published tables of the lake's newest version, with `runs` as its run history.
+    pub async fn load(lake_url: &str, lake: &Lake, runs: Vec<RunRecord>) -> Result<View, ApiError> {
         let snapshot = lake.snapshot().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         let warehouse = Warehouse::at(lake_url, lake, &snapshot, Access::Published)
             .await
@@ -238,7 +238,6 @@ impl View {
              FROM data_freshness ORDER BY source, rhf, extract",
         )
         .await?;
-        let runs = lake.runs().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         let catalogue = lms_queries::catalogue::embedded();
         let metrics = lake_metrics(snapshot.version, &values, &runs);
         Ok(View {
@@ -300,15 +299,15 @@ impl AppState {
         let newest = self.lake.versions().await.map_err(|e| ApiError::Internal(e.to_string()))?.last().copied();
         let current = self.view();
         let Some(newest) = newest else { return Ok(None) };
-        let runs = self.lake.runs().await.map_err(|e| ApiError::Internal(e.to_string()))?.len();
+        let runs = self.lake.runs().await.map_err(|e| ApiError::Internal(e.to_string()))?;
         if let Some(v) = &current
             && v.version == newest
-            && v.runs.len() == runs
+            && v.runs.len() == runs.len()
         {
             return Ok(Some(newest));
         }
         let started = std::time::Instant::now();
-        let view = View::load(&self.options.lake_url, &self.lake).await?;
+        let view = View::load(&self.options.lake_url, &self.lake, runs).await?;
         tracing::info!(version = view.version, seconds = started.elapsed().as_secs_f64(), "serving lake version");
         let version = view.version;
         *self.view.write().expect("view lock") = Some(Arc::new(view));
