@@ -158,9 +158,13 @@ pub struct RegionTally {
 /// `dir/lake` with a key kept outside it (`dir/secrets/pseudonym.key`), building the indicators in
 /// the same commit, and serve them on `listen` until interrupted.
 pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
-    let Ok(mut addr) = listen.parse::<std::net::SocketAddr>() else {
-        eprintln!("lms demo: --listen {listen}: expected IP:PORT, e.g. 127.0.0.1:8080");
-        return Ok(ExitCode::from(EXIT_USAGE));
+    // The demo's server has no tokens: it listens on loopback only.
+    let addr = match crate::serve::listen_address(listen, &lms_server::Tokens::default()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lms demo: --listen: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
     };
     let incoming = dir.join("incoming");
     let options = lms_generate::Options { scale, ..lms_generate::Options::default() };
@@ -215,11 +219,6 @@ pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
          WHERE level = 'national'\"`.",
         config.lake.url
     );
-    // The demo's server has no tokens: it listens on loopback only.
-    if !addr.ip().is_loopback() {
-        eprintln!("lms demo: no tokens in the demo, so the server listens on loopback only");
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
     crate::etl::runtime().block_on(crate::serve::run(
         lms_server::ServerOptions::new(&config.lake.url),
         addr,

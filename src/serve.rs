@@ -15,8 +15,8 @@ fn tokens(config: &Config) -> Result<Tokens, String> {
     config.tokens.iter().map(|t| Token::new(&t.name, &t.role, &t.sha256)).collect::<Result<Vec<_>, _>>().map(Tokens)
 }
 
-/// Where to listen: with no tokens configured, only on loopback.
-fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, String> {
+/// Where to listen: with no tokens configured (as in `lms demo`), only on loopback.
+pub fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, String> {
     let mut addr: SocketAddr =
         listen.parse().map_err(|_| format!("listen address `{listen}`: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
     if tokens.is_empty() {
@@ -25,7 +25,7 @@ fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, String> {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
         eprintln!(
-            "lms serve: no [[token]] configured, so the server listens on loopback only and every caller \
+            "lms: no [[token]] configured, so the server listens on loopback only and every caller \
              has the analyst role"
         );
     }

@@ -240,11 +240,11 @@ pub(crate) fn json_batches<T: serde::Serialize>(schema: SchemaRef, rows: &[T]) -
     reader.collect::<Result<_, _>>().map_err(sql_error)
 }
 
-fn utf8(name: &str, nullable: bool) -> Field {
+pub(crate) fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
 
-fn u64f(name: &str, nullable: bool) -> Field {
+pub(crate) fn u64f(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::UInt64, nullable)
 }
 

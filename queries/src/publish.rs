@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::suppress::{Cell, Suppression, suppress};
-use crate::{Access, QueryError, Warehouse, json_batches, sql_error};
+use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
 
 /// The published tables, readable by every session.
 pub const PUBLISHED: [&str; 3] = ["indicator_values", "variation", "data_quality"];
@@ -49,10 +49,6 @@ const MATERIALISED: [&str; 11] = [
 
 fn f64f(name: &str) -> Field {
     Field::new(name, DataType::Float64, true)
-}
-
-fn utf8(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Utf8, nullable)
 }
 
 /// `indicator_values`: one row per (indicator, year, level, rhf, hf, breakdown).
@@ -100,13 +96,13 @@ pub fn data_quality_schema() -> SchemaRef {
         utf8("period", true),
         utf8("delivery", true),
         Field::new("loaded_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-        Field::new("files_rejected", DataType::UInt64, false),
-        Field::new("rows_read", DataType::UInt64, false),
-        Field::new("rows_loaded", DataType::UInt64, false),
-        Field::new("rows_rejected", DataType::UInt64, false),
+        u64f("files_rejected", false),
+        u64f("rows_read", false),
+        u64f("rows_loaded", false),
+        u64f("rows_rejected", false),
         utf8("rejected_by_rule", false),
-        Field::new("residence_unknown", DataType::UInt64, true),
-        Field::new("dangling_evaluations", DataType::UInt64, true),
+        u64f("residence_unknown", true),
+        u64f("dangling_evaluations", true),
     ]))
 }
 

@@ -23,13 +23,13 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Checks the role and that a version is loaded.
-fn admit(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Arc<View>, ApiError> {
+pub(crate) fn admit(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Arc<View>, ApiError> {
     state.options.tokens.require(authorization(headers), role)?;
     state.ready()
 }
 
 /// `304 Not Modified` when the caller has this version.
-fn not_modified(view: &View, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn not_modified(view: &View, headers: &HeaderMap) -> Option<Response> {
     let tag = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
     let matches =
         tag.split(',').map(str::trim).any(|t| t == view.etag || t == "*" || t.trim_start_matches("W/") == view.etag);
@@ -40,7 +40,7 @@ fn not_modified(view: &View, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
-fn with_etag(view: &View, content_type: &'static str, body: impl Into<Body>) -> Response {
+pub(crate) fn with_etag(view: &View, content_type: &'static str, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

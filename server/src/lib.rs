@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -90,22 +90,14 @@ async fn overview(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.options.tokens.require(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), Role::Dashboard)?;
-    let view = state.ready()?;
-    if let Some(tag) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
-        && tag.split(',').any(|t| t.trim() == view.etag)
-    {
-        let mut r = axum::http::StatusCode::NOT_MODIFIED.into_response();
-        r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&view.etag).expect("etag"));
+    let view = api::admit(&state, &headers, Role::Dashboard)?;
+    if let Some(r) = api::not_modified(&view, &headers) {
         return Ok(r);
     }
     let id = q.get("indicator").map(String::as_str);
     let html = page::render(&view, id)
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{}`", id.unwrap_or_default())))?;
-    let mut r = Response::new(axum::body::Body::from(html));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&view.etag).expect("etag"));
-    Ok(r)
+    Ok(api::with_etag(&view, "text/html; charset=utf-8", html))
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, checking the lake for a new version
