@@ -232,10 +232,17 @@ fn serve_runs_the_etl_schedule_until_interrupted() {
 
 /// A GET over a plain TCP connection (the binary's tests have no HTTP client): the body on 200.
 pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    http_request(addr, path, None).and_then(|(status, body)| (status == 200).then_some(body))
+}
+
+/// One GET, with a bearer token if given: the status code and the body (`None` if nothing answered).
+pub fn http_request(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then(|| text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()))
 }

@@ -1,7 +1,8 @@
-//! The deployment's flow end to end on a real S3-protocol server (moto, started here): the lake and
-//! the regions' drop buckets in S3, `lms etl run` from the drops, `lms serve` over the S3 lake, and
-//! the indicators read back over HTTP. Skipped, saying so, where `moto_server` is not installed
-//! (`.ci/run` installs it).
+//! The deployment's flow end to end on a real S3-protocol server (moto, started here), with the
+//! deployment's own `deploy/lms.toml`: the buckets compose's `buckets` job creates, the demo extracts
+//! placed in the four drops as its `demo-drops` job does, `lms etl run` from the drops into the S3
+//! lake, `lms serve` over it with the deployment's tokens, and the indicators read back over HTTP.
+//! Skipped, saying so, where `moto_server` is not installed (`.ci/run` installs it).
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -53,12 +54,12 @@ fn demo_flow_on_s3_served_over_http() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     assert!(up, "moto_server did not start");
-    for bucket in ["lake", "drop-hv", "drop-hn"] {
+    // compose.yaml's `buckets` job, then its `demo-drops` job (`mc mirror /demo/HSO lms/drop-hso`, …).
+    for bucket in ["lake", "drop-hso", "drop-hv", "drop-hmn", "drop-hn"] {
         assert_eq!(request(port, "PUT", &format!("/{bucket}"), b""), 200, "create bucket {bucket}");
     }
-    // Two regions deliver into their drops.
     let (incoming, _) = demo();
-    for rhf in ["HV", "HN"] {
+    for rhf in ["HSO", "HV", "HMN", "HN"] {
         for e in std::fs::read_dir(incoming.join(rhf)).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
@@ -66,15 +67,10 @@ fn demo_flow_on_s3_served_over_http() {
             assert_eq!(request(port, "PUT", &path, &std::fs::read(&p).unwrap()), 200, "upload {name}");
         }
     }
-    let work = tempfile::tempdir().unwrap();
-    let config = work.path().join("lms.toml");
-    std::fs::write(
-        &config,
-        "[lake]\nurl = \"s3://lake/lms\"\n\
-         [[source]]\nname = \"hv\"\nrhf = \"HV\"\nurl = \"s3://drop-hv/\"\n\
-         [[source]]\nname = \"hn\"\nrhf = \"HN\"\nurl = \"s3://drop-hn/\"\n",
-    )
-    .unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let config = deploy.join("lms.toml");
+    let token = std::fs::read_to_string(deploy.join("secrets.example/lms_dashboard_token")).unwrap();
+    let token = token.trim();
     let endpoint = format!("http://127.0.0.1:{port}");
     let with_s3 = |c: &mut Command| {
         c.env("AWS_ENDPOINT_URL", &endpoint)
@@ -102,16 +98,20 @@ fn demo_flow_on_s3_served_over_http() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
     let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let path = "/api/v1/indicators/course_runs?level=rhf&breakdown=&year=2021";
     let body = (0..100).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        crate::cli::http_get(&addr, "/api/v1/indicators/course_runs?level=rhf&breakdown=&year=2021")
+        crate::cli::http_request(&addr, path, Some(token)).filter(|(status, _)| *status == 200)
     });
+    // The deployment has tokens, so a request without one is refused.
+    let anonymous = crate::cli::http_request(&addr, path, None).map(|(status, _)| status);
     let _ = Command::new("kill").args(["-INT", &server.id().to_string()]).status();
     let status = server.wait().unwrap();
-    let body = body.expect("the server answered over the S3 lake");
+    let (_, body) = body.expect("the server answered the dashboard token over the S3 lake");
+    assert_eq!(anonymous, Some(401));
     let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
     let regions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["rhf"].as_str().unwrap()).collect();
-    assert_eq!(regions, ["HN", "HV"], "{body}");
+    assert_eq!(regions, ["HMN", "HN", "HSO", "HV"], "{body}");
     // The same figures as `lms query` reads from the S3 lake.
     let mut query = lms();
     query.args([

@@ -121,10 +121,38 @@ fn compose_config_is_accepted() {
         dir.path().join("deploy/secrets/lms_dashboard_token"),
     )
     .unwrap();
-    let out = std::process::Command::new("docker")
-        .args(["compose", "config", "--quiet"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let config = |dir: &Path| {
+        std::process::Command::new("docker")
+            .args(["compose", "config", "--format", "json"])
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let out = config(dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let resolved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Each service gets only the secrets it needs: the pseudonymisation key reaches lms alone.
+    let holders = |var: &str| -> Vec<String> {
+        let services = resolved["services"].as_object().unwrap();
+        let mut v: Vec<String> =
+            services.iter().filter(|(_, s)| s["environment"].get(var).is_some()).map(|(n, _)| n.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(holders("LMS_PSEUDONYM_KEY"), ["lms"]);
+    assert_eq!(holders("LMS_DASHBOARD_TOKEN"), ["grafana"]);
+    assert_eq!(holders("MINIO_ROOT_PASSWORD"), ["buckets", "demo-drops", "minio"]);
+    assert_eq!(holders("GF_SECURITY_ADMIN_PASSWORD"), ["grafana"]);
+    // A secret missing from .env stops compose, naming it.
+    let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+    let without: String =
+        env.lines().filter(|l| !l.starts_with("LMS_PSEUDONYM_KEY=")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join(".env"), without).unwrap();
+    let out = config(dir.path());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("LMS_PSEUDONYM_KEY"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
