@@ -9,9 +9,13 @@ materialised as temporary tables (`contact` stays a view); each indicator wrappe
 wraps it; standardised ones through standardise.sql, their strata kept for variation.sql; the two
 data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
 
-Prints JSON: {"seconds", "cells", "variation_rows", "per_indicator": {id: seconds}, ...}; seconds is
+Prints JSON: {"seconds", "cells", "variation_rows", "per_indicator": {id: seconds}, "phases": {step:
+seconds} (each prelude view as `prelude.NAME`), ...}; seconds is
 the wall time of the whole build (connection, reference tables, prelude, indicators, variation, data
 quality), not the Python import. With --out, writes indicator_values as CSV.
+
+One function is spelt differently in DuckDB and renamed here (`dialect`): the ordered aggregate
+`first_value(x ORDER BY …)` is DuckDB's `first(x ORDER BY …)`.
 
 DataFusion and DuckDB differ in two defaults the SQL relies on; they are set per session here, the
 SQL files are not touched:
@@ -81,7 +85,14 @@ def indicator(path):
             continue
         in_header = False
         body.append(line)
-    return header["id"], header.get("method", "cells"), "\n".join(body).strip()
+    return header["id"], header.get("method", "cells"), dialect("\n".join(body).strip())
+
+
+def dialect(sql):
+    """The one spelling the two engines do not share: DataFusion's ordered aggregate
+    `first_value(x ORDER BY …)` is DuckDB's `first(x ORDER BY …)` (in DuckDB, first_value is a window
+    function only). Same semantics: the value of the first row in that order, NULL included."""
+    return re.sub(r"\bfirst_value\(", "first(", sql)
 
 
 def cells_query(sql):
@@ -133,10 +144,12 @@ def build(lake, threads):
     t = time.perf_counter()
     for statement in statements((QUERIES / "sql" / "prelude.sql").read_text()):
         name, select = view(statement)
+        v = time.perf_counter()
         if name in MATERIALISED:
             con.execute(f"CREATE TEMP TABLE {name} AS {select}")
         else:
             con.execute(statement)
+        phases[f"prelude.{name}"] = time.perf_counter() - v
     phases["prelude"] = time.perf_counter() - t
 
     standardise = (QUERIES / "sql" / "standardise.sql").read_text()
@@ -179,11 +192,32 @@ def build(lake, threads):
     return con, per_indicator, variation, quality, phases
 
 
+def compare(con, lake):
+    """Cells of lms's newest published indicator_values against DuckDB's: how many there are on each
+    side, how many match on key, and how many of those differ in numerator, denominator, value or
+    interval (relative tolerance 1e-9; suppression aside: lms hides cells, DuckDB here does not)."""
+    files = sorted((Path(lake) / "published" / "indicator_values").glob("*.parquet"))
+    if not files:
+        return {"error": "no published indicator_values in the lake"}
+    con.execute(f"CREATE TEMP VIEW lms_values AS SELECT * FROM read_parquet({quote(files[-1])})")
+    key = " AND ".join(f"l.{k} IS NOT DISTINCT FROM d.{k}" for k in ["indicator", "year", "level", "rhf", "hf", "breakdown"])
+    differs = " OR ".join(
+        f"(l.{c} IS NULL) <> (d.{c} IS NULL) OR abs(l.{c} - d.{c}) > 1e-9 * greatest(1, abs(d.{c}))"
+        for c in ["numerator", "denominator", "value", "ci_low", "ci_high"])
+    lms_cells, duck_cells = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ["lms_values", "indicator_values"])
+    matched, differing = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE NOT l.suppressed AND ({differs}))
+                                         FROM lms_values l JOIN indicator_values d ON {key}""").fetchone()
+    return {"file": files[-1].name, "lms_cells": lms_cells, "duckdb_cells": duck_cells, "matched": matched,
+            "differing": differing}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("lake")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="write indicator_values here as CSV")
+    p.add_argument("--compare", action="store_true",
+                   help="compare every cell with the lake's newest published indicator_values (lms's build)")
     args = p.parse_args()
     lake = args.lake.removeprefix("file://")
     if not (Path(lake) / "coding").is_dir():
@@ -198,7 +232,9 @@ def main():
                               ORDER BY indicator, year, CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END,
                                        rhf NULLS FIRST, hf NULLS FIRST, breakdown)
                         TO {quote(args.out)} (HEADER, DELIMITER ',')""")
+    comparison = compare(con, lake) if args.compare else None
     print(json.dumps({
+        "comparison": comparison,
         "threads": args.threads,
         "seconds": round(seconds, 4),
         "cells": cells,

@@ -31,7 +31,7 @@ for cores in 1 2; do
   for run in 1 2 3; do
     /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" "$lms" etl publish --lake "file://$work/lake" >/dev/null 2>"$work/publish.log"
     read -r secs kib < "$work/time"
-    /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" python3 bench/duckdb_indicators.py "$work/lake" --threads "$cores" > "$work/duck.json"
+    /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" python3 bench/duckdb_indicators.py "$work/lake" --threads "$cores" --compare > "$work/duck.json"
     read -r dsecs dkib < "$work/time"
     python3 - "$cores" "$run" "$secs" "$kib" "$work/duck.json" "$dsecs" "$dkib" <<'PY'
 import json, sys
@@ -40,6 +40,11 @@ d = json.load(open(duck))
 print(f"  {cores} core(s), run {run}: lms etl publish {float(secs):.2f} s (peak {int(kib)/1024:.0f} MiB); "
       f"DuckDB {d['seconds']:.2f} s inside DuckDB ({float(dsecs):.2f} s with Python start, peak {int(dkib)/1024:.0f} MiB), "
       f"{d['cells']} cells; ratio lms/DuckDB {float(secs)/d['seconds']:.2f}")
+c = d["comparison"]
+if c.get("differing") != 0 or c.get("matched") != c.get("lms_cells") or c.get("lms_cells") != c.get("duckdb_cells"):
+    print(f"    VALUES DIFFER between lms and DuckDB: {c}")
+elif run == "1":
+    print(f"    lms and DuckDB agree on all {c['matched']} cells (numerator, denominator, value, interval)")
 PY
   done
 done

@@ -3,7 +3,10 @@
 use std::fmt::Write;
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("indicators");
+    // The manifest directory of this run, not of the checkout that compiled the script (`env!`):
+    // a target directory shared by two checkouts would otherwise embed the other one's files.
+    let dir =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("indicators");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("queries/indicators")

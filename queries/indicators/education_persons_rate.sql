@@ -9,17 +9,21 @@
 -- breakdowns: 
 -- definition: As education_contacts_rate, counting persons: a person counts once a year, in the area and age group of their first A0099 contact that year (by kontaktdato, then kontakt_id, then rhf and hf).
 WITH first_contact AS (
-    SELECT year, home_key, sex, age_group,
-           row_number() OVER (PARTITION BY person, year ORDER BY kontaktdato, kontakt_id, rhf, hf) AS k
+    -- Sex comes from the identity number, so it is the person's own. (Ordered aggregates rather
+    -- than a row_number window: no sort of every A0099 contact by person.)
+    SELECT year, sex,
+           first_value(home_key ORDER BY kontaktdato, kontakt_id, rhf, hf) AS home_key,
+           first_value(age_band ORDER BY kontaktdato, kontakt_id, rhf, hf) AS age_band
     FROM contact
     WHERE a0099
+    GROUP BY person, year, sex
 ),
 events AS (
-    SELECT f.year, h.home_hf AS hf, f.sex, f.age_group, count(*) AS d
+    SELECT f.year, h.home_hf AS hf, f.sex, g.age_group, count(*) AS d
     FROM first_contact f
     JOIN home h ON h.area = f.home_key
-    WHERE f.k = 1
-    GROUP BY f.year, h.home_hf, f.sex, f.age_group
+    JOIN age_band g ON g.age_band = f.age_band
+    GROUP BY f.year, h.home_hf, f.sex, g.age_group
 )
 SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group,
        sum(coalesce(e.d, 0)) AS d, sum(s.n) AS n, max(w.w) AS w

@@ -6,7 +6,7 @@
 -- - residence: the municipality, or for Oslo (0301) the city district (`home_key`, looked up in
 --   `home`); 9999 and Oslo without a district have no catchment (no `home` row, home_hf null) and
 --   are left out of residence figures;
--- - age group from the age at the contact; sex from the identity number (M/F);
+-- - age group from the age at the contact (as a band until aggregated); sex from the identity number (M/F);
 -- - evaluation responses deduplicated by the latest-response rule before every evaluation indicator.
 
 -- Course runs with their year.
@@ -48,14 +48,19 @@ FROM areas a
 JOIN health_trusts t ON t.hf = a.hf
 ;
 
+-- The age groups of the population table by band (age / 20, 80 and over in the last): contacts
+-- carry the band, a number, and get the label only after they are aggregated.
+CREATE VIEW age_band AS
+SELECT * FROM (VALUES (0, '0-19'), (1, '20-39'), (2, '40-59'), (3, '60-79'), (4, '80+')) AS t(age_band, age_group)
+;
+
 -- Coded contacts with the flags the indicators count. `home_key` is the area of the patient's
 -- residence: the municipality, or for Oslo the city district (null without one); it is joined to
--- `home` only after aggregating, so the join runs over few rows.
+-- `home` only after aggregating, so the join runs over few rows. `age_band` as in `age_band`.
 CREATE VIEW contact AS
 SELECT rhf, hf, CAST(date_part('year', kontaktdato) AS INT) AS year, kontakt_id, kontaktdato,
        person, kjonn AS sex,
-       CASE WHEN alder < 20 THEN '0-19' WHEN alder < 40 THEN '20-39' WHEN alder < 60 THEN '40-59'
-            WHEN alder < 80 THEN '60-79' ELSE '80+' END AS age_group,
+       least(alder / 20, 4) AS age_band,
        tjenesteomrade,
        coalesce(tolk, false) AS tolk,
        coalesce(array_has(saerkoder, 'A0099'), false) AS a0099,
@@ -125,19 +130,27 @@ WHERE a.maletidspunkt = 'etter' AND f.maletidspunkt = 'for'
 ;
 
 -- The coded contacts counted by every dimension the indicators use: one scan of the coding table,
--- aggregated before the residence is looked up. Every coding indicator but the persons rate reads
--- this instead of the rows.
+-- aggregated on narrow keys before the region, age group and residence are looked up: the HF
+-- without its region, the age band, and the four flags as the bits of one number (tolk 1, a0099 2,
+-- education 4, relatives 8), which groups faster than four columns. Every coding indicator but the
+-- persons rate reads this instead of the rows.
 CREATE VIEW contact_cube AS
-SELECT k.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, k.age_group, k.tolk, k.a0099, k.education, k.relatives,
+SELECT t.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, g.age_group,
+       k.flags % 2 = 1 AS tolk, k.flags / 2 % 2 = 1 AS a0099, k.flags / 4 % 2 = 1 AS education,
+       k.flags / 8 = 1 AS relatives,
        h.home_hf, h.home_rhf, h.size_class, h.sami_area, sum(k.contacts) AS contacts
 FROM (
-    SELECT rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives, home_key,
+    SELECT hf, year, tjenesteomrade, sex, age_band, home_key,
+           CASE WHEN tolk THEN 1 ELSE 0 END + CASE WHEN a0099 THEN 2 ELSE 0 END
+             + CASE WHEN education THEN 4 ELSE 0 END + CASE WHEN relatives THEN 8 ELSE 0 END AS flags,
            count(*) AS contacts
     FROM contact
-    GROUP BY rhf, hf, year, tjenesteomrade, sex, age_group, tolk, a0099, education, relatives, home_key
+    GROUP BY hf, year, tjenesteomrade, sex, age_band, home_key, flags
 ) k
+JOIN health_trusts t ON t.hf = k.hf
+JOIN age_band g ON g.age_band = k.age_band
 LEFT JOIN home h ON h.area = k.home_key
-GROUP BY k.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, k.age_group, k.tolk, k.a0099, k.education, k.relatives,
+GROUP BY t.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, g.age_group, k.flags,
          h.home_hf, h.home_rhf, h.size_class, h.sami_area
 ;
 

@@ -257,6 +257,23 @@ mod tests {
         }
     }
 
+    /// The embedded files are this checkout's (a build script run for another checkout sharing the
+    /// target directory would leave its paths behind).
+    #[test]
+    fn embedded_files_are_the_checkouts() {
+        let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("indicators");
+        let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<(String, String)> =
+            super::files::FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        assert!(embedded == on_disk, "the embedded indicator files differ from {}", dir.display());
+    }
+
     #[test]
     fn every_file_parses() {
         let c = catalogue().unwrap();

@@ -139,7 +139,7 @@ impl Warehouse {
         if access == Access::Warehouse {
             for kind in ExtractKind::ALL {
                 let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();
-                register_files(&ctx, kind.name(), kind.lake_schema(), files, &urls).await?;
+                register_files(&ctx, kind.name(), with_string_views(&kind.lake_schema()), files, &urls).await?;
             }
             let files = snapshot.table_files("quarantine").map(|f| f.path.clone()).collect();
             register_files(&ctx, "quarantine", lms_etl::batch::quarantine_schema(), files, &urls).await?;
@@ -179,6 +179,22 @@ impl Warehouse {
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }
+}
+
+/// `schema` with its text columns (and lists of text) read as string views: the Parquet reader then
+/// points into the pages' dictionaries instead of copying every value, which is most of the cost of
+/// scanning the extracts' low-cardinality codes.
+fn with_string_views(schema: &Schema) -> SchemaRef {
+    fn view(t: &DataType) -> DataType {
+        match t {
+            DataType::Utf8 => DataType::Utf8View,
+            DataType::List(f) => DataType::List(Arc::new(f.as_ref().clone().with_data_type(view(f.data_type())))),
+            other => other.clone(),
+        }
+    }
+    let fields: Vec<Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(view(f.data_type()))).collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 pub(crate) async fn register_files(

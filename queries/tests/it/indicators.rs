@@ -59,7 +59,7 @@ type Contact = (
 const CONTACTS: [Contact; 13] = [
     ("HSO", "VV", "c1", 0, "3301", "", "2024-03-04", "somatikk", "1", "", "A0099", "0"),
     ("HSO", "VV", "c2", 0, "3301", "", "2024-03-11", "somatikk", "1", "ZWWA40", "A0099", "0"),
-    ("HSO", "VV", "c3", 1, "3320", "", "2024-03-05", "psykisk_helse", "1", "", "A0099", "1"),
+    ("HSO", "VV", "c3", 1, "3320", "", "2024-03-01", "psykisk_helse", "1", "", "A0099", "1"),
     ("HSO", "AHUS", "c4", 4, "3205", "", "2024-03-06", "rus", "13", "", "", "0"),
     ("HSO", "AHUS", "c5", 5, "3205", "", "2024-03-07", "somatikk", "1", "WPCK00", "", "0"),
     ("HSO", "AHUS", "c6", 5, "9999", "", "2024-03-08", "somatikk", "1", "", "", "0"),
@@ -433,7 +433,9 @@ const EVENTS: [(&str, &str, &str); 8] = [
     ("4601", "F", "20-39"),   // c12
 ];
 
-/// Persons by their first A0099 contact of the year: P2's is c12 (1 March, Bergen), not c3.
+/// Persons by their first A0099 contact of the year: P2's is c12 (1 March, Bergen), not c3 (1 March
+/// too, Flå): on the same day the lower kontakt_id comes first, as text ("c12" < "c3"), before the
+/// region ("HSO" < "HV") would have a say.
 const PERSON_EVENTS: [(&str, &str, &str); 6] = [
     ("3301", "M", "60-79"),   // P1: c1
     ("4601", "F", "20-39"),   // P2: c12
