@@ -237,7 +237,8 @@ mod tests {
     /// docs/indicators.md is generated from the headers; UPDATE_DOCS=1 rewrites it.
     #[test]
     fn catalogue_docs_are_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/indicators.md");
+        let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+            .join("../docs/indicators.md");
         let text = markdown(&catalogue().unwrap());
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(&path, &text).unwrap();
