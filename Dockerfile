@@ -4,12 +4,12 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# The repository's release profile keeps line tables for profiling (an 800 MB binary); the image
-# takes the binary without them and without symbols (150 MB).
-ENV CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols
+# The `dist` profile (Cargo.toml): whole-program optimisation and no debug info; symbols are
+# stripped here too (a 100 MB binary rather than the release profile's 800 MB with line tables).
+ENV CARGO_PROFILE_DIST_STRIP=symbols
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin lms && cp target/release/lms /usr/local/bin/lms
+    cargo build --profile dist --locked --bin lms && cp target/dist/lms /usr/local/bin/lms
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -3,6 +3,8 @@
 # publish` next to DuckDB running the same SQL files on the same Parquet lake
 # (bench/duckdb_indicators.py), and an ETL pass that loads one new monthly delivery.
 # Usage: bench/indicators-vs-duckdb.sh [SCALE] [YEARS]     (default: 10 2024; needs python3 with duckdb)
+# PROFILE=dist measures the deployment build (fat LTO; ~22 min to build cold on 2 cores) instead of
+# the release build.
 # Work files go to $BENCH_DIR (default a temp dir); an existing $BENCH_DIR/in of the same scale is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +12,10 @@ scale=${1:-10}
 years=${2:-2024}
 work=${BENCH_DIR:-$(mktemp -d)}
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
-cargo build --release --quiet
-lms=${CARGO_TARGET_DIR:-target}/release/lms
+profile=${PROFILE:-release}
+cargo build --profile "$profile" --quiet --bin lms
+lms=${CARGO_TARGET_DIR:-target}/$profile/lms
+echo "lms: the $profile build"
 export LMS_PSEUDONYM_KEY=$(python3 -c "print('42' * 32)")
 if [ ! -f "$work/in/manifest.json" ] || ! grep -q "\"scale\": $scale" "$work/in/manifest.json"; then
   rm -rf "$work/in"
