@@ -262,7 +262,8 @@ mod tests {
     /// target directory would leave its paths behind).
     #[test]
     fn embedded_files_are_the_checkouts() {
-        let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("indicators");
+        let dir =
+            std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("indicators");
         let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -84,8 +84,7 @@ fn every_rule_is_planted_in_every_region() {
 #[test]
 fn files_parse_with_pythons_standard_tools() {
     let (dir, _) = demo();
-    let script = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("tests/it/parse_with_python.py");
+    let script = crate::manifest_dir().join("tests/it/parse_with_python.py");
     match std::process::Command::new("python3").arg(script).arg(dir).output() {
         Err(e) => eprintln!("skipped: python3 not available ({e})"),
         Ok(out) => {

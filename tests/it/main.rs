@@ -8,6 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Demo extracts shared by the tests that only read them: two years at a small scale, seed 7.
+/// This crate's directory, read when the test runs (cargo sets it): `env!` would keep the path of
+/// whichever checkout compiled the test, which a shared target directory can make another one.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+}
+
 pub fn demo() -> &'static (PathBuf, lms_generate::Manifest) {
     static DEMO: OnceLock<(PathBuf, lms_generate::Manifest)> = OnceLock::new();
     DEMO.get_or_init(|| {

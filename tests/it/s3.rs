@@ -67,7 +67,7 @@ fn demo_flow_on_s3_served_over_http() {
             assert_eq!(request(port, "PUT", &path, &std::fs::read(&p).unwrap()), 200, "upload {name}");
         }
     }
-    let deploy = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("deploy");
+    let deploy = crate::manifest_dir().join("deploy");
     let config = deploy.join("lms.toml");
     let token = std::fs::read_to_string(deploy.join("secrets.example/lms_dashboard_token")).unwrap();
     let token = token.trim();

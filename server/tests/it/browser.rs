@@ -54,8 +54,7 @@ async fn the_overview_page_in_chromium() {
     assert!(dom.contains("<polyline"));
     assert_eq!(dom.matches("<tr").count(), 1 + 5, "a header row and the nation with its four regions");
 
-    let shots = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("../target/screenshots");
+    let shots = crate::manifest_dir().join("../target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let png = shots.join("overview.png");
     let _ = std::fs::remove_file(&png);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::{DASHBOARD, get, options, start};
 
 fn deploy() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("../deploy")
+    crate::manifest_dir().join("../deploy")
 }
 
 /// Every query target of every panel: (dashboard file, datasource type, target JSON).
@@ -109,7 +109,7 @@ fn compose_config_is_accepted() {
     }
     // A copy of the repository's deployment files with the example secrets in place.
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("..");
+    let root = crate::manifest_dir().join("..");
     std::fs::copy(root.join("compose.yaml"), dir.path().join("compose.yaml")).unwrap();
     std::fs::copy(root.join("deploy/env.example"), dir.path().join(".env")).unwrap();
     let status =

@@ -22,8 +22,7 @@ fn client_available() -> bool {
 }
 
 async fn client(uri: &str, token: Option<&str>, what: &str) -> serde_json::Value {
-    let script = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-        .join("tests/it/flight_sql.py");
+    let script = crate::manifest_dir().join("tests/it/flight_sql.py");
     let args = [uri.to_string(), token.unwrap_or("-").to_string(), what.to_string()];
     let out =
         tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg(script).args(args).output())

@@ -18,6 +18,12 @@ use lms_schemas::{Reference, Rhf};
 use lms_server::{AppState, ServerOptions, Token, Tokens};
 
 /// The lake every test reads, built once: `file://…` URL.
+/// This crate's directory, read when the test runs (cargo sets it): `env!` would keep the path of
+/// whichever checkout compiled the test, which a shared target directory can make another one.
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+}
+
 pub fn lake_url() -> &'static str {
     static LAKE: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
     &LAKE
