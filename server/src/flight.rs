@@ -79,6 +79,14 @@ fn batches_stream(
     Response::new(Box::pin(stream))
 }
 
+/// The one batch a metadata builder makes (catalogs, schemas, tables, SqlInfo), as a `DoGet` stream.
+fn one_batch(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batch: Result<datafusion::arrow::array::RecordBatch, FlightError>,
+) -> Response<DoGetStream> {
+    batches_stream(schema, futures::stream::once(async { batch }))
+}
+
 fn info_for(
     message: &impl ProstMessageExt,
     schema: &datafusion::arrow::datatypes::Schema,
@@ -168,9 +176,7 @@ impl FlightSqlService for FlightSql {
         self.admit(&request)?;
         let mut builder = query.into_builder();
         builder.append(CATALOG);
-        let schema = builder.schema();
-        let batch = builder.build();
-        Ok(batches_stream(schema, futures::stream::once(async { batch })))
+        Ok(one_batch(builder.schema(), builder.build()))
     }
 
     async fn get_flight_info_schemas(
@@ -191,9 +197,7 @@ impl FlightSqlService for FlightSql {
         self.admit(&request)?;
         let mut builder = query.into_builder();
         builder.append(CATALOG, SCHEMA);
-        let schema = builder.schema();
-        let batch = builder.build();
-        Ok(batches_stream(schema, futures::stream::once(async { batch })))
+        Ok(one_batch(builder.schema(), builder.build()))
     }
 
     async fn get_flight_info_tables(
@@ -224,9 +228,7 @@ impl FlightSqlService for FlightSql {
                 .append(CATALOG, SCHEMA, &name, kind, table.schema().as_arrow())
                 .map_err(|e| Status::internal(e.to_string()))?;
         }
-        let schema = builder.schema();
-        let batch = builder.build();
-        Ok(batches_stream(schema, futures::stream::once(async { batch })))
+        Ok(one_batch(builder.schema(), builder.build()))
     }
 
     async fn get_flight_info_sql_info(
@@ -246,9 +248,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.admit(&request)?;
         let builder = query.into_builder(&self.info);
-        let schema = builder.schema();
-        let batch = builder.build();
-        Ok(batches_stream(schema, futures::stream::once(async { batch })))
+        Ok(one_batch(builder.schema(), builder.build()))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
