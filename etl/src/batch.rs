@@ -98,7 +98,7 @@ impl RowBatcher {
     }
 
     /// Appends an accepted row.
-    pub fn push(&mut self, row: &CheckedRow) {
+    pub fn push(&mut self, row: &CheckedRow<'_>) {
         debug_assert!(row.is_accepted());
         let age_date = self.age_date.and_then(|i| match row.values[i] {
             Value::Date(d) => Some(d),
@@ -125,7 +125,8 @@ impl RowBatcher {
                 (Builder::List(b), _) => b.append(false),
                 (Builder::Identity(b), Value::Identity(id)) => {
                     let (person, birth, sex, age) = &mut **b;
-                    person.append_value(self.key.pseudonym(id.number()));
+                    let pseudonym = self.key.pseudonym_hex(id.number());
+                    person.append_value(std::str::from_utf8(&pseudonym).expect("hex digits"));
                     birth.append_value(days(id.identity.birth_date));
                     sex.append_value(id.identity.sex.code());
                     age.append_value(age_date.map_or(0, |d| id.identity.age_on(d)));
@@ -139,29 +140,47 @@ impl RowBatcher {
         self.rows += 1;
     }
 
-    /// The rows so far as a batch; the batcher starts over.
+    /// The rows so far as a batch; the batcher starts over, with room for as many rows and bytes
+    /// as this batch had (a builder that grows from empty copies its data again at each doubling).
     pub fn finish(&mut self) -> RecordBatch {
+        fn text(b: &mut StringBuilder, rows: usize) -> ArrayRef {
+            let array = b.finish();
+            *b = StringBuilder::with_capacity(rows, array.value_data().len());
+            Arc::new(array)
+        }
+        let rows = self.rows.max(1024);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for b in &mut self.builders {
             match b {
-                Builder::Str(b) => columns.push(Arc::new(b.finish())),
-                Builder::Bool(b) => columns.push(Arc::new(b.finish())),
-                Builder::Date(b) => columns.push(Arc::new(b.finish())),
-                Builder::Int(b) => columns.push(Arc::new(b.finish())),
-                Builder::Dec(b) => columns.push(Arc::new(b.finish())),
+                Builder::Str(b) => columns.push(text(b, rows)),
+                Builder::Bool(b) => {
+                    columns.push(Arc::new(std::mem::replace(b, BooleanBuilder::with_capacity(rows)).finish()))
+                }
+                Builder::Date(b) => {
+                    columns.push(Arc::new(std::mem::replace(b, Date32Builder::with_capacity(rows)).finish()))
+                }
+                Builder::Int(b) => {
+                    columns.push(Arc::new(std::mem::replace(b, Int32Builder::with_capacity(rows)).finish()))
+                }
+                Builder::Dec(b) => {
+                    let array = b.finish();
+                    *b = Decimal128Builder::with_capacity(rows)
+                        .with_data_type(arrow_array::Array::data_type(&array).clone());
+                    columns.push(Arc::new(array));
+                }
                 Builder::List(b) => columns.push(Arc::new(b.finish())),
                 Builder::Identity(b) => {
                     let (p, d, s, a) = &mut **b;
-                    columns.push(Arc::new(p.finish()));
-                    columns.push(Arc::new(d.finish()));
-                    columns.push(Arc::new(s.finish()));
-                    columns.push(Arc::new(a.finish()));
+                    columns.push(text(p, rows));
+                    columns.push(Arc::new(std::mem::replace(d, Date32Builder::with_capacity(rows)).finish()));
+                    columns.push(text(s, rows));
+                    columns.push(Arc::new(std::mem::replace(a, Int32Builder::with_capacity(rows)).finish()));
                 }
             }
         }
-        columns.push(Arc::new(self.period.finish()));
-        columns.push(Arc::new(self.delivery.finish()));
-        columns.push(Arc::new(self.line.finish()));
+        columns.push(text(&mut self.period, rows));
+        columns.push(text(&mut self.delivery, rows));
+        columns.push(Arc::new(std::mem::replace(&mut self.line, Int64Builder::with_capacity(rows)).finish()));
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), columns).expect("builders follow the lake schema")
     }
@@ -235,7 +254,7 @@ impl QuarantineBatcher {
     }
 
     /// Appends a rejected row's violations, with the row's pseudonym where its number was valid.
-    pub fn push_row(&mut self, row: &CheckedRow) {
+    pub fn push_row(&mut self, row: &CheckedRow<'_>) {
         let person = row.values.iter().find_map(|v| match v {
             Value::Identity(id) => Some(self.key.pseudonym(id.number())),
             _ => None,

@@ -1,12 +1,13 @@
-//! Loading one delivery: check it (two streaming passes over the local copy, on a blocking thread),
-//! hand accepted rows and quarantined violations as Arrow batches through a bounded channel to
-//! async Parquet writers (zstd) in the lake. Memory stays bounded by a few batches.
+//! Loading one delivery: check it (one streaming pass over the local copy where its ids do not
+//! repeat, on a blocking thread), hand accepted rows and quarantined violations as Arrow batches
+//! through a bounded channel to async Parquet writers (zstd) in the lake. Memory stays bounded by a
+//! few batches (and 8 bytes a row for the ids).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lms_schemas::identity::PseudonymKey;
-use lms_schemas::{Delivery, ExtractKind, Reference, check_delivery, check_file_name};
+use lms_schemas::{Delivery, ExtractKind, Reference, RowEvent, check_delivery_in_one_pass, check_file_name};
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -31,6 +32,8 @@ pub struct Loaded {
 enum Msg {
     Data(arrow_array::RecordBatch),
     Quarantine(arrow_array::RecordBatch),
+    /// What was sent so far is void (the delivery repeats ids and is checked again).
+    Restart,
 }
 
 /// A Parquet file being written to the lake.
@@ -40,11 +43,21 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(lake: &Lake, file: DataFile, schema: arrow_schema::SchemaRef) -> Result<Writer, EtlError> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level")))
-            .set_max_row_group_row_count(Some(BATCH_ROWS * 4))
-            .build();
+    /// `unique` names columns whose values (nearly) never repeat: no dictionary, which would only be
+    /// abandoned, no min/max statistics, which would prune nothing, and zstd level 1: level 3 finds
+    /// no more to compress in unique ids and random pseudonyms, and takes longer (docs/benchmarks.md).
+    fn new(lake: &Lake, file: DataFile, schema: arrow_schema::SchemaRef, unique: &[&str]) -> Result<Writer, EtlError> {
+        let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("zstd level"));
+        let mut props =
+            WriterProperties::builder().set_compression(zstd(3)).set_max_row_group_row_count(Some(BATCH_ROWS * 4));
+        for column in unique {
+            let path = parquet::schema::types::ColumnPath::from(*column);
+            props = props
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_compression(path.clone(), zstd(1))
+                .set_column_statistics_enabled(path, parquet::file::properties::EnabledStatistics::None);
+        }
+        let props = props.build();
         let object = BufWriter::new(lake.store().clone(), lake.path(&file.path));
         let writer = AsyncArrowWriter::try_new(object, schema, Some(props)).map_err(EtlError::parquet)?;
         Ok(Writer { writer, file })
@@ -73,7 +86,7 @@ pub async fn write_file(
     batches: &[arrow_array::RecordBatch],
 ) -> Result<DataFile, EtlError> {
     let file = DataFile { path: path.into(), table: table.into(), rhf: None, period: None, rows: 0, bytes: 0 };
-    let mut w = Writer::new(lake, file, schema)?;
+    let mut w = Writer::new(lake, file, schema, &[])?;
     for b in batches {
         w.write(b).await?;
     }
@@ -163,7 +176,7 @@ pub async fn load(
     let period = record.period.clone().expect("a valid name has a period");
 
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
-    let path = fetched.file.path().to_path_buf();
+    let opener = fetched.opener().map_err(|e| source.error(format!("{name}: {e}")))?;
     let reference = ctx.reference.clone();
     let key = ctx.key.clone();
     let (rhf, file_name, q) = (source.rhf, name.clone(), qctx.clone());
@@ -172,13 +185,24 @@ pub async fn load(
         let mut rows = RowBatcher::new(kind, &period_for_rows, &file_name, key.clone());
         let mut quarantine = QuarantineBatcher::new(q, key);
         let mut closed = false;
-        let result = check_delivery(
+        let result = check_delivery_in_one_pass(
             &file_name,
             kind,
             rhf,
             &reference,
-            || std::fs::File::open(&path),
-            |row| {
+            || opener.open(),
+            |event| {
+                let row = match event {
+                    RowEvent::Row(row) => row,
+                    RowEvent::Restart => {
+                        rows.finish();
+                        quarantine.finish();
+                        if tx.blocking_send(Msg::Restart).is_err() {
+                            closed = true;
+                        }
+                        return;
+                    }
+                };
                 if row.is_accepted() {
                     rows.push(row);
                     if rows.len() >= BATCH_ROWS && tx.blocking_send(Msg::Data(rows.finish())).is_err() {
@@ -213,16 +237,25 @@ pub async fn load(
                 Msg::Data(batch) => {
                     if data.is_none() {
                         let file = fresh_file(kind.name(), &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        data = Some(Writer::new(&ctx.lake, file, kind.lake_schema())?);
+                        data = Some(Writer::new(
+                            &ctx.lake,
+                            file,
+                            kind.lake_schema(),
+                            &[kind.id_column(), "person", "line"],
+                        )?);
                     }
                     data.as_mut().expect("created").write(&batch).await
                 }
                 Msg::Quarantine(batch) => {
                     if quarantine.is_none() {
                         let file = fresh_file("quarantine", &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema())?);
+                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema(), &[])?);
                     }
                     quarantine.as_mut().expect("created").write(&batch).await
+                }
+                Msg::Restart => {
+                    discard(&ctx.lake, data.take()).await?;
+                    discard(&ctx.lake, quarantine.take()).await
                 }
             }
         };
@@ -236,9 +269,16 @@ pub async fn load(
     if let Some(e) = failure {
         return Err(e);
     }
+    if let Err(message) = fetched.verify_unchanged() {
+        discard(&ctx.lake, data).await?;
+        discard(&ctx.lake, quarantine).await?;
+        return Err(source.error(format!("{name}: {message}")));
+    }
     match checked {
         Err(rejection) => {
-            // The first pass finds file-level faults before any row is handed on, so no writer exists.
+            // Rows may have been written before the fault was found: they go, the file is rejected whole.
+            discard(&ctx.lake, data).await?;
+            discard(&ctx.lake, quarantine).await?;
             reject(ctx, record, qctx, &partition_rhf, seq, rejection).await
         }
         Ok((_, summary)) => {
@@ -265,6 +305,16 @@ pub async fn load(
     }
 }
 
+/// Finishes a file whose rows are void and deletes it (it was never committed; were the delete to
+/// fail, the next run would clean it up as garbage).
+async fn discard(lake: &Lake, writer: Option<Writer>) -> Result<(), EtlError> {
+    use object_store::ObjectStoreExt;
+    let Some(w) = writer else { return Ok(()) };
+    let path = lake.path(&w.file.path);
+    w.close().await?;
+    lake.store().delete(&path).await.map_err(EtlError::lake)
+}
+
 async fn with_size(ctx: &LoadContext, mut file: DataFile) -> Result<DataFile, EtlError> {
     use object_store::ObjectStoreExt;
     file.bytes = ctx.lake.store().head(&ctx.lake.path(&file.path)).await.map_err(EtlError::lake)?.size;
@@ -286,7 +336,7 @@ async fn reject(
     let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());
     q.push_file(rejection.rule.as_str(), rejection.line, &rejection.message);
     let file = fresh_file("quarantine", partition_rhf, record.period.as_deref(), &ctx.run_id, seq);
-    let mut w = Writer::new(&ctx.lake, file, quarantine_schema())?;
+    let mut w = Writer::new(&ctx.lake, file, quarantine_schema(), &[])?;
     w.write(&q.finish()).await?;
     let file = with_size(ctx, w.close().await?).await?;
     Ok(Loaded { record, data: Vec::new(), quarantine: vec![file] })

@@ -48,12 +48,63 @@ pub struct Listed {
     pub size: Option<u64>,
 }
 
-/// A fetched file: a local copy, deleted when dropped.
+/// A fetched file and the SHA-256 of its bytes. A remote file is copied here (the copy is deleted
+/// when dropped); a local source's file is read where it is, through the handle it was hashed
+/// through, so every pass reads the hashed bytes (a file replaced meanwhile is another file; one
+/// changed in place is caught by [`Fetched::verify_unchanged`]).
 #[derive(Debug)]
 pub struct Fetched {
-    pub file: tempfile::NamedTempFile,
+    content: Content,
     pub sha256: String,
     pub size: u64,
+}
+
+#[derive(Debug)]
+enum Content {
+    Copy(tempfile::NamedTempFile),
+    InPlace { file: std::fs::File, modified: Option<std::time::SystemTime> },
+}
+
+/// Opens a fetched file from its start, once per checking pass; owned, so it can move to a thread.
+#[derive(Debug)]
+pub enum Opener {
+    Path(std::path::PathBuf),
+    Handle(std::fs::File),
+}
+
+impl Opener {
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        use std::io::Seek;
+        match self {
+            Opener::Path(p) => std::fs::File::open(p),
+            Opener::Handle(f) => {
+                // A duplicate shares the position: passes run one after another, each from the start.
+                let mut file = f.try_clone()?;
+                file.seek(std::io::SeekFrom::Start(0))?;
+                Ok(file)
+            }
+        }
+    }
+}
+
+impl Fetched {
+    pub fn opener(&self) -> std::io::Result<Opener> {
+        Ok(match &self.content {
+            Content::Copy(copy) => Opener::Path(copy.path().to_path_buf()),
+            Content::InPlace { file, .. } => Opener::Handle(file.try_clone()?),
+        })
+    }
+
+    /// `Err` where a local file was written to since it was hashed (its size or time changed): what
+    /// was loaded from it may not be the hashed bytes.
+    pub fn verify_unchanged(&self) -> Result<(), String> {
+        let Content::InPlace { file, modified } = &self.content else { return Ok(()) };
+        let now = file.metadata().map_err(|e| e.to_string())?;
+        if now.len() != self.size || now.modified().ok() != *modified {
+            return Err("the file changed while it was loaded; it is loaded again at the next pass".into());
+        }
+        Ok(())
+    }
 }
 
 impl Source {
@@ -91,7 +142,7 @@ impl Source {
         }
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> EtlError {
+    pub(crate) fn error(&self, e: impl std::fmt::Display) -> EtlError {
         EtlError::Source { source_name: self.name.clone(), message: e.to_string() }
     }
 
@@ -139,26 +190,25 @@ impl Source {
     pub async fn fetch(&self, listed: &Listed) -> Result<Fetched, EtlError> {
         if let Location::Local { dir } = &self.location {
             let path = dir.join(&listed.name);
-            let copied = tokio::task::spawn_blocking(move || -> std::io::Result<Fetched> {
-                use std::io::{Read, Write};
-                let mut input = std::fs::File::open(&path)?;
-                let mut file = tempfile::NamedTempFile::new()?;
+            let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<Fetched> {
+                use std::io::Read;
+                let mut file = std::fs::File::open(&path)?;
+                let modified = file.metadata()?.modified().ok();
                 let mut hasher = Sha256::new();
                 let mut buf = vec![0u8; 1 << 20];
                 let mut size = 0u64;
                 loop {
-                    let n = input.read(&mut buf)?;
+                    let n = file.read(&mut buf)?;
                     if n == 0 {
                         break;
                     }
                     hasher.update(&buf[..n]);
-                    file.write_all(&buf[..n])?;
                     size += n as u64;
                 }
-                file.flush()?;
-                Ok(Fetched { file, sha256: hex::encode(hasher.finalize()), size })
+                let content = Content::InPlace { file, modified };
+                Ok(Fetched { content, sha256: hex::encode(hasher.finalize()), size })
             });
-            return copied.await.map_err(|e| self.error(e))?.map_err(|e| self.error(format!("{}: {e}", listed.name)));
+            return hashed.await.map_err(|e| self.error(e))?.map_err(|e| self.error(format!("{}: {e}", listed.name)));
         }
         let mut stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, String>> = match &self.location {
             Location::Local { .. } => unreachable!("handled above"),
@@ -187,7 +237,7 @@ impl Source {
             out.write_all(&chunk).await.map_err(|e| self.error(e))?;
         }
         out.flush().await.map_err(|e| self.error(e))?;
-        Ok(Fetched { file, sha256: hex::encode(hasher.finalize()), size })
+        Ok(Fetched { content: Content::Copy(file), sha256: hex::encode(hasher.finalize()), size })
     }
 }
 

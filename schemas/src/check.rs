@@ -17,43 +17,43 @@ use crate::reader::{Body, FileRejection, Raw, RawRecord, RecordReader};
 use crate::reference::{OSLO, Reference, UNKNOWN_KOMMUNE};
 use crate::rule::Rule;
 
-/// A checked, typed value.
+/// A checked, typed value, borrowing its text from the record.
 #[derive(Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
-    Text(String),
+    Text(&'a str),
     Int(i64),
     /// In units of 10^-scale of the column.
     Decimal(i64),
     Date(NaiveDate),
     Bool(bool),
-    List(Vec<String>),
+    List(Vec<&'a str>),
     /// A valid identity number with what it says. The number is only reachable through
     /// [`IdentityValue::number`], for pseudonymisation.
-    Identity(IdentityValue),
+    Identity(IdentityValue<'a>),
 }
 
 /// A valid identity number. `Debug` masks it.
 #[derive(Clone, PartialEq)]
-pub struct IdentityValue {
-    number: String,
+pub struct IdentityValue<'a> {
+    number: &'a str,
     pub identity: Identity,
 }
 
-impl IdentityValue {
+impl IdentityValue<'_> {
     /// The raw number, to be pseudonymised and dropped. Never log or store it.
     pub fn number(&self) -> &str {
-        &self.number
+        self.number
     }
 }
 
-impl fmt::Debug for IdentityValue {
+impl fmt::Debug for IdentityValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "IdentityValue(<masked>, {:?})", self.identity)
     }
 }
 
-impl fmt::Debug for Value {
+impl fmt::Debug for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Null => f.write_str("Null"),
@@ -97,13 +97,13 @@ impl fmt::Display for Violation {
 
 /// A row after checking: typed values (one per contract column) and what it broke.
 #[derive(Debug, Default)]
-pub struct CheckedRow {
+pub struct CheckedRow<'a> {
     pub line: u64,
-    pub values: Vec<Value>,
+    pub values: Vec<Value<'a>>,
     pub violations: Vec<Violation>,
 }
 
-impl CheckedRow {
+impl CheckedRow<'_> {
     pub fn is_accepted(&self) -> bool {
         self.violations.is_empty()
     }
@@ -151,53 +151,128 @@ pub fn check_file_name(file_name: &str, kind: ExtractKind, source: Rhf) -> Resul
     Ok(delivery)
 }
 
-/// Checks one delivery, calling `on_row` for every row in file order. `open` is called twice (the
-/// file is streamed twice, never held in memory). A file-level failure rejects the whole file and
-/// counts no rows; `on_row` may have been called by then, so callers discard what they collected.
+/// Checks one delivery, calling `on_row` once for every row, in file order. `open` is called two or
+/// three times (the file is streamed, never held in memory): a first pass over the ids alone finds
+/// the repeated ones, the last checks every row. A file-level failure rejects the whole file and
+/// counts no rows; no row has been handed on by then unless the failure is a read error in the
+/// last pass, so callers discard what they collected.
 pub fn check_delivery<R: Read>(
     file_name: &str,
     kind: ExtractKind,
     source: Rhf,
     reference: &Reference,
+    open: impl FnMut() -> std::io::Result<R>,
+    mut on_row: impl FnMut(&CheckedRow<'_>),
+) -> Result<(Delivery, FileSummary), FileRejection> {
+    check_passes(file_name, kind, source, reference, open, false, |event| {
+        if let RowEvent::Row(row) = event {
+            on_row(row)
+        }
+    })
+}
+
+/// What [`check_delivery_in_one_pass`] hands on.
+#[derive(Debug)]
+pub enum RowEvent<'r, 'a> {
+    Row(&'r CheckedRow<'a>),
+    /// The rows handed on so far are void: the delivery repeats ids, and every row comes again,
+    /// from the first, with those ids rejected.
+    Restart,
+}
+
+/// Checks one delivery in a single pass where it can: every row is checked and handed on as it is
+/// read, and the ids are collected on the way. Where ids repeat (a delivery fault, rare), the rows
+/// handed on are voided by [`RowEvent::Restart`] and the file is checked again; the rows handed on
+/// after the last `Restart` are exactly those [`check_delivery`] gives. A file-level failure can
+/// come after rows were handed on; callers discard them.
+pub fn check_delivery_in_one_pass<R: Read>(
+    file_name: &str,
+    kind: ExtractKind,
+    source: Rhf,
+    reference: &Reference,
+    open: impl FnMut() -> std::io::Result<R>,
+    on_event: impl FnMut(RowEvent<'_, '_>),
+) -> Result<(Delivery, FileSummary), FileRejection> {
+    check_passes(file_name, kind, source, reference, open, true, on_event)
+}
+
+fn check_passes<R: Read>(
+    file_name: &str,
+    kind: ExtractKind,
+    source: Rhf,
+    reference: &Reference,
     mut open: impl FnMut() -> std::io::Result<R>,
-    mut on_row: impl FnMut(&CheckedRow),
+    one_pass: bool,
+    mut on_event: impl FnMut(RowEvent<'_, '_>),
 ) -> Result<(Delivery, FileSummary), FileRejection> {
     let delivery = check_file_name(file_name, kind, source)?;
     let dialect = source.dialect();
     let checker = RowChecker::new(kind, source, delivery.period, reference);
-    let unreadable = |e: std::io::Error| FileRejection::new(Rule::Unreadable, None, e.to_string());
+    let mut reader = || {
+        let input = open().map_err(|e| FileRejection::new(Rule::Unreadable, None, e.to_string()))?;
+        RecordReader::new(input, kind, dialect)
+    };
 
-    // Pass 1: decodability of every record, and the ids that repeat.
-    let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
     let mut hashes = Vec::new();
-    while let Some(record) = reader.next_record()? {
+    if one_pass {
+        let summary = checking_pass(reader()?, &checker, &RepeatedIds::default(), Some(&mut hashes), &mut on_event)?;
+        let repeated = repeated_ids(&checker, hashes, &mut reader)?;
+        if repeated.is_empty() {
+            return Ok((delivery, summary));
+        }
+        on_event(RowEvent::Restart);
+        let summary = checking_pass(reader()?, &checker, &repeated, None, &mut on_event)?;
+        return Ok((delivery, summary));
+    }
+    // Pass 1: decodability of every record, and the ids.
+    let mut first = reader()?;
+    while let Some(record) = first.next_record()? {
         if let Some(parts) = checker.id_parts(&record) {
             hashes.push(id_hash(parts));
         }
     }
+    let repeated = repeated_ids(&checker, hashes, &mut reader)?;
+    let summary = checking_pass(reader()?, &checker, &repeated, None, &mut on_event)?;
+    Ok((delivery, summary))
+}
+
+/// The ids among `hashes` (one per row) that repeat. Where 64-bit hashes repeat, the file is read
+/// once more to count the exact ids of those rows, so that a hash collision never rejects a row.
+fn repeated_ids<R: Read>(
+    checker: &RowChecker<'_>,
+    mut hashes: Vec<u64>,
+    reader: &mut impl FnMut() -> Result<RecordReader<R>, FileRejection>,
+) -> Result<RepeatedIds, FileRejection> {
     hashes.sort_unstable();
     let mut repeated = RepeatedIds {
         candidates: hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect(),
         exact: HashSet::new(),
     };
     drop(hashes);
-    if !repeated.candidates.is_empty() {
-        // Pass 1b, only where 64-bit hashes repeat: count the exact ids of those rows, so that a hash
-        // collision can never reject a row.
-        let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
-        while let Some(record) = reader.next_record()? {
-            if let Some(parts) = checker.id_parts(&record)
-                && repeated.candidates.contains(&id_hash(parts))
-            {
-                *counts.entry(exact_key(parts)).or_default() += 1;
-            }
-        }
-        repeated.exact = counts.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+    if repeated.candidates.is_empty() {
+        return Ok(repeated);
     }
+    let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut again = reader()?;
+    while let Some(record) = again.next_record()? {
+        if let Some(parts) = checker.id_parts(&record)
+            && repeated.candidates.contains(&id_hash(parts))
+        {
+            *counts.entry(exact_key(parts)).or_default() += 1;
+        }
+    }
+    repeated.exact = counts.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+    Ok(repeated)
+}
 
-    // Pass 2: check and type every row.
-    let mut reader = RecordReader::new(open().map_err(unreadable)?, kind, dialect)?;
+/// Checks and types every row of `reader`, handing each on; collects the rows' id hashes where asked.
+fn checking_pass<R: Read>(
+    mut reader: RecordReader<R>,
+    checker: &RowChecker<'_>,
+    repeated: &RepeatedIds,
+    mut hashes: Option<&mut Vec<u64>>,
+    on_event: &mut impl FnMut(RowEvent<'_, '_>),
+) -> Result<FileSummary, FileRejection> {
     let mut summary = FileSummary {
         rows_read: 0,
         rows_loaded: 0,
@@ -206,9 +281,18 @@ pub fn check_delivery<R: Read>(
         violations_by_rule: BTreeMap::new(),
         unknown_columns: Vec::new(),
     };
-    let mut row = CheckedRow::default();
+    // The row's buffers are reused from record to record; the values borrow from each record.
+    let mut spare: CheckedRow<'static> = CheckedRow::default();
     while let Some(record) = reader.next_record()? {
-        checker.check(&record, &repeated, &mut row);
+        let mut row = CheckedRow {
+            line: 0,
+            values: recycle(std::mem::take(&mut spare.values)),
+            violations: std::mem::take(&mut spare.violations),
+        };
+        checker.check(&record, repeated, &mut row);
+        if let (Some(hashes), Some(parts)) = (hashes.as_deref_mut(), checker.id_parts(&record)) {
+            hashes.push(id_hash(parts));
+        }
         summary.rows_read += 1;
         if row.violations.is_empty() {
             summary.rows_loaded += 1;
@@ -219,10 +303,19 @@ pub fn check_delivery<R: Read>(
                 *summary.violations_by_rule.entry(v.rule).or_default() += 1;
             }
         }
-        on_row(&row);
+        on_event(RowEvent::Row(&row));
+        spare.values = recycle(row.values);
+        spare.violations = row.violations;
     }
     summary.unknown_columns = reader.unknown_columns().iter().cloned().collect();
-    Ok((delivery, summary))
+    Ok(summary)
+}
+
+/// An empty vector of values for another record's lifetime, keeping the allocation (the standard
+/// library collects in place where the element layout is the same).
+fn recycle<'b>(mut values: Vec<Value<'_>>) -> Vec<Value<'b>> {
+    values.clear();
+    values.into_iter().map(|_| unreachable!("the vector is empty")).collect()
 }
 
 /// The ids that occur more than once in a delivery. Memory: 8 bytes per row during the first pass,
@@ -234,8 +327,12 @@ pub struct RepeatedIds {
 }
 
 impl RepeatedIds {
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty()
+    }
+
     fn contains(&self, parts: [&str; 3]) -> bool {
-        self.candidates.contains(&id_hash(parts)) && self.exact.contains(&exact_key(parts))
+        !self.is_empty() && self.candidates.contains(&id_hash(parts)) && self.exact.contains(&exact_key(parts))
     }
 }
 
@@ -304,14 +401,14 @@ impl<'a> RowChecker<'a> {
         let Body::Fields(fields) = &record.body else { return None };
         let text = |col| match fields.get(col) {
             Raw::Text(s) if !s.is_empty() => Some(s),
-            Raw::Json(serde_json::Value::String(s)) if !s.is_empty() => Some(s.as_str()),
+            Raw::Json(crate::reader::JsonField::Str(s)) if !s.is_empty() => Some(s.as_ref()),
             _ => None,
         };
         Some([text(0).unwrap_or_default(), text(self.hf_col)?, text(self.id_col)?])
     }
 
     /// Checks one record into `row` (cleared first).
-    pub fn check(&self, record: &RawRecord<'_>, repeated_ids: &RepeatedIds, row: &mut CheckedRow) {
+    pub fn check<'r>(&self, record: &'r RawRecord<'_>, repeated_ids: &RepeatedIds, row: &mut CheckedRow<'r>) {
         row.line = record.line;
         row.values.clear();
         row.violations.clear();
@@ -353,20 +450,20 @@ impl<'a> RowChecker<'a> {
                 line: record.line,
                 column: Some(self.kind.id_column()),
                 rule: Rule::DuplicateId,
-                value: Some(cut(&self.text_value(row, self.id_col))),
+                value: Some(cut(self.text_value(row, self.id_col))),
                 expected: "an id used once within (rhf, hf) in the delivery".into(),
             });
         }
     }
 
-    fn text_value(&self, row: &CheckedRow, col: usize) -> String {
+    fn text_value<'v>(&self, row: &'v CheckedRow<'_>, col: usize) -> &'v str {
         match &row.values[col] {
-            Value::Text(s) => s.clone(),
-            _ => String::new(),
+            Value::Text(s) => s,
+            _ => "",
         }
     }
 
-    fn cross_checks(&self, line: u64, row: &mut CheckedRow) {
+    fn cross_checks(&self, line: u64, row: &mut CheckedRow<'_>) {
         let mut found = Vec::new();
         let int = |v: &Value| if let Value::Int(i) = v { Some(*i) } else { None };
         // The i-th column of `cross_columns(self.kind)`.
@@ -404,12 +501,12 @@ impl<'a> RowChecker<'a> {
             }
             ExtractKind::Coding => {
                 if let (Value::Text(bydel), Value::Text(kommune)) = (get(0), get(1))
-                    && kommune != OSLO
+                    && *kommune != OSLO
                 {
                     found.push((
                         "bydel",
                         Rule::Bydel,
-                        bydel.clone(),
+                        bydel.to_string(),
                         format!("no bydel where bostedskommune is {kommune} (only with {OSLO})"),
                     ));
                 }
@@ -434,8 +531,8 @@ impl<'a> RowChecker<'a> {
     }
 
     /// Checks and types one field.
-    fn value(&self, col: &Column, raw: Raw<'_>) -> Result<Value, (Rule, String)> {
-        use serde_json::Value as J;
+    fn value<'r>(&self, col: &Column, raw: Raw<'r>) -> Result<Value<'r>, (Rule, String)> {
+        use crate::reader::JsonField as J;
         let is_null = matches!(raw, Raw::Missing | Raw::Text("") | Raw::Json(J::Null));
         if is_null {
             return if col.required {
@@ -446,10 +543,10 @@ impl<'a> RowChecker<'a> {
         }
         let json = matches!(self.dialect.format, FileFormat::JsonLines);
         // The text of a field that JSON must give as a string.
-        let string = || -> Result<&str, (Rule, String)> {
+        let string = || -> Result<&'r str, (Rule, String)> {
             match raw {
                 Raw::Text(s) => Ok(s),
-                Raw::Json(J::String(s)) => Ok(s),
+                Raw::Json(J::Str(s)) => Ok(s),
                 _ => Err((Rule::Format, "a JSON string".into())),
             }
         };
@@ -460,12 +557,12 @@ impl<'a> RowChecker<'a> {
                 if rhf != self.source {
                     return Err((Rule::RhfMismatch, format!("{} (the delivering region)", self.source)));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Hf => {
                 let s = string()?;
                 match self.reference.hf_region(s) {
-                    Some(r) if r == self.source.code() => Ok(Value::Text(s.to_string())),
+                    Some(r) if r == self.source.code() => Ok(Value::Text(s)),
                     _ => Err((Rule::UnknownHf, format!("a health trust of {}", self.source))),
                 }
             }
@@ -475,25 +572,25 @@ impl<'a> RowChecker<'a> {
                 if !(1..=64).contains(&n) {
                     return Err((Rule::Length, "1–64 characters".into()));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Text { max } => {
                 let s = string()?;
                 if s.chars().count() > max {
                     return Err((Rule::Length, format!("at most {max} characters")));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Code(list) => {
                 let s = string()?;
                 if !list.contains(&s) {
                     return Err((Rule::Code, format!("one of {}", list.join(", "))));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Bool => match raw {
                 Raw::Json(J::Bool(b)) => Ok(Value::Bool(*b)),
-                Raw::Text(_) | Raw::Json(J::String(_)) => match string()? {
+                Raw::Text(_) | Raw::Json(J::Str(_)) => match string()? {
                     "1" | "true" | "ja" => Ok(Value::Bool(true)),
                     "0" | "false" | "nei" => Ok(Value::Bool(false)),
                     _ => Err((Rule::Format, "a bool: 1/0, true/false or ja/nei".into())),
@@ -511,7 +608,7 @@ impl<'a> RowChecker<'a> {
                     let or = if unknown_allowed { ", or 9999" } else { "" };
                     return Err((Rule::UnknownKommune, format!("a kommunenummer in the reference list{or}")));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Bydel => {
                 let s = string()?;
@@ -521,7 +618,7 @@ impl<'a> RowChecker<'a> {
                 if !self.reference.is_bydel(s) {
                     return Err((Rule::Bydel, "an Oslo city district in the reference list".into()));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::Date { in_period } => {
                 let s = string()?;
@@ -571,7 +668,7 @@ impl<'a> RowChecker<'a> {
             ColumnType::Fodselsnummer => {
                 let s = string()?;
                 match identity::parse(s) {
-                    Ok(identity) => Ok(Value::Identity(IdentityValue { number: s.to_string(), identity })),
+                    Ok(identity) => Ok(Value::Identity(IdentityValue { number: s, identity })),
                     Err(e) => Err((Rule::Fodselsnummer, format!("a valid identity number ({e})"))),
                 }
             }
@@ -589,16 +686,16 @@ impl<'a> RowChecker<'a> {
                         "an ICD-10 code in an LMS diagnosis group (reference icd10_groups)".into(),
                     ));
                 }
-                Ok(Value::Text(s.to_string()))
+                Ok(Value::Text(s))
             }
             ColumnType::CodeList { item } => {
-                let items: Vec<String> = match raw {
+                let items: Vec<&str> = match raw {
                     Raw::Json(J::Array(a)) => a
                         .iter()
-                        .map(|v| v.as_str().map(str::to_string))
+                        .map(|v| if let J::Str(s) = v { Some(s.as_ref()) } else { None })
                         .collect::<Option<_>>()
                         .ok_or_else(|| (Rule::Format, "an array of strings".to_string()))?,
-                    _ => string()?.split('|').map(str::to_string).collect(),
+                    _ => string()?.split('|').collect(),
                 };
                 let (lo, hi) = match item {
                     ListItem::Procedure => (5, 7),

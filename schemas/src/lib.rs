@@ -12,7 +12,10 @@ pub mod reader;
 pub mod reference;
 pub mod rule;
 
-pub use check::{CheckedRow, FileSummary, RowChecker, Value, Violation, check_delivery, check_file_name};
+pub use check::{
+    CheckedRow, FileSummary, RowChecker, RowEvent, Value, Violation, check_delivery, check_delivery_in_one_pass,
+    check_file_name,
+};
 pub use contract::{Column, ColumnType, ExtractKind};
 pub use delivery::{Delivery, Period};
 pub use dialect::{Dialect, Rhf};

@@ -1,8 +1,12 @@
 //! Streaming decoding of one delivery in its source's dialect: records with the physical line they
 //! start on, fields addressed by contract column. Memory is bounded by the longest record.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::contract::ExtractKind;
 use crate::dialect::{Dialect, Encoding, FileFormat};
@@ -29,7 +33,174 @@ pub enum Raw<'a> {
     /// Not in the header, or a key missing from the JSON object.
     Missing,
     Text(&'a str),
-    Json(&'a serde_json::Value),
+    Json(&'a JsonField<'a>),
+}
+
+/// A JSON value of one field, borrowing its strings from the line where they have no escapes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JsonField<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<JsonField<'a>>),
+    /// An object, which no contract column takes; kept whole to show it in quarantine.
+    Object(serde_json::Value),
+}
+
+/// Compact JSON, as `serde_json` writes it.
+impl fmt::Display for JsonField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonField::Null => f.write_str("null"),
+            JsonField::Bool(b) => write!(f, "{b}"),
+            JsonField::Number(n) => write!(f, "{n}"),
+            JsonField::Str(s) => f.write_str(&serde_json::to_string(s.as_ref()).map_err(|_| fmt::Error)?),
+            JsonField::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            JsonField::Object(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonField<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonField<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(JsonField::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(JsonField::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(JsonField::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(JsonField::Number(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(JsonField::Number(n.into()))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                serde_json::Number::from_f64(n).map(JsonField::Number).ok_or_else(|| E::custom("a finite number"))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonField::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(JsonField::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(JsonField::Str(Cow::Owned(s)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(JsonField::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(JsonField::Object)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object key, borrowed where it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Reads one JSON line into the contract's slots; `false` where the line is JSON but not an object.
+struct JsonLine<'s, 'a> {
+    columns: &'static [crate::contract::Column],
+    slots: &'s mut Vec<Option<JsonField<'a>>>,
+    unknown: &'s mut BTreeSet<String>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for JsonLine<'_, 'de> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonLine<'_, 'de> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let index = |name: &str| self.columns.iter().position(|c| c.name == name);
+        while let Some(Key(key)) = map.next_key()? {
+            // Exact names are the rule; case and surrounding spaces do not matter.
+            match index(&key).or_else(|| index(&normalise(&key))) {
+                Some(i) => self.slots[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                    let name = normalise(&key);
+                    if !self.unknown.contains(&name) {
+                        self.unknown.insert(name);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
 }
 
 /// A record: its line and either its fields or why it is malformed.
@@ -49,7 +220,7 @@ pub enum Body<'a> {
 #[derive(Debug)]
 pub enum Fields<'a> {
     Csv { text: &'a str, bounds: &'a [(usize, usize)], map: &'a [Option<usize>] },
-    Json { slots: &'a [Option<serde_json::Value>] },
+    Json { slots: Vec<Option<JsonField<'a>>> },
 }
 
 impl Fields<'_> {
@@ -121,8 +292,6 @@ enum Inner<R: Read> {
         reader: BufReader<R>,
         line: Vec<u8>,
         line_no: u64,
-        keys: HashMap<String, usize>,
-        slots: Vec<Option<serde_json::Value>>,
     },
 }
 
@@ -218,13 +387,7 @@ impl<R: Read> RecordReader<R> {
                     unknown_columns: unknown,
                 });
             }
-            FileFormat::JsonLines => Inner::Json {
-                reader: input,
-                line: Vec::new(),
-                line_no: 0,
-                keys: columns.iter().enumerate().map(|(i, c)| (c.name.to_string(), i)).collect(),
-                slots: vec![None; columns.len()],
-            },
+            FileFormat::JsonLines => Inner::Json { reader: input, line: Vec::new(), line_no: 0 },
         };
         Ok(RecordReader { kind, inner, unknown_columns: BTreeSet::new() })
     }
@@ -247,14 +410,42 @@ impl<R: Read> RecordReader<R> {
                         break record.position().map_or(0, |p| p.line());
                     }
                 };
-                text.clear();
                 bounds.clear();
-                for field in fields_without_cr(record) {
-                    let a = text.len();
-                    decode_field(field, *encoding, text)
-                        .map_err(|e| FileRejection::new(Rule::Undecodable, Some(line), e))?;
-                    bounds.push((a, text.len()));
+                let bytes = record.as_slice();
+                // Most records are valid UTF-8 as they stand (Windows-1252 too where they are
+                // ASCII): their fields are read in place, not copied.
+                let mut in_place = match encoding {
+                    Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(bytes).ok(),
+                    Encoding::Windows1252 => bytes.is_ascii().then(|| std::str::from_utf8(bytes).expect("ASCII")),
+                };
+                if let Some(whole) = in_place {
+                    let n = record.len();
+                    for i in 0..n {
+                        let r = record.range(i).expect("a field of the record");
+                        let cr = i + 1 == n && bytes[r.clone()].ends_with(b"\r");
+                        bounds.push((r.start, if cr { r.end - 1 } else { r.end }));
+                    }
+                    // Each field must be valid on its own, not only the record: bytes split by a
+                    // delimiter can join into a character.
+                    if !bounds.iter().all(|&(a, b)| whole.is_char_boundary(a) && whole.is_char_boundary(b)) {
+                        in_place = None;
+                    }
                 }
+                let text: &str = match in_place {
+                    Some(whole) => whole,
+                    None => {
+                        // Decoded field by field; the error names the field's bytes.
+                        text.clear();
+                        bounds.clear();
+                        for field in fields_without_cr(record) {
+                            let a = text.len();
+                            decode_field(field, *encoding, text)
+                                .map_err(|e| FileRejection::new(Rule::Undecodable, Some(line), e))?;
+                            bounds.push((a, text.len()));
+                        }
+                        text
+                    }
+                };
                 if record.len() != *header_len {
                     return Ok(Some(RawRecord {
                         line,
@@ -263,51 +454,43 @@ impl<R: Read> RecordReader<R> {
                 }
                 Ok(Some(RawRecord { line, body: Body::Fields(Fields::Csv { text, bounds, map }) }))
             }
-            Inner::Json { reader, line, line_no, keys, slots } => loop {
-                line.clear();
-                let n = reader
-                    .read_until(b'\n', line)
-                    .map_err(|e| FileRejection::new(Rule::Unreadable, Some(*line_no + 1), e.to_string()))?;
-                if n == 0 {
-                    return Ok(None);
-                }
-                *line_no += 1;
-                let text = std::str::from_utf8(line).map_err(|e| {
-                    FileRejection::new(Rule::Undecodable, Some(*line_no), format!("invalid UTF-8 ({e})"))
-                })?;
-                let text = text.trim_end_matches(['\n', '\r']);
-                if text.trim().is_empty() {
-                    continue; // blank lines carry no record, as in CSV
-                }
-                let object = match serde_json::from_str::<serde_json::Value>(text) {
-                    Ok(serde_json::Value::Object(o)) => o,
-                    Ok(_) => {
-                        return Ok(Some(RawRecord {
-                            line: *line_no,
-                            body: Body::Malformed("the line is JSON but not an object".into()),
-                        }));
+            Inner::Json { reader, line, line_no } => {
+                loop {
+                    line.clear();
+                    let n = reader
+                        .read_until(b'\n', line)
+                        .map_err(|e| FileRejection::new(Rule::Unreadable, Some(*line_no + 1), e.to_string()))?;
+                    if n == 0 {
+                        return Ok(None);
                     }
-                    Err(e) => {
-                        return Ok(Some(RawRecord {
-                            line: *line_no,
-                            body: Body::Malformed(format!("the line is not JSON: {e}")),
-                        }));
-                    }
-                };
-                slots.iter_mut().for_each(|s| *s = None);
-                for (key, value) in object {
-                    let name = normalise(&key);
-                    match keys.get(&name) {
-                        Some(&i) => slots[i] = Some(value),
-                        None => {
-                            if !self.unknown_columns.contains(&name) {
-                                self.unknown_columns.insert(name);
-                            }
+                    *line_no += 1;
+                    let blank = match std::str::from_utf8(line) {
+                        Ok(text) => text.trim().is_empty(),
+                        Err(e) => {
+                            let message = format!("invalid UTF-8 ({e})");
+                            return Err(FileRejection::new(Rule::Undecodable, Some(*line_no), message));
                         }
+                    };
+                    if !blank {
+                        break; // blank lines carry no record, as in CSV
                     }
                 }
-                return Ok(Some(RawRecord { line: *line_no, body: Body::Fields(Fields::Json { slots }) }));
-            },
+                // Validated above; checked again (cheaply) because the line is borrowed from here on.
+                let text = std::str::from_utf8(line).expect("valid UTF-8").trim_end_matches(['\n', '\r']);
+                let columns = self.kind.columns();
+                let mut slots = Vec::with_capacity(columns.len());
+                slots.resize_with(columns.len(), || None);
+                let seed = JsonLine { columns, slots: &mut slots, unknown: &mut self.unknown_columns };
+                let mut de = serde_json::Deserializer::from_str(text);
+                let parsed =
+                    de::DeserializeSeed::deserialize(seed, &mut de).and_then(|object| de.end().map(|()| object));
+                let body = match parsed {
+                    Ok(true) => Body::Fields(Fields::Json { slots }),
+                    Ok(false) => Body::Malformed("the line is JSON but not an object".into()),
+                    Err(e) => Body::Malformed(format!("the line is not JSON: {e}")),
+                };
+                Ok(Some(RawRecord { line: *line_no, body }))
+            }
         }
     }
 

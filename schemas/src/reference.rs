@@ -2,7 +2,7 @@
 //! regions, health trusts, areas (municipalities and Oslo's city districts with their catchment HF),
 //! population and ICD-10 groups. Embedded in the binary so that every command works from a clone.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use serde::Deserialize;
 
@@ -100,10 +100,11 @@ pub struct Reference {
     pub areas: Vec<Area>,
     pub population: Vec<PopulationRow>,
     pub icd10_groups: Vec<Icd10Group>,
-    hf_region: HashMap<String, String>,
-    kommuner: HashSet<String>,
-    bydeler: HashSet<String>,
-    icd10: HashMap<String, String>,
+    // Looked up for every row: keyed with a fast hash (short, trusted keys; no flooding concern).
+    hf_region: FxHashMap<String, String>,
+    kommuner: FxHashSet<String>,
+    bydeler: FxHashSet<String>,
+    icd10: FxHashMap<String, String>,
 }
 
 fn table<T: for<'de> Deserialize<'de>>(table: &'static str, text: &str) -> Result<Vec<T>, ReferenceError> {
@@ -155,8 +156,17 @@ impl Reference {
 
     /// The diagnosis group of an ICD-10 code by the longest matching prefix (the dot ignored).
     pub fn icd10_group(&self, code: &str) -> Option<&str> {
-        let code: String = code.chars().filter(|c| *c != '.').collect();
-        (1..=code.len().min(4)).rev().find_map(|n| code.get(..n).and_then(|p| self.icd10.get(p))).map(String::as_str)
+        // The first four bytes without dots: prefixes are at most four characters.
+        let mut key = [0u8; 4];
+        let mut len = 0;
+        for b in code.bytes().filter(|b| *b != b'.').take(4) {
+            key[len] = b;
+            len += 1;
+        }
+        (1..=len)
+            .rev()
+            .find_map(|n| std::str::from_utf8(&key[..n]).ok().and_then(|p| self.icd10.get(p)))
+            .map(String::as_str)
     }
 
     /// An area by code.

@@ -95,14 +95,13 @@ fn files_parse_with_pythons_standard_tools() {
     }
 }
 
-/// Accepted rows of one extract, as (region, typed values).
-fn rows(kind: ExtractKind) -> Vec<(Rhf, Vec<Value>)> {
+/// Hands each accepted row of one extract to `f`, as (region, typed values).
+fn each_row(kind: ExtractKind, mut f: impl FnMut(Rhf, &[Value<'_>])) {
     let (dir, manifest) = demo();
-    let mut out = Vec::new();
-    for f in &manifest.files {
-        let name = f.path.rsplit('/').next().unwrap();
+    for file in &manifest.files {
+        let name = file.path.rsplit('/').next().unwrap();
         let Ok(d) = Delivery::parse(name) else { continue };
-        if d.extract != kind || f.rejected.is_some() || f.superseded_by.is_some() {
+        if d.extract != kind || file.rejected.is_some() || file.superseded_by.is_some() {
             continue;
         }
         let rhf = d.rhf;
@@ -111,23 +110,22 @@ fn rows(kind: ExtractKind) -> Vec<(Rhf, Vec<Value>)> {
             kind,
             rhf,
             reference(),
-            || std::fs::File::open(dir.join(&f.path)),
+            || std::fs::File::open(dir.join(&file.path)),
             |row| {
                 if row.is_accepted() {
-                    out.push((rhf, row.values.clone()));
+                    f(rhf, &row.values);
                 }
             },
         )
         .unwrap();
     }
-    out
 }
 
 fn col(kind: ExtractKind, name: &str) -> usize {
     kind.column_index(name).unwrap()
 }
 
-fn text(v: &Value) -> &str {
+fn text<'a>(v: &Value<'a>) -> &'a str {
     match v {
         Value::Text(s) => s,
         _ => "",
@@ -136,10 +134,13 @@ fn text(v: &Value) -> &str {
 
 #[test]
 fn sami_language_courses_are_mainly_in_the_north() {
-    let runs = rows(ExtractKind::Activity);
     let sprak = col(ExtractKind::Activity, "sprak");
-    let sami: Vec<Rhf> =
-        runs.iter().filter(|(_, v)| ["se", "smj", "sma"].contains(&text(&v[sprak]))).map(|(r, _)| *r).collect();
+    let mut sami: Vec<Rhf> = Vec::new();
+    each_row(ExtractKind::Activity, |rhf, v| {
+        if ["se", "smj", "sma"].contains(&text(&v[sprak])) {
+            sami.push(rhf);
+        }
+    });
     let north = sami.iter().filter(|r| matches!(r, Rhf::Hn | Rhf::Hmn)).count();
     assert!(sami.len() >= 5, "{} Sami-language runs", sami.len());
     assert!(north * 10 >= sami.len() * 9, "{north} of {} in Helse Nord and Helse Midt-Norge", sami.len());
@@ -147,16 +148,15 @@ fn sami_language_courses_are_mainly_in_the_north() {
 
 #[test]
 fn volumes_follow_population_and_season() {
-    let contacts = rows(ExtractKind::Coding);
     let dato = col(ExtractKind::Coding, "kontaktdato");
     let mut by_region: BTreeMap<Rhf, f64> = BTreeMap::new();
     let mut by_month = [0f64; 12];
-    for (rhf, v) in &contacts {
-        *by_region.entry(*rhf).or_default() += 1.0;
+    each_row(ExtractKind::Coding, |rhf, v| {
+        *by_region.entry(rhf).or_default() += 1.0;
         if let Value::Date(d) = v[dato] {
             by_month[chrono::Datelike::month0(&d) as usize] += 1.0;
         }
-    }
+    });
     // Contacts per inhabitant agree across regions within 25 % (residents are served in their region).
     let r = reference();
     let population = |rhf: Rhf| -> f64 {
@@ -181,17 +181,16 @@ fn volumes_follow_population_and_season() {
 
 #[test]
 fn the_smallest_municipalities_have_lower_reach() {
-    let contacts = rows(ExtractKind::Coding);
     let (kommune, saer) = (col(ExtractKind::Coding, "bostedskommune"), col(ExtractKind::Coding, "saerkoder"));
     let r = reference();
     let class = |k: &str| r.area(k).map(|a| a.size_class);
     let mut a0099 = [0f64; 5];
-    for (_, v) in &contacts {
-        let coded = matches!(&v[saer], Value::List(l) if l.iter().any(|c| c == "A0099"));
+    each_row(ExtractKind::Coding, |_, v| {
+        let coded = matches!(&v[saer], Value::List(l) if l.contains(&"A0099"));
         if let (true, Some(c)) = (coded, class(text(&v[kommune]))) {
             a0099[c as usize] += 1.0;
         }
-    }
+    });
     let mut inhabitants = [0f64; 5];
     for p in r.population.iter().filter(|p| (2020..=2021).contains(&p.year)) {
         let area = r.area(&p.area).unwrap();
@@ -205,19 +204,18 @@ fn the_smallest_municipalities_have_lower_reach() {
 
 #[test]
 fn pam_scores_improve_on_average() {
-    let responses = rows(ExtractKind::Evaluation);
     let c = |n| col(ExtractKind::Evaluation, n);
     let mut before = BTreeMap::new();
     let mut after = BTreeMap::new();
-    for (_, v) in &responses {
-        let (Value::Text(who), Value::Decimal(score)) = (&v[c("deltaker")], &v[c("pam_score")]) else { continue };
-        let key = (text(&v[c("kurs_id")]).to_string(), who.clone());
+    each_row(ExtractKind::Evaluation, |_, v| {
+        let (Value::Text(who), Value::Decimal(score)) = (&v[c("deltaker")], &v[c("pam_score")]) else { return };
+        let key = (text(&v[c("kurs_id")]).to_string(), who.to_string());
         match text(&v[c("maletidspunkt")]) {
             "for" => before.insert(key, *score),
             "etter" => after.insert(key, *score),
             _ => None,
         };
-    }
+    });
     let gains: Vec<i64> = after.iter().filter_map(|(k, a)| before.get(k).map(|b| a - b)).collect();
     assert!(gains.len() > 100, "{} pairs", gains.len());
     let mean = gains.iter().sum::<i64>() as f64 / gains.len() as f64 / 100.0;

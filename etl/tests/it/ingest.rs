@@ -243,3 +243,31 @@ async fn backfill_reloads_the_newest_delivery_of_each_period_in_range() {
     let removed: BTreeSet<&String> = before.files.keys().filter(|p| !after.files.contains_key(*p)).collect();
     assert!(removed.iter().all(|p| p.contains("period=2024-08") || p.contains("period=2024-09")), "{removed:?}");
 }
+
+/// A local source's file is read where it is: every pass reads the bytes that were hashed, and a
+/// file written to after hashing is refused, not loaded under the old hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_file_is_read_as_hashed_and_a_change_is_caught() {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = incoming_with(dir.path(), |p| p.starts_with("HN/"));
+    let source = sources(&incoming).into_iter().find(|s| s.rhf == lms_schemas::Rhf::Hn).unwrap();
+    let listed = source.list().await.unwrap();
+    let first = &listed[0];
+    let fetched = source.fetch(first).await.unwrap();
+    let path = incoming.join("HN").join(&first.name);
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(fetched.sha256, hex::encode(sha2::Sha256::digest(&on_disk)));
+    assert_eq!(fetched.size, on_disk.len() as u64);
+    let opener = fetched.opener().unwrap();
+    for _pass in 0..2 {
+        let mut bytes = Vec::new();
+        opener.open().unwrap().read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, on_disk, "each pass reads the whole file from its start");
+    }
+    assert_eq!(fetched.verify_unchanged(), Ok(()));
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\n").unwrap();
+    let err = fetched.verify_unchanged().unwrap_err();
+    assert!(err.contains("changed while it was loaded"), "{err}");
+}

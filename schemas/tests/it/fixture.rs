@@ -4,7 +4,10 @@
 use std::io::Cursor;
 
 use lms_schemas::dialect::Rhf;
-use lms_schemas::{ExtractKind, FileRejection, FileSummary, Reference, Violation, check_delivery};
+use lms_schemas::{
+    CheckedRow, ExtractKind, FileRejection, FileSummary, Reference, RowEvent, Violation, check_delivery,
+    check_delivery_in_one_pass,
+};
 
 /// A value as a test writes it.
 #[derive(Clone, Debug)]
@@ -211,17 +214,27 @@ pub fn check_named(
     bytes: &[u8],
 ) -> Result<(FileSummary, Vec<Violation>), FileRejection> {
     let reference = reference();
-    let mut violations = Vec::new();
-    let (_, summary) = check_delivery(
-        name,
-        kind,
-        rhf,
-        reference,
-        || Ok(Cursor::new(bytes.to_vec())),
-        |row| violations.extend(row.violations.iter().cloned()),
-    )?;
+    let open = || Ok(Cursor::new(bytes.to_vec()));
+    let seen = |row: &CheckedRow<'_>| (row.line, format!("{:?}", row.values), row.violations.clone());
+    let mut rows = Vec::new();
+    let two_passes = check_delivery(name, kind, rhf, reference, open, |row| rows.push(seen(row)));
+    // The single pass the ETL uses hands on the same rows after its last restart, and ends alike.
+    let mut after_restart = Vec::new();
+    let one_pass = check_delivery_in_one_pass(name, kind, rhf, reference, open, |event| match event {
+        RowEvent::Row(row) => after_restart.push(seen(row)),
+        RowEvent::Restart => after_restart.clear(),
+    });
+    match (&two_passes, &one_pass) {
+        (Ok((_, a)), Ok((_, b))) => {
+            assert_eq!(a, b, "summaries of one and two passes");
+            assert_eq!(rows, after_restart, "rows of one and two passes");
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "rejections of one and two passes"),
+        (a, b) => panic!("two passes gave {a:?}, one pass {b:?}"),
+    }
+    let (_, summary) = two_passes?;
     assert_eq!(summary.rows_read, summary.rows_loaded + summary.rows_rejected, "every row accounted for");
-    Ok((summary, violations))
+    Ok((summary, rows.into_iter().flat_map(|(_, _, v)| v).collect()))
 }
 
 pub fn check(rhf: Rhf, kind: ExtractKind, bytes: &[u8]) -> Result<(FileSummary, Vec<Violation>), FileRejection> {
