@@ -47,40 +47,44 @@ pub struct RowBatcher {
 
 impl RowBatcher {
     pub fn new(kind: ExtractKind, period: &str, file: &str, key: PseudonymKey) -> RowBatcher {
+        // Room for a whole batch from the start (16 bytes a text value until a batch tells more);
+        // pages are only touched as rows come.
+        let rows = BATCH_ROWS;
+        let text = || StringBuilder::with_capacity(rows, rows * 16);
         let builders = kind
             .columns()
             .iter()
             .map(|c| match c.ty {
-                ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
-                ColumnType::Date { .. } => Builder::Date(Date32Builder::new()),
-                ColumnType::Int { .. } => Builder::Int(Int32Builder::new()),
+                ColumnType::Bool => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+                ColumnType::Date { .. } => Builder::Date(Date32Builder::with_capacity(rows)),
+                ColumnType::Int { .. } => Builder::Int(Int32Builder::with_capacity(rows)),
                 ColumnType::Decimal { scale, .. } => Builder::Dec(
-                    Decimal128Builder::new()
+                    Decimal128Builder::with_capacity(rows)
                         .with_precision_and_scale(5 + scale as u8, scale as i8)
                         .expect("valid decimal"),
                 ),
                 ColumnType::CodeList { .. } => {
-                    Builder::List(ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+                    Builder::List(ListBuilder::with_capacity(text(), rows).with_field(Arc::new(Field::new(
                         "item",
                         DataType::Utf8,
                         false,
                     ))))
                 }
                 ColumnType::Fodselsnummer => Builder::Identity(Box::new((
-                    StringBuilder::new(),
-                    Date32Builder::new(),
-                    StringBuilder::new(),
-                    Int32Builder::new(),
+                    StringBuilder::with_capacity(rows, rows * 32),
+                    Date32Builder::with_capacity(rows),
+                    StringBuilder::with_capacity(rows, rows),
+                    Int32Builder::with_capacity(rows),
                 ))),
-                _ => Builder::Str(StringBuilder::new()),
+                _ => Builder::Str(text()),
             })
             .collect();
         RowBatcher {
             schema: kind.lake_schema(),
             builders,
-            period: StringBuilder::new(),
-            delivery: StringBuilder::new(),
-            line: Int64Builder::new(),
+            period: StringBuilder::with_capacity(rows, rows * period.len()),
+            delivery: StringBuilder::with_capacity(rows, rows * file.len()),
+            line: Int64Builder::with_capacity(rows),
             period_text: period.to_string(),
             file: file.to_string(),
             key,

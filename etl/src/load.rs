@@ -42,22 +42,68 @@ struct Writer {
     file: DataFile,
 }
 
-impl Writer {
-    /// `unique` names columns whose values (nearly) never repeat: no dictionary, which would only be
-    /// abandoned, no min/max statistics, which would prune nothing, and zstd level 1: level 3 finds
-    /// no more to compress in unique ids and random pseudonyms, and takes longer (docs/benchmarks.md).
-    fn new(lake: &Lake, file: DataFile, schema: arrow_schema::SchemaRef, unique: &[&str]) -> Result<Writer, EtlError> {
-        let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("zstd level"));
-        let mut props =
-            WriterProperties::builder().set_compression(zstd(3)).set_max_row_group_row_count(Some(BATCH_ROWS * 4));
-        for column in unique {
-            let path = parquet::schema::types::ColumnPath::from(*column);
-            props = props
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_compression(path.clone(), zstd(1))
-                .set_column_statistics_enabled(path, parquet::file::properties::EnabledStatistics::None);
+/// Text columns of the extracts that keep min/max statistics: the keys readers prune files and row
+/// groups by. Other text columns (codes, municipalities, free text) are mixed in every row group,
+/// so their statistics prune nothing, and comparing every value for them took 3 % of a load.
+const PRUNING_TEXT: [&str; 3] = ["rhf", "hf", "period"];
+
+/// Columns of the extracts whose values (nearly) never repeat, with the encoding that suits each:
+/// line numbers ascend (deltas), ids share long prefixes (prefix deltas), pseudonyms are random but
+/// all 32 characters long (lengths as deltas, the characters as they are).
+fn unique_columns(kind: ExtractKind) -> [(&'static str, parquet::basic::Encoding); 3] {
+    use parquet::basic::Encoding;
+    [
+        ("line", Encoding::DELTA_BINARY_PACKED),
+        (kind.id_column(), Encoding::DELTA_BYTE_ARRAY),
+        ("person", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ]
+}
+
+/// How a Parquet file is written: zstd level 3, row groups of four batches. For extract files
+/// (`kind`), unique columns get no dictionary (it would only be abandoned), a delta encoding, no
+/// statistics (they would prune nothing) and zstd level 1 (level 3 finds no more to compress in
+/// them, and takes longer); text columns other than [`PRUNING_TEXT`] get no statistics.
+/// Measured in docs/benchmarks.md.
+fn properties(schema: &arrow_schema::Schema, kind: Option<ExtractKind>) -> WriterProperties {
+    use parquet::file::properties::EnabledStatistics;
+    use parquet::schema::types::ColumnPath;
+    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("zstd level"));
+    let mut props = WriterProperties::builder()
+        .set_compression(zstd(3))
+        .set_max_row_group_row_count(Some(BATCH_ROWS * 4))
+        .set_write_batch_size(8192);
+    let Some(kind) = kind else { return props.build() };
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let path = match field.data_type() {
+            arrow_schema::DataType::Utf8 => ColumnPath::from(name),
+            arrow_schema::DataType::List(_) => ColumnPath::new(vec![name.into(), "list".into(), "item".into()]),
+            _ => continue,
+        };
+        if !PRUNING_TEXT.contains(&name) {
+            props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
         }
-        let props = props.build();
+    }
+    for (column, encoding) in unique_columns(kind) {
+        let path = ColumnPath::from(column);
+        props = props
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path.clone(), encoding)
+            .set_column_compression(path.clone(), zstd(1))
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    props.build()
+}
+
+impl Writer {
+    /// A new file of `schema`; `kind` where it holds an extract's rows (see [`properties`]).
+    fn new(
+        lake: &Lake,
+        file: DataFile,
+        schema: arrow_schema::SchemaRef,
+        kind: Option<ExtractKind>,
+    ) -> Result<Writer, EtlError> {
+        let props = properties(&schema, kind);
         let object = BufWriter::new(lake.store().clone(), lake.path(&file.path));
         let writer = AsyncArrowWriter::try_new(object, schema, Some(props)).map_err(EtlError::parquet)?;
         Ok(Writer { writer, file })
@@ -86,7 +132,7 @@ pub async fn write_file(
     batches: &[arrow_array::RecordBatch],
 ) -> Result<DataFile, EtlError> {
     let file = DataFile { path: path.into(), table: table.into(), rhf: None, period: None, rows: 0, bytes: 0 };
-    let mut w = Writer::new(lake, file, schema, &[])?;
+    let mut w = Writer::new(lake, file, schema, None)?;
     for b in batches {
         w.write(b).await?;
     }
@@ -237,19 +283,14 @@ pub async fn load(
                 Msg::Data(batch) => {
                     if data.is_none() {
                         let file = fresh_file(kind.name(), &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        data = Some(Writer::new(
-                            &ctx.lake,
-                            file,
-                            kind.lake_schema(),
-                            &[kind.id_column(), "person", "line"],
-                        )?);
+                        data = Some(Writer::new(&ctx.lake, file, kind.lake_schema(), Some(kind))?);
                     }
                     data.as_mut().expect("created").write(&batch).await
                 }
                 Msg::Quarantine(batch) => {
                     if quarantine.is_none() {
                         let file = fresh_file("quarantine", &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema(), &[])?);
+                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema(), None)?);
                     }
                     quarantine.as_mut().expect("created").write(&batch).await
                 }
@@ -336,7 +377,7 @@ async fn reject(
     let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());
     q.push_file(rejection.rule.as_str(), rejection.line, &rejection.message);
     let file = fresh_file("quarantine", partition_rhf, record.period.as_deref(), &ctx.run_id, seq);
-    let mut w = Writer::new(&ctx.lake, file, quarantine_schema(), &[])?;
+    let mut w = Writer::new(&ctx.lake, file, quarantine_schema(), None)?;
     w.write(&q.finish()).await?;
     let file = with_size(ctx, w.close().await?).await?;
     Ok(Loaded { record, data: Vec::new(), quarantine: vec![file] })

@@ -336,13 +336,26 @@ impl RepeatedIds {
     }
 }
 
+/// XXH3 of the parts, each after its length. Short keys (all valid ones) are hashed in one call
+/// over a stack buffer; the streaming hasher gives the same value for longer ones.
 fn id_hash(parts: [&str; 3]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = [0u8; 160];
+    let mut n = 0;
     for part in parts {
-        h.update(&(part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
+        let end = n + 8 + part.len();
+        if end > buf.len() {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in parts {
+                h.update(&(part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+            return h.digest();
+        }
+        buf[n..n + 8].copy_from_slice(&(part.len() as u64).to_le_bytes());
+        buf[n + 8..end].copy_from_slice(part.as_bytes());
+        n = end;
     }
-    h.digest()
+    xxhash_rust::xxh3::xxh3_64(&buf[..n])
 }
 
 fn exact_key(parts: [&str; 3]) -> String {
@@ -443,7 +456,8 @@ impl<'a> RowChecker<'a> {
             row.values.push(value);
         }
         self.cross_checks(record.line, row);
-        if let Some(parts) = self.id_parts(record)
+        if !repeated_ids.is_empty()
+            && let Some(parts) = self.id_parts(record)
             && repeated_ids.contains(parts)
         {
             row.violations.push(Violation {
@@ -785,6 +799,36 @@ mod tests {
         for bad in ["E1", "e11", "E11.", "E11.123", "11E", "E1A", ""] {
             assert!(!is_icd10(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn id_hash_is_one_function_of_the_parts_whatever_their_length() {
+        let streaming = |parts: [&str; 3]| {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for part in parts {
+                h.update(&(part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+            h.digest()
+        };
+        let long = "x".repeat(200);
+        for parts in
+            [["HSO", "AHUS", "AHUS-1"], ["", "", ""], ["HSO", "AHUS", long.as_str()], ["HS", "OAHUS", "AHUS-1"]]
+        {
+            assert_eq!(id_hash(parts), streaming(parts), "{parts:?}");
+        }
+        assert_ne!(id_hash(["HSO", "AHUS", "1"]), id_hash(["HSOA", "HUS", "1"]), "lengths separate the parts");
+    }
+
+    #[test]
+    fn recycling_keeps_the_allocation() {
+        let text = String::from("x");
+        let mut values = Vec::with_capacity(24);
+        values.push(Value::Text(&text));
+        let ptr = values.as_ptr() as usize;
+        let recycled: Vec<Value<'static>> = recycle(values);
+        assert!(recycled.is_empty());
+        assert_eq!((recycled.capacity(), recycled.as_ptr() as usize), (24, ptr));
     }
 
     #[test]

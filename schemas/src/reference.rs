@@ -104,7 +104,19 @@ pub struct Reference {
     hf_region: FxHashMap<String, String>,
     kommuner: FxHashSet<String>,
     bydeler: FxHashSet<String>,
-    icd10: FxHashMap<String, String>,
+    /// By prefix packed into an integer ([`prefix_key`]): no string hashing for each row's lookups.
+    icd10: FxHashMap<u64, String>,
+}
+
+/// A prefix of up to four bytes as one integer: the bytes, and the length above them (`E1` and
+/// `E1\0` differ). `None` for longer prefixes, which no look-up asks for.
+fn prefix_key(prefix: &[u8]) -> Option<u64> {
+    if prefix.len() > 4 {
+        return None;
+    }
+    let mut bytes = [0u8; 4];
+    bytes[..prefix.len()].copy_from_slice(prefix);
+    Some(u64::from(u32::from_le_bytes(bytes)) | (prefix.len() as u64) << 32)
 }
 
 fn table<T: for<'de> Deserialize<'de>>(table: &'static str, text: &str) -> Result<Vec<T>, ReferenceError> {
@@ -137,7 +149,8 @@ impl Reference {
         let hf_region = health_trusts.iter().map(|h| (h.hf.clone(), h.rhf.clone())).collect();
         let kommuner = areas.iter().filter(|a| a.kind == "kommune").map(|a| a.area.clone()).collect();
         let bydeler = areas.iter().filter(|a| a.kind == "bydel").map(|a| a.area.clone()).collect();
-        let icd10 = icd10_groups.iter().map(|g| (g.prefix.clone(), g.group.clone())).collect();
+        let icd10 =
+            icd10_groups.iter().filter_map(|g| Some((prefix_key(g.prefix.as_bytes())?, g.group.clone()))).collect();
         Reference { regions, health_trusts, areas, population, icd10_groups, hf_region, kommuner, bydeler, icd10 }
     }
 
@@ -163,10 +176,8 @@ impl Reference {
             key[len] = b;
             len += 1;
         }
-        (1..=len)
-            .rev()
-            .find_map(|n| std::str::from_utf8(&key[..n]).ok().and_then(|p| self.icd10.get(p)))
-            .map(String::as_str)
+        // A prefix cut inside a character equals no reference prefix (those are whole strings).
+        (1..=len).rev().find_map(|n| self.icd10.get(&prefix_key(&key[..n])?)).map(String::as_str)
     }
 
     /// An area by code.

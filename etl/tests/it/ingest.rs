@@ -271,3 +271,42 @@ async fn a_local_file_is_read_as_hashed_and_a_change_is_caught() {
     let err = fetched.verify_unchanged().unwrap_err();
     assert!(err.contains("changed while it was loaded"), "{err}");
 }
+
+/// The extract files' layout (docs/decisions.md): unique columns delta-encoded without dictionary or
+/// statistics; among text columns only the pruning keys keep min/max; numbers and dates keep theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_files_keep_statistics_where_they_prune() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::FileReader;
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = incoming_with(dir.path(), |p| p.starts_with("HSO/HSO_coding_"));
+    let etl = etl_at(dir.path());
+    etl.run(&sources(&incoming)).await.unwrap();
+    let snapshot = etl.lake.snapshot().await.unwrap();
+    let file = snapshot.table_files("coding").next().expect("a coding file");
+    let reader = parquet::file::reader::SerializedFileReader::new(
+        std::fs::File::open(dir.path().join("lake").join(&file.path)).unwrap(),
+    )
+    .unwrap();
+    let group = reader.metadata().row_group(0);
+    let column = |name: &str| {
+        group.columns().iter().find(|c| c.column_path().string() == name).unwrap_or_else(|| panic!("no column {name}"))
+    };
+    for (name, encoding) in [
+        ("line", Encoding::DELTA_BINARY_PACKED),
+        ("kontakt_id", Encoding::DELTA_BYTE_ARRAY),
+        ("person", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ] {
+        let c = column(name);
+        assert!(c.encodings().any(|e| e == encoding), "{name}: {:?}", c.encodings().collect::<Vec<_>>());
+        assert!(!c.encodings().any(|e| e == Encoding::RLE_DICTIONARY), "{name} has no dictionary");
+        assert!(c.statistics().is_none(), "{name} has no statistics");
+    }
+    for name in ["rhf", "hf", "period", "kontaktdato", "alder"] {
+        let stats = column(name).statistics().unwrap_or_else(|| panic!("{name} keeps statistics"));
+        assert!(stats.min_bytes_opt().is_some(), "{name} has a minimum");
+    }
+    for name in ["bostedskommune", "hovedtilstand", "delivery"] {
+        assert!(column(name).statistics().is_none_or(|s| s.min_bytes_opt().is_none()), "{name} has no min/max");
+    }
+}
