@@ -104,8 +104,23 @@ pub struct Reference {
     hf_region: FxHashMap<String, String>,
     kommuner: FxHashSet<String>,
     bydeler: FxHashSet<String>,
-    /// By prefix packed into an integer ([`prefix_key`]): no string hashing for each row's lookups.
+    /// By prefix packed into an integer ([`prefix_key`]).
     icd10: FxHashMap<u64, String>,
+    /// The group of every code shaped letter-digit-digit by its longest prefix of up to three
+    /// characters (index `letter * 100 + digits`), so that each row's look-up is one index; codes
+    /// with a four-character prefix in the table look at `icd10` first.
+    icd10_by_three: Vec<Option<String>>,
+    icd10_has_four: bool,
+}
+
+/// The index of a letter-digit-digit start in `icd10_by_three`.
+fn three_index(code: &[u8]) -> Option<usize> {
+    match code {
+        [l @ b'A'..=b'Z', d1 @ b'0'..=b'9', d2 @ b'0'..=b'9', ..] => {
+            Some(usize::from(l - b'A') * 100 + usize::from(d1 - b'0') * 10 + usize::from(d2 - b'0'))
+        }
+        _ => None,
+    }
 }
 
 /// A prefix of up to four bytes as one integer: the bytes, and the length above them (`E1` and
@@ -151,7 +166,27 @@ impl Reference {
         let bydeler = areas.iter().filter(|a| a.kind == "bydel").map(|a| a.area.clone()).collect();
         let icd10 =
             icd10_groups.iter().filter_map(|g| Some((prefix_key(g.prefix.as_bytes())?, g.group.clone()))).collect();
-        Reference { regions, health_trusts, areas, population, icd10_groups, hf_region, kommuner, bydeler, icd10 }
+        let mut reference = Reference {
+            regions,
+            health_trusts,
+            areas,
+            population,
+            icd10_groups,
+            hf_region,
+            kommuner,
+            bydeler,
+            icd10,
+            icd10_by_three: Vec::new(),
+            icd10_has_four: false,
+        };
+        reference.icd10_has_four = reference.icd10_groups.iter().any(|g| g.prefix.len() == 4);
+        reference.icd10_by_three = (0..26 * 100)
+            .map(|i| {
+                let code = format!("{}{:02}", char::from(b'A' + (i / 100) as u8), i % 100);
+                reference.icd10_group_by_prefixes(&code).map(str::to_string)
+            })
+            .collect();
+        reference
     }
 
     /// The region of a health trust.
@@ -169,6 +204,14 @@ impl Reference {
 
     /// The diagnosis group of an ICD-10 code by the longest matching prefix (the dot ignored).
     pub fn icd10_group(&self, code: &str) -> Option<&str> {
+        match three_index(code.as_bytes()) {
+            Some(i) if !self.icd10_has_four => self.icd10_by_three[i].as_deref(),
+            _ => self.icd10_group_by_prefixes(code),
+        }
+    }
+
+    /// [`Reference::icd10_group`] by looking up each prefix, longest first.
+    fn icd10_group_by_prefixes(&self, code: &str) -> Option<&str> {
         // The first four bytes without dots: prefixes are at most four characters.
         let mut key = [0u8; 4];
         let mut len = 0;
@@ -221,6 +264,26 @@ mod tests {
         assert_eq!(r.icd10_group("J44"), Some("lunge"));
         assert_eq!(r.icd10_group("J20"), None);
         assert_eq!(r.icd10_group("E84.0"), Some("sjeldne"));
+    }
+
+    /// The one-index look-up agrees with looking up each prefix, for every code shape.
+    #[test]
+    fn icd10_table_agrees_with_prefix_look_ups() {
+        let r = Reference::embedded().unwrap();
+        for l in b'A'..=b'Z' {
+            for d in 0..100 {
+                for rest in ["", ".9", "9", ".X1"] {
+                    let code = format!("{}{d:02}{rest}", char::from(l));
+                    assert_eq!(r.icd10_group(&code), r.icd10_group_by_prefixes(&code), "{code}");
+                }
+            }
+        }
+        // A four-character prefix in the table wins over the three-character one.
+        let mut groups = r.icd10_groups.clone();
+        groups.push(Icd10Group { prefix: "E119".into(), group: "four".into() });
+        let with_four = Reference::from_tables(vec![], vec![], vec![], vec![], groups);
+        assert_eq!(with_four.icd10_group("E11.9"), Some("four"));
+        assert_eq!(with_four.icd10_group("E11.8"), Some("diabetes"));
     }
 
     #[test]
