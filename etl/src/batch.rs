@@ -8,15 +8,29 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{CheckedRow, ColumnType, ExtractKind, Value, Violation};
 
 /// Rows per batch (and per Parquet row group write).
 pub const BATCH_ROWS: usize = 65_536;
 
+/// Days since 1970-01-01 (Arrow's Date32).
 fn days(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+    /// 1970-01-01 counted from 0001-01-01 as day 1 (`num_days_from_ce`).
+    const EPOCH_FROM_CE: i32 = 719_163;
+    d.num_days_from_ce() - EPOCH_FROM_CE
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn days_since_the_epoch() {
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        for d in [date(1970, 1, 1), date(1969, 12, 31), date(2024, 2, 29), date(1900, 3, 1), date(2100, 1, 1)] {
+            assert_eq!(super::days(d) as i64, (d - date(1970, 1, 1)).num_days(), "{d}");
+        }
+    }
 }
 
 enum Builder {

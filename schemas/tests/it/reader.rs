@@ -242,3 +242,40 @@ proptest! {
         prop_assert_eq!(lms_schemas::check::parse_decimal(&text.replace('.', ","), ',', 2), Some(expected));
     }
 }
+
+/// JSON Lines: blank lines (spaces, CRLF, a no-break space) carry no record and still count as
+/// lines; escaped strings and keys read as the characters they stand for; values the contract does
+/// not take are shown in quarantine as the JSON they were.
+#[test]
+fn json_lines_blank_lines_escapes_and_shown_values() {
+    let kind = ExtractKind::Evaluation;
+    let good = r#"{"rhf": "HMN", "hf": "STO", "kurs_id": "K\u00e5-1", "svar_id": "S1", "rolle": "pasient", "maletidspunkt": "for", "dato": "2025-03-01"}"#;
+    let escaped_key = r#"{"rhf": "HMN", "h\u0066": "STO", "kurs_id": "K", "svar_id": "S2", "rolle": "pasient", "maletidspunkt": "for", "dato": "2025-03-01"}"#;
+    let odd = r#"{"rhf": "HMN", "hf": "STO", "kurs_id": {"a": [1, "x"]}, "svar_id": "S3", "rolle": ["pasient", 2], "maletidspunkt": "for", "dato": "2025-03-01"}"#;
+    let text = format!("{good}\n\n   \r\n\u{a0}\n{escaped_key}\r\n{odd}\n");
+    let (s, v) = check(Rhf::Hmn, kind, text.as_bytes()).unwrap();
+    assert_eq!((s.rows_read, s.rows_loaded, s.rows_rejected), (3, 2, 1));
+    let got: Vec<_> = v.iter().map(|v| (v.line, v.column, v.rule, v.value.as_deref())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (6, Some("kurs_id"), Rule::Format, Some(r#"{"a":[1,"x"]}"#)),
+            (6, Some("rolle"), Rule::Format, Some(r#"["pasient",2]"#)),
+        ]
+    );
+    let mut kurs = Vec::new();
+    check_delivery(
+        "HMN_evaluation_2025-03.jsonl",
+        kind,
+        Rhf::Hmn,
+        crate::fixture::reference(),
+        || Ok(text.as_bytes()),
+        |row| {
+            if let Value::Text(k) = &row.values[2] {
+                kurs.push(k.to_string());
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(kurs, vec!["Kå-1", "K"]);
+}
