@@ -46,6 +46,7 @@ enum Builder {
 
 /// Accepted rows of one delivery → batches of the extract's lake schema.
 pub struct RowBatcher {
+    kind: ExtractKind,
     schema: SchemaRef,
     builders: Vec<Builder>,
     period: StringBuilder,
@@ -61,11 +62,30 @@ pub struct RowBatcher {
 
 impl RowBatcher {
     pub fn new(kind: ExtractKind, period: &str, file: &str, key: PseudonymKey) -> RowBatcher {
-        // Room for a whole batch from the start (16 bytes a text value until a batch tells more);
-        // pages are only touched as rows come.
+        let mut batcher = RowBatcher {
+            kind,
+            schema: kind.lake_schema(),
+            builders: Vec::new(),
+            period: StringBuilder::new(),
+            delivery: StringBuilder::new(),
+            line: Int64Builder::new(),
+            period_text: period.to_string(),
+            file: file.to_string(),
+            key,
+            age_date: kind.column_index("kontaktdato").filter(|_| kind == ExtractKind::Coding),
+            rows: 0,
+        };
+        batcher.start_batch();
+        batcher
+    }
+
+    /// Empty builders with room for a whole batch (16 bytes a text value): a builder that grows
+    /// from empty copies its data again at each doubling, and pages are only touched as rows come.
+    fn start_batch(&mut self) {
         let rows = BATCH_ROWS;
         let text = || StringBuilder::with_capacity(rows, rows * 16);
-        let builders = kind
+        self.builders = self
+            .kind
             .columns()
             .iter()
             .map(|c| match c.ty {
@@ -93,18 +113,9 @@ impl RowBatcher {
                 _ => Builder::Str(text()),
             })
             .collect();
-        RowBatcher {
-            schema: kind.lake_schema(),
-            builders,
-            period: StringBuilder::with_capacity(rows, rows * period.len()),
-            delivery: StringBuilder::with_capacity(rows, rows * file.len()),
-            line: Int64Builder::with_capacity(rows),
-            period_text: period.to_string(),
-            file: file.to_string(),
-            key,
-            age_date: kind.column_index("kontaktdato").filter(|_| kind == ExtractKind::Coding),
-            rows: 0,
-        }
+        self.period = StringBuilder::with_capacity(rows, rows * self.period_text.len());
+        self.delivery = StringBuilder::with_capacity(rows, rows * self.file.len());
+        self.line = Int64Builder::with_capacity(rows);
     }
 
     pub fn len(&self) -> usize {
@@ -158,48 +169,31 @@ impl RowBatcher {
         self.rows += 1;
     }
 
-    /// The rows so far as a batch; the batcher starts over, with room for as many rows and bytes
-    /// as this batch had (a builder that grows from empty copies its data again at each doubling).
+    /// The rows so far as a batch; the batcher starts over.
     pub fn finish(&mut self) -> RecordBatch {
-        fn text(b: &mut StringBuilder, rows: usize) -> ArrayRef {
-            let array = b.finish();
-            *b = StringBuilder::with_capacity(rows, array.value_data().len());
-            Arc::new(array)
-        }
-        let rows = self.rows.max(1024);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for b in &mut self.builders {
             match b {
-                Builder::Str(b) => columns.push(text(b, rows)),
-                Builder::Bool(b) => {
-                    columns.push(Arc::new(std::mem::replace(b, BooleanBuilder::with_capacity(rows)).finish()))
-                }
-                Builder::Date(b) => {
-                    columns.push(Arc::new(std::mem::replace(b, Date32Builder::with_capacity(rows)).finish()))
-                }
-                Builder::Int(b) => {
-                    columns.push(Arc::new(std::mem::replace(b, Int32Builder::with_capacity(rows)).finish()))
-                }
-                Builder::Dec(b) => {
-                    let array = b.finish();
-                    *b = Decimal128Builder::with_capacity(rows)
-                        .with_data_type(arrow_array::Array::data_type(&array).clone());
-                    columns.push(Arc::new(array));
-                }
+                Builder::Str(b) => columns.push(Arc::new(b.finish())),
+                Builder::Bool(b) => columns.push(Arc::new(b.finish())),
+                Builder::Date(b) => columns.push(Arc::new(b.finish())),
+                Builder::Int(b) => columns.push(Arc::new(b.finish())),
+                Builder::Dec(b) => columns.push(Arc::new(b.finish())),
                 Builder::List(b) => columns.push(Arc::new(b.finish())),
                 Builder::Identity(b) => {
                     let (p, d, s, a) = &mut **b;
-                    columns.push(text(p, rows));
-                    columns.push(Arc::new(std::mem::replace(d, Date32Builder::with_capacity(rows)).finish()));
-                    columns.push(text(s, rows));
-                    columns.push(Arc::new(std::mem::replace(a, Int32Builder::with_capacity(rows)).finish()));
+                    columns.push(Arc::new(p.finish()));
+                    columns.push(Arc::new(d.finish()));
+                    columns.push(Arc::new(s.finish()));
+                    columns.push(Arc::new(a.finish()));
                 }
             }
         }
-        columns.push(text(&mut self.period, rows));
-        columns.push(text(&mut self.delivery, rows));
-        columns.push(Arc::new(std::mem::replace(&mut self.line, Int64Builder::with_capacity(rows)).finish()));
+        columns.push(Arc::new(self.period.finish()));
+        columns.push(Arc::new(self.delivery.finish()));
+        columns.push(Arc::new(self.line.finish()));
         self.rows = 0;
+        self.start_batch();
         RecordBatch::try_new(self.schema.clone(), columns).expect("builders follow the lake schema")
     }
 }

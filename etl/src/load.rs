@@ -294,10 +294,7 @@ pub async fn load(
                     }
                     quarantine.as_mut().expect("created").write(&batch).await
                 }
-                Msg::Restart => {
-                    discard(&ctx.lake, data.take()).await?;
-                    discard(&ctx.lake, quarantine.take()).await
-                }
+                Msg::Restart => discard(&ctx.lake, [data.take(), quarantine.take()]).await,
             }
         };
         if let Err(e) = step.await {
@@ -311,15 +308,13 @@ pub async fn load(
         return Err(e);
     }
     if let Err(message) = fetched.verify_unchanged() {
-        discard(&ctx.lake, data).await?;
-        discard(&ctx.lake, quarantine).await?;
+        discard(&ctx.lake, [data, quarantine]).await?;
         return Err(source.error(format!("{name}: {message}")));
     }
     match checked {
         Err(rejection) => {
             // Rows may have been written before the fault was found: they go, the file is rejected whole.
-            discard(&ctx.lake, data).await?;
-            discard(&ctx.lake, quarantine).await?;
+            discard(&ctx.lake, [data, quarantine]).await?;
             reject(ctx, record, qctx, &partition_rhf, seq, rejection).await
         }
         Ok((_, summary)) => {
@@ -346,14 +341,16 @@ pub async fn load(
     }
 }
 
-/// Finishes a file whose rows are void and deletes it (it was never committed; were the delete to
-/// fail, the next run would clean it up as garbage).
-async fn discard(lake: &Lake, writer: Option<Writer>) -> Result<(), EtlError> {
+/// Finishes the files whose rows are void and deletes them (they were never committed; were a
+/// delete to fail, the next run would clean the file up as garbage).
+async fn discard(lake: &Lake, writers: [Option<Writer>; 2]) -> Result<(), EtlError> {
     use object_store::ObjectStoreExt;
-    let Some(w) = writer else { return Ok(()) };
-    let path = lake.path(&w.file.path);
-    w.close().await?;
-    lake.store().delete(&path).await.map_err(EtlError::lake)
+    for w in writers.into_iter().flatten() {
+        let path = lake.path(&w.file.path);
+        w.close().await?;
+        lake.store().delete(&path).await.map_err(EtlError::lake)?;
+    }
+    Ok(())
 }
 
 async fn with_size(ctx: &LoadContext, mut file: DataFile) -> Result<DataFile, EtlError> {

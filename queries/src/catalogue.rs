@@ -234,11 +234,15 @@ pub fn markdown(catalogue: &[Indicator]) -> String {
 mod tests {
     use super::*;
 
+    /// This crate's directory, read at run time (see `embedded_files_are_the_checkouts`).
+    fn manifest_dir() -> std::path::PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo").into()
+    }
+
     /// docs/indicators.md is generated from the headers; UPDATE_DOCS=1 rewrites it.
     #[test]
     fn catalogue_docs_are_current() {
-        let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
-            .join("../docs/indicators.md");
+        let path = manifest_dir().join("../docs/indicators.md");
         let text = markdown(&catalogue().unwrap());
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(&path, &text).unwrap();
@@ -262,8 +266,7 @@ mod tests {
     /// target directory would leave its paths behind).
     #[test]
     fn embedded_files_are_the_checkouts() {
-        let dir =
-            std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo")).join("indicators");
+        let dir = manifest_dir().join("indicators");
         let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())

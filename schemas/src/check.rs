@@ -332,7 +332,7 @@ impl RepeatedIds {
     }
 
     fn contains(&self, parts: [&str; 3]) -> bool {
-        !self.is_empty() && self.candidates.contains(&id_hash(parts)) && self.exact.contains(&exact_key(parts))
+        self.candidates.contains(&id_hash(parts)) && self.exact.contains(&exact_key(parts))
     }
 }
 

@@ -446,8 +446,6 @@ mod tests {
         assert_eq!(format!("{a:?}"), "PseudonymKey(<secret>)");
     }
 
-    /// The pseudonym is HMAC-SHA-256 as RFC 4231 defines it (test case 2), cut to 128 bits, and a
-    /// key reused for many numbers gives each the same pseudonym as a fresh key would.
     /// RFC 4231 test case 6: a key longer than a block is hashed first (the message is 54 bytes,
     /// one block); test case 7's message is longer than a block.
     #[test]
@@ -472,6 +470,8 @@ mod tests {
         }
     }
 
+    /// The pseudonym is HMAC-SHA-256 as RFC 4231 defines it (test case 2), cut to 128 bits, and a
+    /// key reused for many numbers gives each the same pseudonym as a fresh key would.
     #[test]
     fn pseudonym_is_rfc_4231_hmac_sha256() {
         let key = PseudonymKey::new(b"Jefe".to_vec());

@@ -122,26 +122,8 @@ impl<'de> Deserialize<'de> for JsonField<'de> {
 }
 
 /// An object key, borrowed where it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(s.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+#[derive(serde::Deserialize)]
+struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Reads one JSON line into the contract's slots; `false` where the line is JSON but not an object.
 struct JsonLine<'s, 'a> {
@@ -170,10 +152,7 @@ impl<'de> Visitor<'de> for JsonLine<'_, 'de> {
                 Some(i) => self.slots[i] = Some(map.next_value()?),
                 None => {
                     map.next_value::<de::IgnoredAny>()?;
-                    let name = normalise(&key);
-                    if !self.unknown.contains(&name) {
-                        self.unknown.insert(name);
-                    }
+                    self.unknown.insert(normalise(&key));
                 }
             }
         }
@@ -419,12 +398,7 @@ impl<R: Read> RecordReader<R> {
                     Encoding::Windows1252 => bytes.is_ascii().then(|| std::str::from_utf8(bytes).expect("ASCII")),
                 };
                 if let Some(whole) = in_place {
-                    let n = record.len();
-                    for i in 0..n {
-                        let r = record.range(i).expect("a field of the record");
-                        let cr = i + 1 == n && bytes[r.clone()].ends_with(b"\r");
-                        bounds.push((r.start, if cr { r.end - 1 } else { r.end }));
-                    }
+                    bounds.extend(field_ranges(record).map(|r| (r.start, r.end)));
                     // Each field must be valid on its own, not only the record: bytes split by a
                     // delimiter can join into a character.
                     if !bounds.iter().all(|&(a, b)| whole.is_char_boundary(a) && whole.is_char_boundary(b)) {
@@ -499,10 +473,21 @@ impl<R: Read> RecordReader<R> {
     }
 }
 
+/// Where each field of a record lies in `record.as_slice()`, with the CR of a CRLF line end taken
+/// off the last one.
+fn field_ranges(record: &csv::ByteRecord) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let n = record.len();
+    let bytes = record.as_slice();
+    (0..n).map(move |i| {
+        let r = record.range(i).expect("a field of the record");
+        let cr = i + 1 == n && bytes[r.clone()].ends_with(b"\r");
+        r.start..if cr { r.end - 1 } else { r.end }
+    })
+}
+
 /// The fields of a record, with the CR of a CRLF line end taken off the last one.
 fn fields_without_cr(record: &csv::ByteRecord) -> impl Iterator<Item = &[u8]> {
-    let n = record.len();
-    record.iter().enumerate().map(move |(i, f)| if i + 1 == n { f.strip_suffix(b"\r").unwrap_or(f) } else { f })
+    field_ranges(record).map(|r| &record.as_slice()[r])
 }
 
 fn csv_error(e: csv::Error) -> FileRejection {

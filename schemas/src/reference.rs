@@ -104,11 +104,10 @@ pub struct Reference {
     hf_region: FxHashMap<String, String>,
     kommuner: FxHashSet<String>,
     bydeler: FxHashSet<String>,
-    /// By prefix packed into an integer ([`prefix_key`]).
-    icd10: FxHashMap<u64, String>,
+    icd10: FxHashMap<String, String>,
     /// The group of every code shaped letter-digit-digit by its longest prefix of up to three
-    /// characters (index `letter * 100 + digits`), so that each row's look-up is one index; codes
-    /// with a four-character prefix in the table look at `icd10` first.
+    /// characters (index `letter * 100 + digits`), so that each row's look-up is one index. Where
+    /// the table has a four-character prefix, codes are looked up by their prefixes instead.
     icd10_by_three: Vec<Option<String>>,
     icd10_has_four: bool,
 }
@@ -121,17 +120,6 @@ fn three_index(code: &[u8]) -> Option<usize> {
         }
         _ => None,
     }
-}
-
-/// A prefix of up to four bytes as one integer: the bytes, and the length above them (`E1` and
-/// `E1\0` differ). `None` for longer prefixes, which no look-up asks for.
-fn prefix_key(prefix: &[u8]) -> Option<u64> {
-    if prefix.len() > 4 {
-        return None;
-    }
-    let mut bytes = [0u8; 4];
-    bytes[..prefix.len()].copy_from_slice(prefix);
-    Some(u64::from(u32::from_le_bytes(bytes)) | (prefix.len() as u64) << 32)
 }
 
 fn table<T: for<'de> Deserialize<'de>>(table: &'static str, text: &str) -> Result<Vec<T>, ReferenceError> {
@@ -164,8 +152,7 @@ impl Reference {
         let hf_region = health_trusts.iter().map(|h| (h.hf.clone(), h.rhf.clone())).collect();
         let kommuner = areas.iter().filter(|a| a.kind == "kommune").map(|a| a.area.clone()).collect();
         let bydeler = areas.iter().filter(|a| a.kind == "bydel").map(|a| a.area.clone()).collect();
-        let icd10 =
-            icd10_groups.iter().filter_map(|g| Some((prefix_key(g.prefix.as_bytes())?, g.group.clone()))).collect();
+        let icd10 = icd10_groups.iter().map(|g| (g.prefix.clone(), g.group.clone())).collect();
         let mut reference = Reference {
             regions,
             health_trusts,
@@ -212,15 +199,8 @@ impl Reference {
 
     /// [`Reference::icd10_group`] by looking up each prefix, longest first.
     fn icd10_group_by_prefixes(&self, code: &str) -> Option<&str> {
-        // The first four bytes without dots: prefixes are at most four characters.
-        let mut key = [0u8; 4];
-        let mut len = 0;
-        for b in code.bytes().filter(|b| *b != b'.').take(4) {
-            key[len] = b;
-            len += 1;
-        }
-        // A prefix cut inside a character equals no reference prefix (those are whole strings).
-        (1..=len).rev().find_map(|n| self.icd10.get(&prefix_key(&key[..n])?)).map(String::as_str)
+        let code: String = code.chars().filter(|c| *c != '.').collect();
+        (1..=code.len().min(4)).rev().find_map(|n| code.get(..n).and_then(|p| self.icd10.get(p))).map(String::as_str)
     }
 
     /// An area by code.
