@@ -81,32 +81,29 @@ SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year, rhf, hf FROM evalu
 
 -- Evaluation responses after the latest-response rule: a respondent (rhf, hf, kurs_id, deltaker)
 -- keeps, per maletidspunkt, only the latest response by dato, then by the greatest svar_id; a
--- response without deltaker is a respondent of its own. (Two aggregations and joins rather than a
--- window: hash joins beat sorting every response. svar_id is unique within an HF's period, and a
--- respondent's responses of one date fall in one period, so (key, dato, svar_id) picks one row.)
+-- response without deltaker is a respondent of its own. One aggregation, no join: a join would hold
+-- every respondent in memory, where an aggregation spills to disk when the build's memory pool is
+-- full. The kept response's answers travel as one number (first_value of a number is fast; of a
+-- struct it is not): pam_score in hundredths + 1, tilfredshet, nytte and anbefale (2 true, 1
+-- false) as the last three digits, 0 for a missing answer. (svar_id only decides; no indicator reads it.)
 CREATE VIEW response AS
-WITH latest_date AS (
-    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, max(dato) AS dato
+WITH latest AS (
+    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, max(dato) AS dato,
+           first_value(((coalesce(CAST(pam_score * 100 AS BIGINT) + 1, 0) * 10 + coalesce(tilfredshet, 0)) * 10
+                        + coalesce(nytte, 0)) * 10 + CASE WHEN anbefale THEN 2 WHEN NOT anbefale THEN 1 ELSE 0 END
+                       ORDER BY dato DESC, svar_id DESC) AS answers
     FROM evaluation
     WHERE deltaker IS NOT NULL
     GROUP BY rhf, hf, kurs_id, deltaker, maletidspunkt
-),
-latest AS (
-    SELECT e.rhf, e.hf, e.kurs_id, e.deltaker, e.maletidspunkt, e.dato, max(e.svar_id) AS svar_id
-    FROM evaluation e
-    JOIN latest_date l
-      ON l.rhf = e.rhf AND l.hf = e.hf AND l.kurs_id = e.kurs_id AND l.deltaker = e.deltaker
-     AND l.maletidspunkt = e.maletidspunkt AND l.dato = e.dato
-    GROUP BY e.rhf, e.hf, e.kurs_id, e.deltaker, e.maletidspunkt, e.dato
 )
-SELECT e.rhf, e.hf, CAST(date_part('year', e.dato) AS INT) AS year, e.kurs_id, e.svar_id, e.deltaker,
-       e.maletidspunkt, e.dato, e.pam_score, e.tilfredshet, e.nytte, e.anbefale
-FROM evaluation e
-JOIN latest l
-  ON l.rhf = e.rhf AND l.hf = e.hf AND l.kurs_id = e.kurs_id AND l.deltaker = e.deltaker
- AND l.maletidspunkt = e.maletidspunkt AND l.dato = e.dato AND l.svar_id = e.svar_id
+SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, deltaker, maletidspunkt, dato,
+       CAST(CAST(nullif(answers / 1000, 0) - 1 AS DECIMAL(9, 2)) / 100 AS DECIMAL(7, 2)) AS pam_score,
+       CAST(nullif(answers / 100 % 10, 0) AS INT) AS tilfredshet,
+       CAST(nullif(answers / 10 % 10, 0) AS INT) AS nytte,
+       CASE answers % 10 WHEN 2 THEN true WHEN 1 THEN false END AS anbefale
+FROM latest
 UNION ALL
-SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, svar_id, deltaker,
+SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, deltaker,
        maletidspunkt, dato, pam_score, tilfredshet, nytte, anbefale
 FROM evaluation
 WHERE deltaker IS NULL
@@ -114,19 +111,24 @@ WHERE deltaker IS NULL
 
 -- PAM pairs: a respondent with both a `for` and an `etter` score for the same course run, in the
 -- year of the `etter` response. Scores in hundredths of a point (exact), tenths rounded half up.
+-- After the latest-response rule a respondent has at most one response of each maletidspunkt, so
+-- one aggregation per respondent finds the pair (no self-join holding every respondent in memory).
 CREATE VIEW pam_pair AS
-SELECT a.rhf, a.hf, a.year,
-       CAST(f.pam_score * 100 AS BIGINT) AS for_hundredths,
-       CAST(a.pam_score * 100 AS BIGINT) AS etter_hundredths,
-       CASE WHEN CAST(f.pam_score * 100 AS BIGINT) <= 4700 THEN 1 WHEN CAST(f.pam_score * 100 AS BIGINT) <= 5510 THEN 2
-            WHEN CAST(f.pam_score * 100 AS BIGINT) <= 7240 THEN 3 ELSE 4 END AS for_level,
-       CASE WHEN CAST(a.pam_score * 100 AS BIGINT) <= 4700 THEN 1 WHEN CAST(a.pam_score * 100 AS BIGINT) <= 5510 THEN 2
-            WHEN CAST(a.pam_score * 100 AS BIGINT) <= 7240 THEN 3 ELSE 4 END AS etter_level
-FROM response a
-JOIN response f
-  ON f.rhf = a.rhf AND f.hf = a.hf AND f.kurs_id = a.kurs_id AND f.deltaker = a.deltaker
-WHERE a.maletidspunkt = 'etter' AND f.maletidspunkt = 'for'
-  AND a.pam_score IS NOT NULL AND f.pam_score IS NOT NULL
+SELECT rhf, hf, year, for_hundredths, etter_hundredths,
+       CASE WHEN for_hundredths <= 4700 THEN 1 WHEN for_hundredths <= 5510 THEN 2
+            WHEN for_hundredths <= 7240 THEN 3 ELSE 4 END AS for_level,
+       CASE WHEN etter_hundredths <= 4700 THEN 1 WHEN etter_hundredths <= 5510 THEN 2
+            WHEN etter_hundredths <= 7240 THEN 3 ELSE 4 END AS etter_level
+FROM (
+    SELECT rhf, hf,
+           max(CASE WHEN maletidspunkt = 'etter' THEN year END) AS year,
+           max(CASE WHEN maletidspunkt = 'for' THEN CAST(pam_score * 100 AS BIGINT) END) AS for_hundredths,
+           max(CASE WHEN maletidspunkt = 'etter' THEN CAST(pam_score * 100 AS BIGINT) END) AS etter_hundredths
+    FROM response
+    WHERE deltaker IS NOT NULL AND maletidspunkt IN ('for', 'etter') AND pam_score IS NOT NULL
+    GROUP BY rhf, hf, kurs_id, deltaker
+) p
+WHERE for_hundredths IS NOT NULL AND etter_hundredths IS NOT NULL
 ;
 
 -- The coded contacts counted by every dimension the indicators use: one scan of the coding table,

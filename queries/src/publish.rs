@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use lms_etl::lake::DataFile;
 use lms_etl::{EtlError, Lake, Snapshot};
 use serde::Serialize;
@@ -33,19 +34,21 @@ const VARIATION: &str = include_str!("../sql/variation.sql");
 
 /// Prelude views kept in memory after their first evaluation: each is read by several indicators.
 /// `contact` is not (it is the size of the coding table); `contact_cube` summarises it.
-const MATERIALISED: [&str; 11] = [
+const MATERIALISED: [&str; 8] = [
     "course_run",
     "home",
     "catchment_population",
     "std_weight",
     "std_weight_age",
     "evaluation_unit",
-    "response",
-    "pam_pair",
     "contact_cube",
     "catchment_strata",
-    "unit_pam_pair",
 ];
+
+/// Prelude views with a row per respondent, evaluated once and kept in Parquet files in a temporary
+/// directory of the warehouse host (removed when the build ends) rather than in memory: they grow
+/// with the lake.
+const ON_DISK: [&str; 3] = ["response", "pam_pair", "unit_pam_pair"];
 
 fn f64f(name: &str) -> Field {
     Field::new(name, DataType::Float64, true)
@@ -152,7 +155,8 @@ pub async fn build(
     let min_count = options.min_count;
     let warehouse = Warehouse::at_with(lake_url, lake, snapshot, Access::Warehouse, options.reference).await?;
     let ctx = warehouse.context();
-    prepare(ctx).await?;
+    let scratch = tempfile::tempdir().map_err(|e| QueryError::Sql(format!("a temporary directory: {e}")))?;
+    prepare(ctx, scratch.path()).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
     for indicator in catalogue::embedded() {
@@ -178,8 +182,9 @@ pub async fn build(
     Ok(Published { indicator_values, variation, data_quality, cells, suppression })
 }
 
-/// Creates the prelude's views, materialising the ones several indicators read.
-async fn prepare(ctx: &SessionContext) -> Result<(), QueryError> {
+/// Creates the prelude's views, materialising the ones several indicators read: in memory, or
+/// those of [`ON_DISK`] as Parquet files in `scratch`.
+async fn prepare(ctx: &SessionContext, scratch: &std::path::Path) -> Result<(), QueryError> {
     for statement in statements(PRELUDE) {
         let started = std::time::Instant::now();
         ctx.sql(&statement)
@@ -198,6 +203,23 @@ async fn prepare(ctx: &SessionContext) -> Result<(), QueryError> {
             let cached = ctx.table(name.as_str()).await.map_err(sql_error)?.cache().await.map_err(sql_error)?;
             ctx.deregister_table(name.as_str()).map_err(sql_error)?;
             ctx.register_table(name.as_str(), cached.into_view()).map_err(sql_error)?;
+        } else if ON_DISK.contains(&name.as_str()) {
+            let path = scratch.join(format!("{name}.parquet"));
+            let path = path.to_str().ok_or_else(|| QueryError::Sql(format!("{}: not UTF-8", path.display())))?;
+            let view = ctx.table(name.as_str()).await.map_err(sql_error)?;
+            let schema = view.schema().inner().clone();
+            let written = view
+                .write_parquet(path, DataFrameWriteOptions::new().with_single_file_output(true), None)
+                .await
+                .map_err(sql_error)?;
+            ctx.deregister_table(name.as_str()).map_err(sql_error)?;
+            if written.is_empty() || !std::path::Path::new(path).exists() {
+                let empty = MemTable::try_new(schema, vec![vec![]]).map_err(sql_error)?;
+                ctx.register_table(name.as_str(), Arc::new(empty)).map_err(sql_error)?;
+            } else {
+                let options = ParquetReadOptions::default().schema(&schema);
+                ctx.register_parquet(name.as_str(), path, options).await.map_err(sql_error)?;
+            }
         }
         tracing::debug!(view = %name, seconds = started.elapsed().as_secs_f64(), "prelude view");
     }
