@@ -81,11 +81,12 @@ SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year, rhf, hf FROM evalu
 
 -- Evaluation responses after the latest-response rule: a respondent (rhf, hf, kurs_id, deltaker)
 -- keeps, per maletidspunkt, only the latest response by dato, then by the greatest svar_id; a
--- response without deltaker is a respondent of its own. One aggregation, no join: a join would hold
--- every respondent in memory, where an aggregation spills to disk when the build's memory pool is
--- full. The kept response's answers travel as one number (first_value of a number is fast; of a
--- struct it is not): pam_score in hundredths + 1, tilfredshet, nytte and anbefale (2 true, 1
--- false) as the last three digits, 0 for a missing answer. (svar_id only decides; no indicator reads it.)
+-- response without deltaker is a respondent of its own. One aggregation, no join: the two joins
+-- this replaced each built a hash table of every respondent (one of them 275 MB at two years of ten
+-- times the national volume). The kept response's answers travel as one number (first_value of a
+-- number is fast; of a struct it is not): pam_score in hundredths + 1, tilfredshet, nytte and
+-- anbefale (2 true, 1 false) as the last three digits, 0 for a missing answer. (svar_id only
+-- decides; no indicator reads it.)
 CREATE VIEW response AS
 WITH latest AS (
     SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, max(dato) AS dato,

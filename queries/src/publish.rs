@@ -204,26 +204,26 @@ async fn prepare(ctx: &SessionContext, scratch: &std::path::Path) -> Result<(), 
             ctx.deregister_table(name.as_str()).map_err(sql_error)?;
             ctx.register_table(name.as_str(), cached.into_view()).map_err(sql_error)?;
         } else if ON_DISK.contains(&name.as_str()) {
-            let path = scratch.join(format!("{name}.parquet"));
-            let path = path.to_str().ok_or_else(|| QueryError::Sql(format!("{}: not UTF-8", path.display())))?;
-            let view = ctx.table(name.as_str()).await.map_err(sql_error)?;
-            let schema = view.schema().inner().clone();
-            let written = view
-                .write_parquet(path, DataFrameWriteOptions::new().with_single_file_output(true), None)
-                .await
-                .map_err(sql_error)?;
-            ctx.deregister_table(name.as_str()).map_err(sql_error)?;
-            if written.is_empty() || !std::path::Path::new(path).exists() {
-                let empty = MemTable::try_new(schema, vec![vec![]]).map_err(sql_error)?;
-                ctx.register_table(name.as_str(), Arc::new(empty)).map_err(sql_error)?;
-            } else {
-                let options = ParquetReadOptions::default().schema(&schema);
-                ctx.register_parquet(name.as_str(), path, options).await.map_err(sql_error)?;
-            }
+            keep_on_disk(ctx, &name, scratch).await?;
         }
         tracing::debug!(view = %name, seconds = started.elapsed().as_secs_f64(), "prelude view");
     }
     Ok(())
+}
+
+/// Evaluates the view `name` once into `scratch/{name}.parquet` and puts that file in its place
+/// (DataFusion writes the file, with the view's schema, even where the view has no rows).
+async fn keep_on_disk(ctx: &SessionContext, name: &str, scratch: &std::path::Path) -> Result<(), QueryError> {
+    let path = scratch.join(format!("{name}.parquet"));
+    let path = path.to_str().ok_or_else(|| QueryError::Sql(format!("{}: not UTF-8", path.display())))?;
+    let view = ctx.table(name).await.map_err(sql_error)?;
+    let schema = view.schema().inner().clone();
+    view.write_parquet(path, DataFrameWriteOptions::new().with_single_file_output(true), None)
+        .await
+        .map_err(sql_error)?;
+    ctx.deregister_table(name).map_err(sql_error)?;
+    let options = ParquetReadOptions::default().schema(&schema);
+    ctx.register_parquet(name, path, options).await.map_err(sql_error)
 }
 
 /// The statements of a script whose statements end with a line holding only `;`, without comments.
