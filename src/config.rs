@@ -17,6 +17,7 @@ pub struct Config {
     #[serde(rename = "token")]
     pub tokens: Vec<TokenConfig>,
     pub pseudonym: PseudonymConfig,
+    pub publish: PublishConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -75,6 +76,28 @@ impl Default for SuppressionConfig {
     }
 }
 
+/// The build of the published tables at the end of every run.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublishConfig {
+    /// MiB the build's aggregations, sorts and joins may hold before they spill to temporary files
+    /// (0: no limit). The build's other memory (reading Parquet, the views it keeps) comes on top.
+    pub memory_limit_mib: u64,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig { memory_limit_mib: (lms_queries::publish::BUILD_MEMORY_LIMIT >> 20) as u64 }
+    }
+}
+
+impl PublishConfig {
+    /// The limit in bytes, `None` for no limit.
+    pub fn memory_limit(&self) -> Option<usize> {
+        (self.memory_limit_mib > 0).then_some((self.memory_limit_mib as usize) << 20)
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
@@ -113,6 +136,11 @@ impl Config {
         if let Some(v) = env("LMS_SUPPRESSION_MIN_COUNT") {
             config.suppression.min_count =
                 v.parse().map_err(|_| anyhow::anyhow!("LMS_SUPPRESSION_MIN_COUNT={v}: expected a whole number"))?;
+        }
+        if let Some(v) = env("LMS_PUBLISH_MEMORY_LIMIT_MIB") {
+            config.publish.memory_limit_mib = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("LMS_PUBLISH_MEMORY_LIMIT_MIB={v}: expected a whole number of MiB"))?;
         }
         if let Some(v) = env("LMS_PSEUDONYM_KEY_FILE") {
             config.pseudonym.key_file = Some(v);
@@ -156,6 +184,20 @@ mod tests {
         assert_eq!(c.lake.url, "file://./lms-data/lake");
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.suppression.min_count, 5);
+        assert_eq!(c.publish.memory_limit(), Some(256 << 20));
+    }
+
+    #[test]
+    fn publish_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lms.toml");
+        std::fs::write(&path, "[publish]\nmemory_limit_mib = 512\n").unwrap();
+        assert_eq!(Config::load(Some(&path), |_| None).unwrap().publish.memory_limit(), Some(512 << 20));
+        let none = |k: &str| (k == "LMS_PUBLISH_MEMORY_LIMIT_MIB").then(|| "0".to_string());
+        assert_eq!(Config::load(Some(&path), none).unwrap().publish.memory_limit(), None);
+        let bad = |k: &str| (k == "LMS_PUBLISH_MEMORY_LIMIT_MIB").then(|| "1G".to_string());
+        let e = Config::load(Some(&path), bad).unwrap_err().to_string();
+        assert!(e.contains("LMS_PUBLISH_MEMORY_LIMIT_MIB=1G"), "{e}");
     }
 
     #[test]

@@ -54,10 +54,10 @@ pub fn etl(config: &Config, key: PseudonymKey) -> anyhow::Result<Etl> {
         key,
         options: EtlOptions { progress: true, ..EtlOptions::default() },
         // Every commit carries the published indicator tables built from it.
-        publisher: Some(Arc::new(lms_queries::IndicatorPublisher::new(
-            &config.lake.url,
-            i64::from(config.suppression.min_count),
-        ))),
+        publisher: Some(Arc::new(lms_queries::IndicatorPublisher {
+            memory_limit: config.publish.memory_limit(),
+            ..lms_queries::IndicatorPublisher::new(&config.lake.url, i64::from(config.suppression.min_count))
+        })),
     })
 }
 

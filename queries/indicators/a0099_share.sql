@@ -24,6 +24,6 @@ FROM (
     SELECT year, rhf, hf, 'tjenesteomrade=' || v.value AS breakdown,
            sum(CASE WHEN tjenesteomrade = v.value THEN a0099 ELSE 0 END) AS numerator,
            sum(CASE WHEN tjenesteomrade = v.value THEN contacts ELSE 0 END) AS denominator
-    FROM base CROSS JOIN (VALUES ('somatikk'), ('psykisk_helse'), ('rus')) AS v(value)
+    FROM (VALUES ('somatikk'), ('psykisk_helse'), ('rus')) AS v(value) CROSS JOIN base
     GROUP BY GROUPING SETS ((year, v.value), (year, rhf, v.value), (year, rhf, hf, v.value))
 ) cells

@@ -20,6 +20,6 @@ FROM (
     SELECT year, rhf, hf, 'format=' || v.value AS breakdown,
            sum(CASE WHEN NOT avlyst AND format = v.value THEN 1 ELSE 0 END) AS numerator,
            sum(CASE WHEN avlyst THEN 0 ELSE 1 END) AS denominator
-    FROM course_run CROSS JOIN (VALUES ('fysisk'), ('digital'), ('hybrid')) AS v(value)
+    FROM (VALUES ('fysisk'), ('digital'), ('hybrid')) AS v(value) CROSS JOIN course_run
     GROUP BY GROUPING SETS ((year, v.value), (year, rhf, v.value), (year, rhf, hf, v.value))
 ) cells

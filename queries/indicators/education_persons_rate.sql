@@ -9,21 +9,31 @@
 -- breakdowns: 
 -- definition: As education_contacts_rate, counting persons: a person counts once a year, in the area and age group of their first A0099 contact that year (by kontaktdato, then kontakt_id, then rhf and hf).
 WITH first_contact AS (
-    -- One ordered aggregate rather than a row_number window (no sort of every A0099 contact by
-    -- person), over the residence and age band of the contact joined in one text: one ordering pass
-    -- instead of two. Sex comes from the identity number, so it is the person's own. A contact with
-    -- no known residence gives null, and the person is left out below.
+    -- The first contact is the least of one text per A0099 contact in which the definition's order
+    -- is the order of the text: kontaktdato (ISO, fixed width), kontakt_id (NUL escaped as NUL 1 and
+    -- ended by NUL NUL, so an id sorts before its extensions, as it does as text), rhf and hf (codes,
+    -- ended by NUL), then what the contact says of the person: the age band (one digit) and the area
+    -- of residence (empty where unknown: the person is then left out below). min of a text keeps one
+    -- string per person and year; first_value ordered by four columns kept four values and a vector
+    -- each, three times the memory. Sex comes from the identity number, so it is the person's own.
     SELECT year, sex,
-           first_value(home_key || ' ' || CAST(age_band AS VARCHAR) ORDER BY kontaktdato, kontakt_id, rhf, hf) AS home_age
+           min(CAST(kontaktdato AS VARCHAR) || replace(kontakt_id, chr(0), chr(0) || chr(1)) || chr(0) || chr(0)
+               || rhf || chr(0) || hf || chr(0) || coalesce(CAST(age_band AS VARCHAR), '-') || coalesce(home_key, '')) AS first
     FROM contact
     WHERE a0099
     GROUP BY person, year, sex
 ),
+said AS (
+    -- Persons counted by what their first contact says before the lookups, so these join few rows.
+    SELECT year, sex, reverse(split_part(reverse(first), chr(0), 1)) AS band_home, count(*) AS persons
+    FROM first_contact
+    GROUP BY year, sex, reverse(split_part(reverse(first), chr(0), 1))
+),
 events AS (
-    SELECT f.year, h.home_hf AS hf, f.sex, g.age_group, count(*) AS d
-    FROM first_contact f
-    JOIN home h ON h.area = split_part(f.home_age, ' ', 1)
-    JOIN age_band g ON g.age_band = CAST(split_part(f.home_age, ' ', 2) AS INT)
+    SELECT f.year, h.home_hf AS hf, f.sex, g.age_group, sum(f.persons) AS d
+    FROM said f
+    JOIN home h ON h.area = substr(f.band_home, 2)
+    JOIN age_band g ON CAST(g.age_band AS VARCHAR) = left(f.band_home, 1)
     GROUP BY f.year, h.home_hf, f.sex, g.age_group
 )
 SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group,

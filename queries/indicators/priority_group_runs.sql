@@ -15,7 +15,7 @@ FROM (
     UNION ALL
     SELECT year, rhf, hf, 'prioritert_gruppe=' || v.value AS breakdown,
            sum(CASE WHEN NOT avlyst AND prioritert_gruppe = v.value THEN 1 ELSE 0 END) AS numerator
-    FROM course_run
-    CROSS JOIN (VALUES ('barn_unge'), ('psykisk_rus'), ('skropelige_eldre'), ('flere_kroniske'), ('ingen')) AS v(value)
+    FROM (VALUES ('barn_unge'), ('psykisk_rus'), ('skropelige_eldre'), ('flere_kroniske'), ('ingen')) AS v(value)
+    CROSS JOIN course_run
     GROUP BY GROUPING SETS ((year, v.value), (year, rhf, v.value), (year, rhf, hf, v.value))
 ) cells

@@ -16,6 +16,6 @@ FROM (
     UNION ALL
     SELECT year, rhf, hf, 'sprak=' || v.value AS breakdown,
            sum(CASE WHEN NOT avlyst AND sprak = v.value THEN 1 ELSE 0 END) AS numerator
-    FROM course_run CROSS JOIN (VALUES ('se'), ('smj'), ('sma')) AS v(value)
+    FROM (VALUES ('se'), ('smj'), ('sma')) AS v(value) CROSS JOIN course_run
     GROUP BY GROUPING SETS ((year, v.value), (year, rhf, v.value), (year, rhf, hf, v.value))
 ) cells

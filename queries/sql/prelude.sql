@@ -7,7 +7,9 @@
 --   `home`); 9999 and Oslo without a district have no catchment (no `home` row, home_hf null) and
 --   are left out of residence figures;
 -- - age group from the age at the contact (as a band until aggregated); sex from the identity number (M/F);
--- - evaluation responses deduplicated by the latest-response rule before every evaluation indicator.
+-- - evaluation responses deduplicated by the latest-response rule before every evaluation indicator;
+-- - joins run in the order written (the build turns DataFusion's reordering off): the left side is
+--   the one a hash join holds in memory, so the smaller side comes first.
 
 -- Course runs with their year.
 CREATE VIEW course_run AS
@@ -81,28 +83,36 @@ SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year, rhf, hf FROM evalu
 
 -- Evaluation responses after the latest-response rule: a respondent (rhf, hf, kurs_id, deltaker)
 -- keeps, per maletidspunkt, only the latest response by dato, then by the greatest svar_id; a
--- response without deltaker is a respondent of its own. One aggregation, no join: the two joins
--- this replaced each built a hash table of every respondent (one of them 275 MB at two years of ten
--- times the national volume). The kept response's answers travel as one number (first_value of a
--- number is fast; of a struct it is not): pam_score in hundredths + 1, tilfredshet, nytte and
--- anbefale (2 true, 1 false) as the last three digits, 0 for a missing answer. (svar_id only
--- decides; no indicator reads it.)
+-- response without deltaker is a respondent of its own. One aggregation, no join (the joins this
+-- once was each held every respondent in a hash table): the greatest of one text per response in
+-- which that order is the order of the text, `latest`: dato (ISO, fixed width), then svar_id with
+-- NUL escaped as NUL 1 and ended by NUL NUL (so an id sorts before its extensions, as it does as
+-- text), then the response's answers as eight digits: pam_score in hundredths + 1, tilfredshet,
+-- nytte and anbefale (2 true, 1 false) as the last three digits, 0 for a missing answer. max of a
+-- text keeps one string per respondent; first_value ordered by (dato, svar_id) kept a vector of
+-- values per respondent, three times the memory. (svar_id only decides; no indicator reads it.)
 CREATE VIEW response AS
 WITH latest AS (
-    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, max(dato) AS dato,
-           first_value(((coalesce(CAST(pam_score * 100 AS BIGINT) + 1, 0) * 10 + coalesce(tilfredshet, 0)) * 10
-                        + coalesce(nytte, 0)) * 10 + CASE WHEN anbefale THEN 2 WHEN NOT anbefale THEN 1 ELSE 0 END
-                       ORDER BY dato DESC, svar_id DESC) AS answers
+    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt,
+           max(CAST(dato AS VARCHAR) || replace(svar_id, chr(0), chr(0) || chr(1)) || chr(0) || chr(0)
+               || lpad(CAST(((coalesce(CAST(pam_score * 100 AS BIGINT) + 1, 0) * 10 + coalesce(tilfredshet, 0)) * 10
+                              + coalesce(nytte, 0)) * 10
+                             + CASE WHEN anbefale THEN 2 WHEN NOT anbefale THEN 1 ELSE 0 END AS VARCHAR), 8, '0')) AS latest
     FROM evaluation
     WHERE deltaker IS NOT NULL
     GROUP BY rhf, hf, kurs_id, deltaker, maletidspunkt
+),
+answered AS (
+    SELECT rhf, hf, kurs_id, deltaker, maletidspunkt, CAST(left(latest, 10) AS DATE) AS dato,
+           CAST(right(latest, 8) AS BIGINT) AS answers
+    FROM latest
 )
 SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, deltaker, maletidspunkt, dato,
        CAST(CAST(nullif(answers / 1000, 0) - 1 AS DECIMAL(9, 2)) / 100 AS DECIMAL(7, 2)) AS pam_score,
        CAST(nullif(answers / 100 % 10, 0) AS INT) AS tilfredshet,
        CAST(nullif(answers / 10 % 10, 0) AS INT) AS nytte,
        CASE answers % 10 WHEN 2 THEN true WHEN 1 THEN false END AS anbefale
-FROM latest
+FROM answered
 UNION ALL
 SELECT rhf, hf, CAST(date_part('year', dato) AS INT) AS year, kurs_id, deltaker,
        maletidspunkt, dato, pam_score, tilfredshet, nytte, anbefale
@@ -136,23 +146,24 @@ WHERE for_hundredths IS NOT NULL AND etter_hundredths IS NOT NULL
 -- aggregated on narrow keys before the region, age group and residence are looked up: the HF
 -- without its region, the age band, and the four flags as the bits of one number (tolk 1, a0099 2,
 -- education 4, relatives 8), which groups faster than four columns. Every coding indicator but the
--- persons rate reads this instead of the rows.
+-- persons rate reads this instead of the rows. The lookups are written with the small reference
+-- table first, the side a hash join holds in memory: the aggregated contacts grow with the lake
+-- (written the other way round, their hash table was 118 MB at four years of ten times the national
+-- volume), the reference tables do not.
 CREATE VIEW contact_cube AS
 SELECT t.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, g.age_group,
        k.flags % 2 = 1 AS tolk, k.flags / 2 % 2 = 1 AS a0099, k.flags / 4 % 2 = 1 AS education,
        k.flags / 8 = 1 AS relatives,
        h.home_hf, h.home_rhf, h.size_class, h.sami_area, sum(k.contacts) AS contacts
-FROM (
+FROM age_band g
+JOIN (home h RIGHT JOIN (health_trusts t JOIN (
     SELECT hf, year, tjenesteomrade, sex, age_band, home_key,
            CASE WHEN tolk THEN 1 ELSE 0 END + CASE WHEN a0099 THEN 2 ELSE 0 END
              + CASE WHEN education THEN 4 ELSE 0 END + CASE WHEN relatives THEN 8 ELSE 0 END AS flags,
            count(*) AS contacts
     FROM contact
     GROUP BY hf, year, tjenesteomrade, sex, age_band, home_key, flags
-) k
-JOIN health_trusts t ON t.hf = k.hf
-JOIN age_band g ON g.age_band = k.age_band
-LEFT JOIN home h ON h.area = k.home_key
+) k ON t.hf = k.hf) ON h.area = k.home_key) ON g.age_band = k.age_band
 GROUP BY t.rhf, k.hf, k.year, k.tjenesteomrade, k.sex, g.age_group, k.flags,
          h.home_hf, h.home_rhf, h.size_class, h.sami_area
 ;

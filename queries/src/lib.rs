@@ -128,6 +128,19 @@ impl Warehouse {
             }
             Access::Warehouse => SessionContext::new(),
         };
+        Self::in_session(ctx, lake_url, lake, snapshot, access, reference).await
+    }
+
+    /// As [`Warehouse::at_with`], in a session the caller configured (the build of the published
+    /// tables runs in one with its own memory pool and join order).
+    pub(crate) async fn in_session(
+        ctx: SessionContext,
+        lake_url: &str,
+        lake: &Lake,
+        snapshot: &Snapshot,
+        access: Access,
+        reference: &[(&str, &str)],
+    ) -> Result<Warehouse, QueryError> {
         let urls = FileUrls::new(lake_url, &ctx)?;
         register_reference(&ctx, reference)?;
         for (name, schema) in publish::published_schemas() {

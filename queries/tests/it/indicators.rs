@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use lms_etl::{Etl, EtlOptions, Source};
-use lms_queries::publish::{BuildOptions, Published, build};
+use lms_queries::publish::{BuildOptions, Published, build, build_within};
 use lms_queries::suppress::Cell;
 use lms_queries::{Access, Level, Warehouse};
 use lms_schemas::identity::{PseudonymKey, synthetic_number};
@@ -215,7 +215,9 @@ async fn fixture() -> Fixture {
 async fn published(f: &Fixture, min_count: i64) -> Published {
     let pop = population_csv();
     let reference = [("population", pop.as_str())];
-    build(&f.url, &f.lake, &f.snapshot, &BuildOptions { min_count, reference: &reference }).await.unwrap()
+    build(&f.url, &f.lake, &f.snapshot, &BuildOptions { min_count, reference: &reference, ..BuildOptions::default() })
+        .await
+        .unwrap()
 }
 
 /// Looks cells up by (indicator, level, unit code, breakdown).
@@ -686,5 +688,53 @@ async fn every_indicator_has_the_cells_its_header_declares() {
                 Level::Hf => assert!(c.rhf.is_some() && c.hf.is_some()),
             }
         }
+    }
+}
+
+/// A build that does not fit its memory limit runs again without one: the load it belongs to is
+/// committed with the same figures a build without a limit gives. (No pool at all fits in 0 bytes:
+/// the first aggregation fails, so the fallback is what this exercises.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_over_its_memory_limit_runs_again_without_one() {
+    let f = fixture().await;
+    let pop = population_csv();
+    let reference = [("population", pop.as_str())];
+    let options = |memory_limit| BuildOptions { min_count: 1, reference: &reference, memory_limit };
+    let e = build_within(&f.url, &f.lake, &f.snapshot, &options(Some(0))).await.unwrap_err();
+    assert!(e.to_string().contains("Resources exhausted"), "{e}");
+    let unlimited = build(&f.url, &f.lake, &f.snapshot, &options(None)).await.unwrap();
+    let fallback = build(&f.url, &f.lake, &f.snapshot, &options(Some(0))).await.unwrap();
+    // The same cells, in whatever order the plan emitted them, with sums of fractions equal up
+    // to their order of addition.
+    let sorted = |p: Published| {
+        let mut cells = p.cells;
+        cells.sort_by(|a, b| {
+            (&a.indicator, a.year, a.level, &a.rhf, &a.hf, &a.breakdown).cmp(&(
+                &b.indicator,
+                b.year,
+                b.level,
+                &b.rhf,
+                &b.hf,
+                &b.breakdown,
+            ))
+        });
+        cells
+    };
+    let (unlimited, fallback) = (sorted(unlimited), sorted(fallback));
+    assert!(!unlimited.is_empty());
+    assert_eq!(fallback.len(), unlimited.len());
+    let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => close(a, b),
+        (a, b) => a == b,
+    };
+    for (f, u) in fallback.iter().zip(&unlimited) {
+        let what = format!("{} {} {:?} {:?} {:?} {}", u.indicator, u.year, u.level, u.rhf, u.hf, u.breakdown);
+        assert_eq!(
+            (&f.indicator, f.year, f.level, &f.rhf, &f.hf, &f.breakdown),
+            (&u.indicator, u.year, u.level, &u.rhf, &u.hf, &u.breakdown)
+        );
+        assert_eq!((f.numerator, f.suppressed), (u.numerator, u.suppressed), "{what}");
+        assert!(same(f.denominator, u.denominator) && same(f.value, u.value), "{what}: {f:?} ≠ {u:?}");
+        assert!(same(f.ci_low, u.ci_low) && same(f.ci_high, u.ci_high), "{what}: {f:?} ≠ {u:?}");
     }
 }
