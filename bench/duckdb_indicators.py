@@ -14,16 +14,14 @@ seconds} (each prelude view as `prelude.NAME`), ...}; seconds is
 the wall time of the whole build (connection, reference tables, prelude, indicators, variation, data
 quality), not the Python import. With --out, writes indicator_values as CSV.
 
-One function is spelt differently in DuckDB and renamed here (`dialect`): the ordered aggregate
-`first_value(x ORDER BY …)` is DuckDB's `first(x ORDER BY …)`.
-
 DataFusion and DuckDB differ in two defaults the SQL relies on; they are set per session here, the
 SQL files are not touched:
 - `/` on two integers is truncating integer division in DataFusion, floating-point division in
-  DuckDB: `SET integer_division = true` (no file divides two integers today; kept so one that does
-  means the same in both).
-- ORDER BY … DESC puts NULLs first in DataFusion, last in DuckDB (prelude.sql's latest-response
-  rule orders by `dato DESC, svar_id DESC`): `SET default_null_order = 'nulls_last_on_asc_first_on_desc'`.
+  DuckDB: `SET integer_division = true` (prelude.sql's latest-response rule unpacks the answers of
+  a response from one integer by division).
+- ORDER BY … DESC puts NULLs first in DataFusion, last in DuckDB:
+  `SET default_null_order = 'nulls_last_on_asc_first_on_desc'` (no file orders by a column that can
+  be NULL today; kept so one that does means the same in both).
 """
 import argparse
 import json
@@ -85,14 +83,7 @@ def indicator(path):
             continue
         in_header = False
         body.append(line)
-    return header["id"], header.get("method", "cells"), dialect("\n".join(body).strip())
-
-
-def dialect(sql):
-    """The one spelling the two engines do not share: DataFusion's ordered aggregate
-    `first_value(x ORDER BY …)` is DuckDB's `first(x ORDER BY …)` (in DuckDB, first_value is a window
-    function only). Same semantics: the value of the first row in that order, NULL included."""
-    return re.sub(r"\bfirst_value\(", "first(", sql)
+    return header["id"], header.get("method", "cells"), "\n".join(body).strip()
 
 
 def cells_query(sql):

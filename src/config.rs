@@ -80,8 +80,9 @@ impl Default for SuppressionConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PublishConfig {
-    /// MiB the build's aggregations, sorts and joins may hold before they spill to temporary files
-    /// (0: no limit). The build's other memory (reading Parquet, the views it keeps) comes on top.
+    /// MiB the build's aggregations, sorts and hash joins may hold together; beyond it aggregations
+    /// and sorts spill to temporary files (0: no limit). The build's other memory (reading Parquet,
+    /// the views it keeps) comes on top.
     pub memory_limit_mib: u64,
 }
 
@@ -94,7 +95,8 @@ impl Default for PublishConfig {
 impl PublishConfig {
     /// The limit in bytes, `None` for no limit.
     pub fn memory_limit(&self) -> Option<usize> {
-        (self.memory_limit_mib > 0).then_some((self.memory_limit_mib as usize) << 20)
+        let bytes = self.memory_limit_mib.checked_mul(1 << 20).and_then(|b| usize::try_from(b).ok());
+        (self.memory_limit_mib > 0).then(|| bytes.unwrap_or(usize::MAX))
     }
 }
 
@@ -153,6 +155,9 @@ impl Config {
         if !(self.lake.url.starts_with("file://") || self.lake.url.starts_with("s3://")) {
             anyhow::bail!("[lake] url `{}`: expected file://… or s3://bucket/prefix", self.lake.url);
         }
+        if self.publish.memory_limit_mib > 1 << 30 {
+            anyhow::bail!("[publish] memory_limit_mib {}: at most 2^30 (a pebibyte)", self.publish.memory_limit_mib);
+        }
         if self.suppression.min_count < 1 {
             anyhow::bail!("[suppression] min_count must be at least 1");
         }
@@ -198,6 +203,9 @@ mod tests {
         let bad = |k: &str| (k == "LMS_PUBLISH_MEMORY_LIMIT_MIB").then(|| "1G".to_string());
         let e = Config::load(Some(&path), bad).unwrap_err().to_string();
         assert!(e.contains("LMS_PUBLISH_MEMORY_LIMIT_MIB=1G"), "{e}");
+        std::fs::write(&path, "[publish]\nmemory_limit_mib = 17592186044416\n").unwrap();
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("[publish] memory_limit_mib 17592186044416: at most"), "{e}");
     }
 
     #[test]

@@ -31,9 +31,8 @@ said AS (
 ),
 events AS (
     SELECT f.year, h.home_hf AS hf, f.sex, g.age_group, sum(f.persons) AS d
-    FROM said f
-    JOIN home h ON h.area = substr(f.band_home, 2)
-    JOIN age_band g ON CAST(g.age_band AS VARCHAR) = left(f.band_home, 1)
+    FROM age_band g
+    JOIN (home h JOIN said f ON h.area = substr(f.band_home, 2)) ON CAST(g.age_band AS VARCHAR) = left(f.band_home, 1)
     GROUP BY f.year, h.home_hf, f.sex, g.age_group
 )
 SELECT s.year, s.rhf, s.hf, '' AS breakdown, s.sex, s.age_group,

@@ -156,7 +156,9 @@ impl Default for BuildOptions<'_> {
 /// - Its memory pool is fair among the operators that can spill, so one aggregation cannot take
 ///   what another needs.
 /// - Joins keep the order they are written in. Every query of the build puts the small side of a
-///   join first: that is the side a hash join holds in memory. DataFusion would otherwise swap
+///   join first: that is the side a hash join holds in memory, and it cannot spill. (The one such
+///   side that grows with the lake is the distinct course runs of data quality, matched with the
+///   far larger evaluations.) DataFusion would otherwise swap
 ///   sides by its statistics, which know nothing useful of an aggregation's output: it put the
 ///   aggregated contacts in the hash table (118 MB at four years of ten times the national volume)
 ///   and the 400 areas of residence on the streaming side.
