@@ -59,7 +59,7 @@ type Contact = (
 const CONTACTS: [Contact; 13] = [
     ("HSO", "VV", "c1", 0, "3301", "", "2024-03-04", "somatikk", "1", "", "A0099", "0"),
     ("HSO", "VV", "c2", 0, "3301", "", "2024-03-11", "somatikk", "1", "ZWWA40", "A0099", "0"),
-    ("HSO", "VV", "c3", 1, "3320", "", "2024-03-01", "psykisk_helse", "1", "", "A0099", "1"),
+    ("HSO", "VV", "c12A", 1, "3320", "", "2024-03-01", "psykisk_helse", "1", "", "A0099", "1"),
     ("HSO", "AHUS", "c4", 4, "3205", "", "2024-03-06", "rus", "13", "", "", "0"),
     ("HSO", "AHUS", "c5", 5, "3205", "", "2024-03-07", "somatikk", "1", "WPCK00", "", "0"),
     ("HSO", "AHUS", "c6", 5, "9999", "", "2024-03-08", "somatikk", "1", "", "", "0"),
@@ -78,8 +78,8 @@ const RESPONSES: [&str; 11] = [
     "HSO,VV,K1,S2,D1,pasient,for,2024-03-05,47.1,,,,",
     "HSO,VV,K1,S3,D1,pasient,etter,2024-03-20,50.1,,5,4,1",
     "HSO,VV,K1,S4,D2,parorende,for,2024-03-04,60.0,,,,",
-    "HSO,VV,K1,S5,D2,parorende,etter,2024-03-19,75.0,,4,5,1",
-    "HSO,VV,K1,S7,D2,parorende,etter,2024-03-19,72.5,,3,3,0",
+    "HSO,VV,K1,S7,D2,parorende,etter,2024-03-19,75.0,,4,5,1",
+    "HSO,VV,K1,S7-,D2,parorende,etter,2024-03-19,72.5,,3,3,0",
     "HSO,VV,K2,S8,,pasient,etter,2024-03-21,80.0,,2,,",
     "HSO,AHUS,K1,S1,D1,pasient,for,2024-03-06,40.0,,,,",
     "HSO,AHUS,K1,S2,D3,pasient,etter,2024-03-22,,,5,5,1",
@@ -364,13 +364,13 @@ async fn coding_practice() {
     let f = fixture().await;
     let p = published(&f, 1).await;
     let c = Cells(&p.cells);
-    // A0099: c1 c2 c3 c7 c8 c9 c10 c11 c12 of 13 contacts; HSO 8 of 11; LDS 4 of 4; HBE 1 of 2.
+    // A0099: c1 c2 c12A c7 c8 c9 c10 c11 c12 of 13 contacts; HSO 8 of 11; LDS 4 of 4; HBE 1 of 2.
     c.share("a0099_share", National, "", "", 9, 13);
     c.share("a0099_share", Region, "HSO", "", 8, 11);
     c.share("a0099_share", Hf, "LDS", "", 4, 4);
     c.share("a0099_share", Hf, "AHUS", "", 0, 3);
     c.share("a0099_share", Hf, "HBE", "", 1, 2);
-    // By service area: somatikk 8 of 11, psykisk_helse (c3) 1 of 1, rus (c4) 0 of 1; a service
+    // By service area: somatikk 8 of 11, psykisk_helse (c12A) 1 of 1, rus (c4) 0 of 1; a service
     // area without contacts at a unit has a cell with denominator 0 and no value.
     c.share("a0099_share", National, "", "tjenesteomrade=somatikk", 8, 11);
     c.share("a0099_share", National, "", "tjenesteomrade=psykisk_helse", 1, 1);
@@ -382,7 +382,7 @@ async fn coding_practice() {
     c.share("a0099_of_education_share", Hf, "AHUS", "", 0, 2);
     // Relatives (ZWWA40) among A0099: c2.
     c.share("relatives_education_share", National, "", "", 1, 9);
-    // Interpreter: c3 c9 among A0099; c3 c9 c13 among all.
+    // Interpreter: c12A c9 among A0099; c12A c9 c13 among all.
     c.share("interpreter_share_education", National, "", "", 2, 9);
     c.share("interpreter_share_all", National, "", "", 3, 13);
     c.share("interpreter_share_all", Region, "HV", "", 1, 2);
@@ -427,7 +427,7 @@ fn standardised(events: &[(&str, &str, &str)], areas: &[&str], by_age_only: Opti
 const EVENTS: [(&str, &str, &str); 8] = [
     ("3301", "M", "60-79"),   // c1
     ("3301", "M", "60-79"),   // c2
-    ("3320", "F", "20-39"),   // c3
+    ("3320", "F", "20-39"),   // c12A
     ("030101", "F", "80+"),   // c7, Gamle Oslo → LDS
     ("030101", "M", "80+"),   // c8, a stratum without inhabitants
     ("030105", "M", "40-59"), // c9, Frogner → DIAK although LDS gave it
@@ -435,9 +435,10 @@ const EVENTS: [(&str, &str, &str); 8] = [
     ("4601", "F", "20-39"),   // c12
 ];
 
-/// Persons by their first A0099 contact of the year: P2's is c12 (1 March, Bergen), not c3 (1 March
-/// too, Flå): on the same day the lower kontakt_id comes first, as text ("c12" < "c3"), before the
-/// region ("HSO" < "HV") would have a say.
+/// Persons by their first A0099 contact of the year: P2's is c12 (1 March, Bergen), not c12A (1 March
+/// too, Flå): on the same day the lower kontakt_id comes first, as text (an id before its
+/// extensions: "c12" < "c12A"), before the region ("HSO" < "HV") would have a say. (An id simply
+/// followed by the region would compare "c12HV" with "c12AHSO" and pick Flå.)
 const PERSON_EVENTS: [(&str, &str, &str); 6] = [
     ("3301", "M", "60-79"),   // P1: c1
     ("4601", "F", "20-39"),   // P2: c12
@@ -488,7 +489,7 @@ async fn standardised_rates_and_variation() {
     check_rate(&c, id, Hf, "VV", "", standardised(&PERSON_EVENTS, &catchment("VV"), None));
     check_rate(&c, id, Hf, "HBE", "", standardised(&PERSON_EVENTS, &["4601"], None));
 
-    // Size class 4 is Flå (c3); class 3 Røros (c11).
+    // Size class 4 is Flå (c12A); class 3 Røros (c11).
     let id = "education_rate_by_size_class";
     check_rate(&c, id, National, "", "size_class=4", standardised(&EVENTS, &["3320"], None));
     check_rate(&c, id, National, "", "size_class=3", standardised(&EVENTS, &["5025"], None));
@@ -566,9 +567,10 @@ async fn evaluations() {
     let f = fixture().await;
     let p = published(&f, 1).await;
     let c = Cells(&p.cells);
-    // Latest-response rule: D1's `for` is S2 (47.1, 5 March), not S1; D2's `etter` is S7 (72.5),
-    // which beats S5 on the same date by the greater svar_id. Pairs at VV: D1 47.1 → 50.1 (+3.0),
-    // D2 60.0 → 72.5 (+12.5). S8 has no deltaker and never pairs; AHUS's D1 has no `etter`.
+    // Latest-response rule: D1's `for` is S2 (47.1, 5 March), not S1; D2's `etter` is S7- (72.5),
+    // which beats S7 on the same date by the greater svar_id (an id sorts before its extensions; an
+    // id simply followed by the answers would compare "S7-07251331" with "S707501451" and keep S7).
+    // Pairs at VV: D1 47.1 → 50.1 (+3.0), D2 60.0 → 72.5 (+12.5). S8 has no deltaker and never pairs; AHUS's D1 has no `etter`.
     let (a, b) = (3.0_f64, 12.5_f64);
     let mean = (a + b) / 2.0;
     let sd = (((a - mean).powi(2) + (b - mean).powi(2)) / 1.0).sqrt();
@@ -587,7 +589,7 @@ async fn evaluations() {
     // AHUS S1 (40.0, level 1).
     c.share("pam_low_activation_share", Hf, "VV", "", 1, 2);
     c.share("pam_low_activation_share", National, "", "", 2, 3);
-    // `etter` after the rule: VV S3 (5), S7 (3), S8 (2); AHUS S2 (5), S3 (4); DIAK S1 (4). S5 is dropped.
+    // `etter` after the rule: VV S3 (5), S7- (3), S8 (2); AHUS S2 (5), S3 (4); DIAK S1 (4). S7 is dropped.
     c.check("satisfaction_mean", Hf, "VV", "", 3, None, Some(10.0 / 3.0));
     c.check("satisfaction_mean", National, "", "", 6, None, Some(23.0 / 6.0));
     c.check("usefulness_mean", Hf, "VV", "", 2, None, Some(3.5));
