@@ -570,7 +570,8 @@ async fn evaluations() {
     // Latest-response rule: D1's `for` is S2 (47.1, 5 March), not S1; D2's `etter` is S7- (72.5),
     // which beats S7 on the same date by the greater svar_id (an id sorts before its extensions; an
     // id simply followed by the answers would compare "S7-07251331" with "S707501451" and keep S7).
-    // Pairs at VV: D1 47.1 → 50.1 (+3.0), D2 60.0 → 72.5 (+12.5). S8 has no deltaker and never pairs; AHUS's D1 has no `etter`.
+    // Pairs at VV: D1 47.1 → 50.1 (+3.0), D2 60.0 → 72.5 (+12.5). S8 has no deltaker and never
+    // pairs; AHUS's D1 has no `etter`.
     let (a, b) = (3.0_f64, 12.5_f64);
     let mean = (a + b) / 2.0;
     let sd = (((a - mean).powi(2) + (b - mean).powi(2)) / 1.0).sqrt();
