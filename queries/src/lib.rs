@@ -19,6 +19,7 @@ use lms_etl::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
 pub mod catalogue;
+mod pool;
 pub mod publish;
 pub mod suppress;
 

@@ -153,23 +153,22 @@ impl Default for BuildOptions<'_> {
 }
 
 /// The session a build runs in.
-/// - Its memory pool is fair among the operators that can spill, so one aggregation cannot take
-///   what another needs.
+/// - Its memory pool ([`crate::pool::BuildPool`]) is fair among the operators that can spill, so
+///   one aggregation cannot take what another needs.
 /// - Joins keep the order they are written in. Every query of the build puts the small side of a
 ///   join first: that is the side a hash join holds in memory, and it cannot spill. (The one such
 ///   side that grows with the lake is the distinct course runs of data quality, matched with the
-///   far larger evaluations.) DataFusion would otherwise swap
-///   sides by its statistics, which know nothing useful of an aggregation's output: it put the
-///   aggregated contacts in the hash table (118 MB at four years of ten times the national volume)
-///   and the 400 areas of residence on the streaming side.
+///   far larger evaluations.) DataFusion would otherwise swap sides by its statistics, which know
+///   nothing useful of an aggregation's output: it put the aggregated contacts in the hash table
+///   (118 MB at four years of ten times the national volume) and the 400 areas of residence on the
+///   streaming side.
 fn build_session(memory_limit: Option<usize>) -> Result<SessionContext, QueryError> {
-    use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     let mut config = datafusion::prelude::SessionConfig::new();
     config.options_mut().optimizer.join_reordering = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        runtime = runtime.with_memory_pool(Arc::new(crate::pool::BuildPool::new(limit)));
     }
     Ok(SessionContext::new_with_config_rt(config, runtime.build_arc().map_err(sql_error)?))
 }
