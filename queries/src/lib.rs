@@ -106,17 +106,6 @@ impl Warehouse {
     /// Opens the lake at `lake_url` as `snapshot` shows it (which may be a version about to be
     /// committed, when the published tables are built for it).
     pub async fn at(lake_url: &str, lake: &Lake, snapshot: &Snapshot, access: Access) -> Result<Warehouse, QueryError> {
-        Self::at_with(lake_url, lake, snapshot, access, &[]).await
-    }
-
-    /// As [`Warehouse::at`], with some reference tables replaced: (name, CSV text) pairs.
-    pub(crate) async fn at_with(
-        lake_url: &str,
-        lake: &Lake,
-        snapshot: &Snapshot,
-        access: Access,
-        reference: &[(&str, &str)],
-    ) -> Result<Warehouse, QueryError> {
         let ctx = match access {
             // Sessions that serve others (HTTP) get a memory budget: a query over it fails, the
             // server does not.
@@ -129,11 +118,12 @@ impl Warehouse {
             }
             Access::Warehouse => SessionContext::new(),
         };
-        Self::in_session(ctx, lake_url, lake, snapshot, access, reference).await
+        Self::in_session(ctx, lake_url, lake, snapshot, access, &[]).await
     }
 
-    /// As [`Warehouse::at_with`], in a session the caller configured (the build of the published
-    /// tables runs in one with its own memory pool and join order).
+    /// As [`Warehouse::at`], in a session the caller configured (the build of the published
+    /// tables runs in one with its own memory pool and join order), with some reference tables
+    /// replaced: (name, CSV text) pairs.
     pub(crate) async fn in_session(
         ctx: SessionContext,
         lake_url: &str,

@@ -462,16 +462,7 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
         suppressed: bool,
     }
     let mut order: Vec<&Cell> = cells.iter().collect();
-    order.sort_by(|a, b| {
-        (&a.indicator, a.year, a.level, &a.rhf, &a.hf, &a.breakdown).cmp(&(
-            &b.indicator,
-            b.year,
-            b.level,
-            &b.rhf,
-            &b.hf,
-            &b.breakdown,
-        ))
-    });
+    order.sort_by(|a, b| a.key().cmp(&b.key()));
     let rows: Vec<Row> = order
         .into_iter()
         .map(|c| {

@@ -38,6 +38,13 @@ pub struct Cell {
     pub suppressed: bool,
 }
 
+impl Cell {
+    /// What identifies the cell: (indicator, year, level, rhf, hf, breakdown).
+    pub fn key(&self) -> (&str, i32, Level, Option<&str>, Option<&str>, &str) {
+        (&self.indicator, self.year, self.level, self.rhf.as_deref(), self.hf.as_deref(), &self.breakdown)
+    }
+}
+
 /// What disclosure control did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Suppression {
