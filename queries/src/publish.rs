@@ -137,8 +137,9 @@ pub struct BuildOptions<'a> {
     /// Reference tables to use instead of the embedded ones, as (name, CSV text): for tests with a
     /// population small enough to work out by hand.
     pub reference: &'a [(&'a str, &'a str)],
-    /// Bytes the build's aggregations, sorts and joins may hold together (DataFusion's fair spill
-    /// pool): beyond it, aggregations and sorts spill to temporary files on the warehouse host.
+    /// Bytes the build's aggregations, sorts and joins may hold together ([`crate::pool::BuildPool`],
+    /// which leaves repartitions out): beyond it, aggregations and sorts spill to temporary files on
+    /// the warehouse host.
     /// `None`: no limit. A build that cannot finish within the limit runs again without one.
     pub memory_limit: Option<usize>,
 }
