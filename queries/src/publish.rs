@@ -137,7 +137,7 @@ pub struct BuildOptions<'a> {
     /// Reference tables to use instead of the embedded ones, as (name, CSV text): for tests with a
     /// population small enough to work out by hand.
     pub reference: &'a [(&'a str, &'a str)],
-    /// Bytes the build's aggregations, sorts and joins may hold together ([`crate::pool::BuildPool`],
+    /// Bytes the build's aggregations, sorts and joins may hold together (the build pool of `pool.rs`,
     /// which leaves repartitions out): beyond it, aggregations and sorts spill to temporary files on
     /// the warehouse host.
     /// `None`: no limit. A build that cannot finish within the limit runs again without one.
