@@ -110,12 +110,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether a delivery of this name was processed from `source` before, with any bytes.
-    pub fn processed_name(&self, source: &str, file: &str) -> bool {
-        let from = (source.to_string(), file.to_string(), String::new());
-        self.processed.range(from..).next().is_some_and(|(s, f, _)| s == source && f == file)
-    }
-
     /// The lake after `c`, committed on top of this version.
     pub fn apply(&mut self, c: &Commit) {
         self.version = c.version;

@@ -187,7 +187,7 @@ pub async fn load(
     let mut record = DeliveryRecord {
         source: source.name.clone(),
         file: name.clone(),
-        sha256: String::new(), // below, once the file has been read
+        sha256: fetched.sha256.clone(),
         size: fetched.size,
         rhf: parsed.as_ref().map(|d| d.rhf.code().to_string()),
         extract: parsed.as_ref().map(|d| d.extract.name().to_string()),
@@ -215,9 +215,8 @@ pub async fn load(
     };
     let partition_rhf = record.rhf.clone().unwrap_or_else(|| source.rhf.code().to_string());
 
-    // The name first: a file off the convention or of another region is not checked.
+    // The name first: a file off the convention or of another region is not opened.
     if let Err(rejection) = check_file_name(&name, kind, source.rhf) {
-        record.sha256 = fetched.sha256().await.map_err(|e| source.error(format!("{name}: {e}")))?;
         return reject(ctx, record, qctx, &partition_rhf, seq, rejection).await;
     }
     let period = record.period.clone().expect("a valid name has a period");
@@ -308,15 +307,7 @@ pub async fn load(
     if let Some(e) = failure {
         return Err(e);
     }
-    // The rest of the hash (where the first pass stopped early), then whether the file changed.
-    let unchanged = match fetched.sha256().await {
-        Ok(sha256) => {
-            record.sha256 = sha256;
-            fetched.verify_unchanged()
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(message) = unchanged {
+    if let Err(message) = fetched.verify_unchanged() {
         discard(&ctx.lake, [data, quarantine]).await?;
         return Err(source.error(format!("{name}: {message}")));
     }

@@ -302,16 +302,9 @@ async fn fetch_and_load(
     seq: usize,
     bar: &indicatif::ProgressBar,
 ) -> Result<Option<Loaded>, EtlError> {
-    // Only a name processed before needs the hash before loading (the same bytes are skipped);
-    // otherwise the first checking pass takes it, and a new delivery is read once, not twice.
-    let seen = !reload && snapshot.processed_name(&source.name, &listed.name);
-    let fetched = if seen { source.fetch(listed).await? } else { source.fetch_to_load(listed).await? };
-    let outcome = if seen
-        && snapshot.processed.contains(&(
-            source.name.clone(),
-            listed.name.clone(),
-            fetched.sha256().await.map_err(|e| source.error(format!("{}: {e}", listed.name)))?,
-        )) {
+    let fetched = source.fetch(listed).await?;
+    let key = (source.name.clone(), listed.name.clone(), fetched.sha256.clone());
+    let outcome = if snapshot.processed.contains(&key) && !reload {
         None
     } else {
         let outcome = load(ctx, source, listed, &fetched, seq).await?;

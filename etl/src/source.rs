@@ -1,10 +1,8 @@
 //! Where a region's deliveries come from: a `file://` directory, an `s3://bucket/prefix` or an
 //! `https://` (or `http://`) location whose index page links the files. Listing finds deliveries by
-//! name; fetching streams a remote file to a local temporary file and hashes it on the way, and
-//! opens a local file in place (hashed at once, or by the first checking pass that reads it).
+//! name; fetching streams a file to a local temporary file and hashes it on the way.
 
-use std::io::{Read, Seek};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use lms_schemas::{ExtractKind, Rhf};
@@ -51,13 +49,13 @@ pub struct Listed {
 }
 
 /// A fetched file and the SHA-256 of its bytes. A remote file is copied here (the copy is deleted
-/// when dropped); a local source's file is read where it is, through one handle, so every pass
-/// reads the hashed bytes (a file replaced meanwhile is another file; one changed in place is
-/// caught by [`Fetched::verify_unchanged`] and [`Fetched::sha256`]).
+/// when dropped); a local source's file is read where it is, through the handle it was hashed
+/// through, so every pass reads the hashed bytes (a file replaced meanwhile is another file; one
+/// changed in place is caught by [`Fetched::verify_unchanged`]).
 #[derive(Debug)]
 pub struct Fetched {
     content: Content,
-    hash: Hash,
+    pub sha256: String,
     pub size: u64,
 }
 
@@ -67,121 +65,34 @@ enum Content {
     InPlace { file: std::fs::File, modified: Option<std::time::SystemTime> },
 }
 
-#[derive(Debug)]
-enum Hash {
-    /// Taken while fetching.
-    Taken(String),
-    /// Taken as the first opening reads the file, the rest by [`Fetched::sha256`].
-    OnFirstRead(Arc<Mutex<FirstRead>>),
-}
-
-/// The hash of what the first opening of a file has read so far.
-#[derive(Debug, Default)]
-struct FirstRead {
-    opened: bool,
-    hasher: Sha256,
-    bytes: u64,
-    digest: Option<String>,
-}
-
 /// Opens a fetched file from its start, once per checking pass; owned, so it can move to a thread.
 #[derive(Debug)]
-pub struct Opener(OpenFrom);
-
-#[derive(Debug)]
-enum OpenFrom {
+pub enum Opener {
     Path(std::path::PathBuf),
-    Handle(std::fs::File, Option<Arc<Mutex<FirstRead>>>),
+    Handle(std::fs::File),
 }
 
 impl Opener {
-    pub fn open(&self) -> std::io::Result<Opened> {
-        match &self.0 {
-            OpenFrom::Path(p) => Ok(Opened { file: std::fs::File::open(p)?, hashing: None }),
-            OpenFrom::Handle(f, first_read) => {
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        use std::io::Seek;
+        match self {
+            Opener::Path(p) => std::fs::File::open(p),
+            Opener::Handle(f) => {
                 // A duplicate shares the position: passes run one after another, each from the start.
                 let mut file = f.try_clone()?;
                 file.seek(std::io::SeekFrom::Start(0))?;
-                let hashing = first_read
-                    .as_ref()
-                    .filter(|h| !std::mem::replace(&mut h.lock().expect("not poisoned").opened, true))
-                    .cloned();
-                Ok(Opened { file, hashing })
+                Ok(file)
             }
         }
-    }
-}
-
-/// A fetched file opened for one pass; the first pass over a file not hashed yet hashes what it reads.
-#[derive(Debug)]
-pub struct Opened {
-    file: std::fs::File,
-    hashing: Option<Arc<Mutex<FirstRead>>>,
-}
-
-impl Read for Opened {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read(buf)?;
-        if let Some(h) = &self.hashing {
-            let mut h = h.lock().expect("not poisoned");
-            h.hasher.update(&buf[..n]);
-            h.bytes += n as u64;
-        }
-        Ok(n)
     }
 }
 
 impl Fetched {
     pub fn opener(&self) -> std::io::Result<Opener> {
-        Ok(Opener(match &self.content {
-            Content::Copy(copy) => OpenFrom::Path(copy.path().to_path_buf()),
-            Content::InPlace { file, .. } => {
-                let first_read = match &self.hash {
-                    Hash::OnFirstRead(h) => Some(h.clone()),
-                    Hash::Taken(_) => None,
-                };
-                OpenFrom::Handle(file.try_clone()?, first_read)
-            }
-        }))
-    }
-
-    /// The SHA-256 of the file. For a file opened by [`Source::fetch_to_load`], what its first pass
-    /// did not read (a pass that stopped at a fault, or none) is read and hashed here; `Err` where the
-    /// file is no longer the size it had when opened.
-    pub async fn sha256(&self) -> std::io::Result<String> {
-        let first_read = match &self.hash {
-            Hash::Taken(h) => return Ok(h.clone()),
-            Hash::OnFirstRead(h) => h.clone(),
-        };
-        let Content::InPlace { file, .. } = &self.content else {
-            unreachable!("only local files are hashed on reading")
-        };
-        let (mut file, size) = (file.try_clone()?, self.size);
-        let rest = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-            let mut h = first_read.lock().expect("not poisoned");
-            if let Some(digest) = &h.digest {
-                return Ok(digest.clone());
-            }
-            file.seek(std::io::SeekFrom::Start(h.bytes))?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.hasher.update(&buf[..n]);
-                h.bytes += n as u64;
-            }
-            if h.bytes != size {
-                return Err(std::io::Error::other(
-                    "the file changed while it was loaded; it is loaded again at the next pass",
-                ));
-            }
-            let digest = hex::encode(std::mem::take(&mut h.hasher).finalize());
-            h.digest = Some(digest.clone());
-            Ok(digest)
-        });
-        rest.await.map_err(std::io::Error::other)?
+        Ok(match &self.content {
+            Content::Copy(copy) => Opener::Path(copy.path().to_path_buf()),
+            Content::InPlace { file, .. } => Opener::Handle(file.try_clone()?),
+        })
     }
 
     /// `Err` where a local file was written to since it was hashed (its size or time changed): what
@@ -275,27 +186,12 @@ impl Source {
         Ok(out)
     }
 
-    /// As [`Source::fetch`], but a local file is only opened: its hash is taken as the first checking
-    /// pass reads it ([`Fetched::sha256`]), so a delivery is read once where nothing needs its hash
-    /// before loading it (a name never processed, or a backfill). Other sources copy and hash as
-    /// `fetch` does.
-    pub async fn fetch_to_load(&self, listed: &Listed) -> Result<Fetched, EtlError> {
-        let Location::Local { dir } = &self.location else { return self.fetch(listed).await };
-        let path = dir.join(&listed.name);
-        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Fetched> {
-            let file = std::fs::File::open(&path)?;
-            let metadata = file.metadata()?;
-            let content = Content::InPlace { file, modified: metadata.modified().ok() };
-            Ok(Fetched { content, hash: Hash::OnFirstRead(Arc::default()), size: metadata.len() })
-        });
-        opened.await.map_err(|e| self.error(e))?.map_err(|e| self.error(format!("{}: {e}", listed.name)))
-    }
-
     /// Streams one file to a local temporary file, hashing it.
     pub async fn fetch(&self, listed: &Listed) -> Result<Fetched, EtlError> {
         if let Location::Local { dir } = &self.location {
             let path = dir.join(&listed.name);
             let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<Fetched> {
+                use std::io::Read;
                 let mut file = std::fs::File::open(&path)?;
                 let modified = file.metadata()?.modified().ok();
                 let mut hasher = Sha256::new();
@@ -310,7 +206,7 @@ impl Source {
                     size += n as u64;
                 }
                 let content = Content::InPlace { file, modified };
-                Ok(Fetched { content, hash: Hash::Taken(hex::encode(hasher.finalize())), size })
+                Ok(Fetched { content, sha256: hex::encode(hasher.finalize()), size })
             });
             return hashed.await.map_err(|e| self.error(e))?.map_err(|e| self.error(format!("{}: {e}", listed.name)));
         }
@@ -341,7 +237,7 @@ impl Source {
             out.write_all(&chunk).await.map_err(|e| self.error(e))?;
         }
         out.flush().await.map_err(|e| self.error(e))?;
-        Ok(Fetched { content: Content::Copy(file), hash: Hash::Taken(hex::encode(hasher.finalize())), size })
+        Ok(Fetched { content: Content::Copy(file), sha256: hex::encode(hasher.finalize()), size })
     }
 }
 
