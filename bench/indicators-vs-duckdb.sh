@@ -25,7 +25,7 @@ fi
 # Hold back the last coding delivery of Helse Sør-Øst: the monthly delivery of the last step.
 last=$(ls "$work"/in/HSO/HSO_coding_*.csv | sort | tail -1)
 mkdir -p "$work/held" && mv "$last" "$work/held/"
-rm -rf "$work/lake" && mkdir -p "$work/lake"
+rm -rf "$work/lake" "$work/digests" && mkdir -p "$work/lake"
 /usr/bin/time -f "  first load (ETL + build): %e s, peak %M KiB" "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >/dev/null 2>"$work/etl.log"
 rows=$("$lms" query --lake "file://$work/lake" --format csv \
   "SELECT (SELECT count(*) FROM activity) + (SELECT count(*) FROM coding) + (SELECT count(*) FROM evaluation) AS n" 2>/dev/null | tail -1)
@@ -35,6 +35,8 @@ for cores in 1 2; do
   for run in 1 2 3; do
     /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" "$lms" etl publish --lake "file://$work/lake" >/dev/null 2>"$work/publish.log"
     read -r secs kib < "$work/time"
+    # Every republish of the same lake, on one core or two, must publish the same figures.
+    "$lms" status --lake "file://$work/lake" | awk '/published tables/ {print $3}' >> "$work/digests"
     /usr/bin/time -o "$work/time" -f "%e %M" taskset -c "$cpus" python3 bench/duckdb_indicators.py "$work/lake" --threads "$cores" --compare > "$work/duck.json"
     read -r dsecs dkib < "$work/time"
     python3 - "$cores" "$run" "$secs" "$kib" "$work/duck.json" "$dsecs" "$dkib" <<'PY'
@@ -52,6 +54,12 @@ elif run == "1":
 PY
   done
 done
+digests=$(sort -u "$work/digests" | wc -l)
+if [ "$digests" = 1 ]; then
+  echo "  all $(wc -l < "$work/digests") publications have the same content digest: $(head -1 "$work/digests")"
+else
+  echo "  PUBLICATIONS DIFFER: $digests distinct digests over $(wc -l < "$work/digests") republishes"
+fi
 # A monthly delivery arrives: one pass loads it and rebuilds every published table.
 mv "$work/held/$(basename "$last")" "$work/in/HSO/"
 /usr/bin/time -o "$work/time" -f "%e %M" "$lms" etl run --incoming "$work/in" --lake "file://$work/lake" >/dev/null 2>"$work/etl.log"

@@ -154,6 +154,16 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(t) = snapshot.committed_at {
         println!("  last commit {t}");
     }
+    match (&snapshot.published, &snapshot.digest) {
+        (Some(definitions), digest) => {
+            println!(
+                "  published tables {}",
+                digest.as_deref().unwrap_or("(no digest recorded: run `lms etl publish`)")
+            );
+            println!("  built from {definitions}");
+        }
+        (None, _) => println!("  no published tables"),
+    }
     let mut by_source: std::collections::BTreeMap<&str, &lms_etl::RunRecord> = Default::default();
     for r in &runs {
         by_source.insert(&r.source, r);

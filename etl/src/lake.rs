@@ -79,6 +79,10 @@ pub struct Commit {
     /// The fingerprint of the definitions the published tables of this commit were built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<String>,
+    /// The digest of the published tables' content (set with `published`): the same figures give
+    /// the same digest, whatever the version, run or machine that built them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The period a loaded delivery fills.
@@ -107,6 +111,9 @@ pub struct Snapshot {
     pub committed_at: Option<DateTime<Utc>>,
     /// The fingerprint of the published tables' definitions (see [`crate::Publish`]).
     pub published: Option<String>,
+    /// The digest of the published tables' content ([`crate::run::Publication::digest`]), from the
+    /// commit that set `published`; `None` for tables published before digests were recorded.
+    pub digest: Option<String>,
 }
 
 impl Snapshot {
@@ -116,6 +123,7 @@ impl Snapshot {
         self.committed_at = Some(c.committed_at);
         if c.published.is_some() {
             self.published = c.published.clone();
+            self.digest = c.digest.clone();
         }
         for path in &c.remove {
             self.files.remove(path);

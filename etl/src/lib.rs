@@ -13,7 +13,7 @@ pub mod source;
 pub mod store;
 
 pub use lake::{Lake, RunRecord, Snapshot};
-pub use run::{Backfill, Etl, EtlOptions, Publish, RunReport};
+pub use run::{Backfill, Etl, EtlOptions, Publication, Publish, RunReport};
 pub use source::Source;
 
 /// The lake's data tables (each a directory of Parquet files under the lake root).

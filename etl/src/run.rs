@@ -62,11 +62,20 @@ pub trait Publish: Send + Sync + std::fmt::Debug {
 
     /// Writes the tables for the lake as it will be at `next` (its data files are written, its
     /// commit not yet) under fresh names, and returns them; nothing is visible until the commit.
-    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Vec<DataFile>, EtlError>;
+    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Publication, EtlError>;
 
     /// Identifies the definitions the tables are built from (indicator files, thresholds); recorded
     /// in the commit, so a pass with nothing new rebuilds tables built by other definitions.
     fn fingerprint(&self) -> String;
+}
+
+/// The published tables one [`Publish::publish`] wrote.
+#[derive(Clone, Debug)]
+pub struct Publication {
+    pub files: Vec<DataFile>,
+    /// Identifies the tables' content (not their files): recorded in the commit, shown by
+    /// `lms status` and the API, and the server's entity tag.
+    pub digest: String,
 }
 
 /// What a pass did.
@@ -263,8 +272,8 @@ impl Etl {
         let mut next = snapshot.clone();
         next.apply(commit);
         let started = std::time::Instant::now();
-        let files = match publisher.publish(&self.lake, &next, run_id).await {
-            Ok(f) => f,
+        let Publication { files, digest } = match publisher.publish(&self.lake, &next, run_id).await {
+            Ok(p) => p,
             Err(e) => {
                 // The pass's data files are not committed either: the next pass loads them again.
                 let mine: Vec<String> =
@@ -277,6 +286,7 @@ impl Etl {
             run_id,
             version = commit.version,
             files = files.len(),
+            %digest,
             seconds = started.elapsed().as_secs_f64(),
             "published tables built"
         );
@@ -287,6 +297,7 @@ impl Etl {
         let paths = files.iter().map(|f| f.path.clone()).collect();
         commit.add.extend(files);
         commit.published = Some(publisher.fingerprint());
+        commit.digest = Some(digest);
         Ok(paths)
     }
 }
@@ -381,6 +392,7 @@ fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: b
         remove,
         deliveries,
         published: None,
+        digest: None,
     };
     (commit, discard)
 }

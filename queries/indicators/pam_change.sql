@@ -10,10 +10,21 @@
 SELECT year, rhf, hf, '' AS breakdown, numerator, NULL AS denominator, value,
        value - 1.96 * sd / sqrt(numerator) AS ci_low, value + 1.96 * sd / sqrt(numerator) AS ci_high
 FROM (
-    SELECT year, rhf, hf, count(change) AS numerator, avg(change) AS value, stddev_samp(change) AS sd
+    -- The mean and sample sd from exact integer sums of the changes in hundredths (n, Σx, Σx²;
+    -- n·Σx² − (Σx)² as DECIMAL(38, 0)): no floating-point sum, whose result would depend on the
+    -- order the pairs arrive in.
+    SELECT year, rhf, hf, numerator,
+           CAST(total AS DOUBLE) / numerator / 100.0 AS value,
+           CASE WHEN numerator > 1
+                THEN sqrt(CAST(CAST(numerator AS DECIMAL(38, 0)) * squares - CAST(total AS DECIMAL(38, 0)) * total AS DOUBLE)
+                          / (CAST(numerator AS DOUBLE) * CAST(numerator - 1 AS DOUBLE))) / 100.0
+           END AS sd
     FROM (
-        SELECT year, rhf, hf, CAST(etter_hundredths - for_hundredths AS DOUBLE) / 100.0 AS change
-        FROM unit_pam_pair
-    ) pairs
-    GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))
+        SELECT year, rhf, hf, count(change) AS numerator, sum(change) AS total, sum(change * change) AS squares
+        FROM (
+            SELECT year, rhf, hf, etter_hundredths - for_hundredths AS change
+            FROM unit_pam_pair
+        ) pairs
+        GROUP BY GROUPING SETS ((year), (year, rhf), (year, rhf, hf))
+    ) sums
 ) cells

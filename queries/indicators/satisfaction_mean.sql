@@ -10,7 +10,8 @@
 SELECT u.year, u.rhf, u.hf, '' AS breakdown,
        count(CASE WHEN r.maletidspunkt = 'etter' THEN r.tilfredshet END) AS numerator,
        NULL AS denominator,
-       avg(CASE WHEN r.maletidspunkt = 'etter' THEN CAST(r.tilfredshet AS DOUBLE) END) AS value,
+       CAST(sum(CASE WHEN r.maletidspunkt = 'etter' THEN r.tilfredshet END) AS DOUBLE)
+         / count(CASE WHEN r.maletidspunkt = 'etter' THEN r.tilfredshet END) AS value,
        NULL AS ci_low, NULL AS ci_high
 FROM evaluation_unit u
 LEFT JOIN response r ON r.year = u.year AND r.rhf = u.rhf AND r.hf = u.hf

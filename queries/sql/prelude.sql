@@ -37,9 +37,13 @@ JOIN (SELECT year, CAST(sum(population) AS DOUBLE) AS total FROM population GROU
 GROUP BY p.year, p.sex, p.age_group
 ;
 
--- Weights by age group alone (both sexes), for rates per sex.
+-- Weights by age group alone (both sexes), for rates per sex: from the integer counts, like
+-- std_weight (no floating-point sum, whose result could depend on the order of its terms).
 CREATE VIEW std_weight_age AS
-SELECT year, age_group, sum(w) AS w FROM std_weight GROUP BY year, age_group
+SELECT p.year, p.age_group, CAST(sum(p.population) AS DOUBLE) / max(t.total) AS w
+FROM population p
+JOIN (SELECT year, CAST(sum(population) AS DOUBLE) AS total FROM population GROUP BY year) t ON t.year = p.year
+GROUP BY p.year, p.age_group
 ;
 
 -- Where a patient lives: the area (municipality, or Oslo's city district) with its catchment HF

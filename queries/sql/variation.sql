@@ -3,6 +3,9 @@
 -- Inputs: `indicator_values` after disclosure control, `strata` (the standardisation inputs).
 -- When any catchment cell of an (indicator, year) is suppressed, only indicator, year, areas and
 -- suppressed are kept: a minimum, a ratio or a dispersion would give the hidden rate away.
+-- Sums of floating-point terms are taken exactly, as DECIMAL(38, 24), as in standardise.sql, so the
+-- figures do not depend on the order a parallel plan delivers the rows in (docs/decisions.md); the
+-- stratum counts d and n are integers held as doubles, whose sums are exact (below 2^53).
 WITH area AS (
     SELECT indicator, year, hf, value, suppressed
     FROM indicator_values
@@ -20,9 +23,20 @@ summary AS (
            max(value) AS max, min(value) AS min,
            max(CASE WHEN high = 2 THEN value END) AS high2, max(CASE WHEN low = 2 THEN value END) AS low2,
            max(CASE WHEN high = 3 THEN value END) AS high3, max(CASE WHEN low = 3 THEN value END) AS low3,
-           stddev_samp(value) AS sd, avg(value) AS mean
+           CAST(sum(CAST(value AS DECIMAL(38, 24))) AS DOUBLE) / count(value) AS mean,
+           count(value) AS rates
     FROM ranked
     GROUP BY indicator, year
+),
+-- The sample standard deviation in two passes: squared deviations from the mean, summed exactly.
+dispersion AS (
+    SELECT m.indicator, m.year,
+           CASE WHEN max(m.rates) > 1
+                THEN sqrt(CAST(sum(CAST((r.value - m.mean) * (r.value - m.mean) AS DECIMAL(38, 24))) AS DOUBLE)
+                          / (max(m.rates) - 1)) END AS sd
+    FROM summary m
+    JOIN ranked r ON r.indicator = m.indicator AND r.year = m.year
+    GROUP BY m.indicator, m.year
 ),
 -- National stratum totals D_s and N_s.
 national AS (
@@ -35,7 +49,7 @@ national AS (
 observed_expected AS (
     SELECT s.indicator, s.year, s.hf,
            CAST(sum(s.d) AS DOUBLE) AS o,
-           sum(CASE WHEN nat.n > 0 THEN s.n * nat.d / nat.n ELSE 0.0 END) AS e
+           CAST(sum(CAST(CASE WHEN nat.n > 0 THEN s.n * nat.d / nat.n ELSE 0.0 END AS DECIMAL(38, 24))) AS DOUBLE) AS e
     FROM strata s
     JOIN national nat ON nat.indicator = s.indicator AND nat.year = s.year AND nat.sex = s.sex
                      AND nat.age_group = s.age_group
@@ -45,7 +59,9 @@ observed_expected AS (
 ),
 systematic AS (
     SELECT indicator, year,
-           CASE WHEN min(e) > 0 THEN 100.0 * avg((o - e) * (o - e) / (e * e) - 1.0 / e) END AS scv
+           CASE WHEN min(e) > 0
+                THEN 100.0 * CAST(sum(CAST((o - e) * (o - e) / (e * e) - 1.0 / e AS DECIMAL(38, 24))) AS DOUBLE) / count(*)
+           END AS scv
     FROM observed_expected
     GROUP BY indicator, year
 )
@@ -55,9 +71,10 @@ SELECT m.indicator, m.year, m.areas,
        CASE WHEN m.suppressed OR m.min = 0 THEN NULL ELSE m.max / m.min END AS ratio,
        CASE WHEN m.suppressed OR m.low2 = 0 THEN NULL ELSE m.high2 / m.low2 END AS ratio2,
        CASE WHEN m.suppressed OR m.low3 = 0 THEN NULL ELSE m.high3 / m.low3 END AS ratio3,
-       CASE WHEN m.suppressed OR m.mean = 0 THEN NULL ELSE 100.0 * m.sd / m.mean END AS cv,
+       CASE WHEN m.suppressed OR m.mean = 0 THEN NULL ELSE 100.0 * sd.sd / m.mean END AS cv,
        CASE WHEN m.suppressed THEN NULL ELSE sy.scv END AS scv,
        m.suppressed
 FROM summary m
+JOIN dispersion sd ON sd.indicator = m.indicator AND sd.year = m.year
 LEFT JOIN systematic sy ON sy.indicator = m.indicator AND sy.year = m.year
 ORDER BY m.indicator, m.year

@@ -13,12 +13,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, UInt64Type,
+};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use lms_etl::lake::DataFile;
-use lms_etl::{EtlError, Lake, Snapshot};
+use lms_etl::{EtlError, Lake, Publication, Snapshot};
 use serde::Serialize;
 
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
@@ -127,6 +129,76 @@ pub struct Published {
     /// Every cell, with its figures before withholding (never written: for tests and reports).
     pub cells: Vec<Cell>,
     pub suppression: Suppression,
+    /// [`content_digest`] of the tables of [`DIGESTED`].
+    pub digest: String,
+}
+
+/// The tables a publication's digest covers: the figures. `data_quality` is left out: it records
+/// when and under which name each delivery was loaded, which differs between two loads of the same
+/// deliveries (its counts are as reproducible as the figures).
+pub const DIGESTED: [&str; 2] = ["indicator_values", "variation"];
+
+/// SHA-256 of tables' content, as `sha256:` and 64 hex digits: the same rows in the same order give
+/// the same digest however they are split into batches or encoded in files, so an auditor can
+/// recompute it from the Parquet files with any reader. Fed to the hash, per table: its name; per
+/// column its name and one of `int64`, `uint64`, `float64`, `bool`, `text`; then the rows in order,
+/// each value as a byte 0 (null) or 1 followed by the value: integers as 8 bytes little-endian,
+/// floats as the 8 little-endian bytes of their IEEE 754 bits, booleans as one byte 0 or 1, text as
+/// its length in bytes (8 bytes little-endian) and its UTF-8. Names are written as text is.
+pub fn content_digest(tables: &[(&str, &[RecordBatch])]) -> Result<String, QueryError> {
+    use sha2::Digest;
+    fn text(h: &mut sha2::Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    /// The column as one of the canonical types, and that type's name.
+    fn canonical(a: &ArrayRef) -> Result<(ArrayRef, &'static str), QueryError> {
+        let (ty, name) = match a.data_type() {
+            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Timestamp(..) => {
+                (DataType::Int64, "int64")
+            }
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => (DataType::UInt64, "uint64"),
+            DataType::Float32 | DataType::Float64 => (DataType::Float64, "float64"),
+            DataType::Boolean => (DataType::Boolean, "bool"),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (DataType::Utf8, "text"),
+            other => return Err(QueryError::Sql(format!("content digest: no canonical form for {other}"))),
+        };
+        Ok((cast(a, &ty).map_err(sql_error)?, name))
+    }
+    let mut h = sha2::Sha256::new();
+    for (table, batches) in tables {
+        text(&mut h, table);
+        let mut header_written = false;
+        for b in batches.iter() {
+            let columns = b.columns().iter().map(canonical).collect::<Result<Vec<_>, _>>()?;
+            if !header_written {
+                for (field, (_, ty)) in b.schema().fields().iter().zip(&columns) {
+                    text(&mut h, field.name());
+                    text(&mut h, ty);
+                }
+                header_written = true;
+            }
+            for row in 0..b.num_rows() {
+                for (c, _) in &columns {
+                    if c.is_null(row) {
+                        h.update([0]);
+                        continue;
+                    }
+                    h.update([1]);
+                    match c.data_type() {
+                        DataType::Int64 => h.update(c.as_primitive::<Int64Type>().value(row).to_le_bytes()),
+                        DataType::UInt64 => h.update(c.as_primitive::<UInt64Type>().value(row).to_le_bytes()),
+                        DataType::Float64 => {
+                            h.update(c.as_primitive::<Float64Type>().value(row).to_bits().to_le_bytes())
+                        }
+                        DataType::Boolean => h.update([u8::from(c.as_boolean().value(row))]),
+                        _ => text(&mut h, c.as_string::<i32>().value(row)),
+                    }
+                }
+            }
+        }
+    }
+    Ok(format!("sha256:{}", hex::encode(h.finalize())))
 }
 
 /// How the published tables are built.
@@ -142,6 +214,9 @@ pub struct BuildOptions<'a> {
     /// the warehouse host.
     /// `None`: no limit. A build that cannot finish within the limit runs again without one.
     pub memory_limit: Option<usize>,
+    /// How many partitions the build's plans run in (`None`: DataFusion's default, the cores).
+    /// The published tables are the same to the bit whatever it is.
+    pub target_partitions: Option<usize>,
 }
 
 /// The default of [`BuildOptions::memory_limit`] (`[publish] memory_limit_mib`).
@@ -149,7 +224,7 @@ pub const BUILD_MEMORY_LIMIT: usize = 256 << 20;
 
 impl Default for BuildOptions<'_> {
     fn default() -> Self {
-        BuildOptions { min_count: 5, reference: &[], memory_limit: Some(BUILD_MEMORY_LIMIT) }
+        BuildOptions { min_count: 5, reference: &[], memory_limit: Some(BUILD_MEMORY_LIMIT), target_partitions: None }
     }
 }
 
@@ -163,12 +238,15 @@ impl Default for BuildOptions<'_> {
 ///   nothing useful of an aggregation's output: it put the aggregated contacts in the hash table
 ///   (118 MB at four years of ten times the national volume) and the 400 areas of residence on the
 ///   streaming side.
-fn build_session(memory_limit: Option<usize>) -> Result<SessionContext, QueryError> {
+fn build_session(options: &BuildOptions<'_>) -> Result<SessionContext, QueryError> {
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     let mut config = datafusion::prelude::SessionConfig::new();
+    if let Some(n) = options.target_partitions {
+        config = config.with_target_partitions(n.max(1));
+    }
     config.options_mut().optimizer.join_reordering = false;
     let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = memory_limit {
+    if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::pool::BuildPool::new(limit)));
     }
     Ok(SessionContext::new_with_config_rt(config, runtime.build_arc().map_err(sql_error)?))
@@ -206,7 +284,7 @@ pub async fn build_within(
     options: &BuildOptions<'_>,
 ) -> Result<Published, QueryError> {
     let min_count = options.min_count;
-    let session = build_session(options.memory_limit)?;
+    let session = build_session(options)?;
     let warehouse =
         Warehouse::in_session(session, lake_url, lake, snapshot, Access::Warehouse, options.reference).await?;
     let ctx = warehouse.context();
@@ -234,7 +312,8 @@ pub async fn build_within(
     let started = std::time::Instant::now();
     let data_quality = data_quality(ctx, snapshot).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
-    Ok(Published { indicator_values, variation, data_quality, cells, suppression })
+    let digest = content_digest(&[(DIGESTED[0], &indicator_values), (DIGESTED[1], &variation)])?;
+    Ok(Published { indicator_values, variation, data_quality, cells, suppression, digest })
 }
 
 /// Creates the prelude's views, materialising the ones several indicators read: in memory, or
@@ -623,15 +702,25 @@ impl lms_etl::Publish for IndicatorPublisher {
             h.update(i.sql.as_bytes());
         }
         h.update(self.min_count.to_le_bytes());
-        format!("min_count={};sql={}", self.min_count, hex::encode(&h.finalize()[..8]))
+        format!(
+            "min_count={};sql={};reference={}",
+            self.min_count,
+            hex::encode(&h.finalize()[..8]),
+            reference_version()
+        )
     }
 
-    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Vec<DataFile>, EtlError> {
+    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Publication, EtlError> {
         let built = build(
             &self.lake_url,
             lake,
             next,
-            &BuildOptions { min_count: self.min_count, reference: &[], memory_limit: self.memory_limit },
+            &BuildOptions {
+                min_count: self.min_count,
+                reference: &[],
+                memory_limit: self.memory_limit,
+                target_partitions: None,
+            },
         )
         .await
         .map_err(|e| EtlError::Publish(e.to_string()))?;
@@ -640,6 +729,7 @@ impl lms_etl::Publish for IndicatorPublisher {
             cells = built.cells.len(),
             primary = built.suppression.primary,
             secondary = built.suppression.secondary,
+            digest = %built.digest,
             "indicators built"
         );
         let mut files = Vec::new();
@@ -656,6 +746,21 @@ impl lms_etl::Publish for IndicatorPublisher {
                 }
             }
         }
-        Ok(files)
+        Ok(Publication { files, digest: built.digest })
     }
+}
+
+/// The version of the embedded reference data (regions, trusts, areas, population, ICD-10 groups):
+/// the first 8 bytes of the SHA-256 of their CSV texts, in hex. Part of the publisher's
+/// fingerprint, so new reference data republishes.
+pub fn reference_version() -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (name, csv) in lms_schemas::reference::TABLES {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((csv.len() as u64).to_le_bytes());
+        h.update(csv.as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
 }

@@ -58,7 +58,23 @@ pub async fn healthz() -> impl IntoResponse {
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let view = state.ready()?;
-    Ok(Json(serde_json::json!({"status": "ready", "version": view.version})))
+    Ok(Json(serde_json::json!({"status": "ready", "version": view.version, "digest": view.digest})))
+}
+
+/// Which publication is served: lake version, commit time, the content digest of the published
+/// tables and the definitions (thresholds, indicator files, reference data) they were built from.
+/// No entity tag: the version moves with a republish that keeps the tag.
+pub async fn publication(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    let body = serde_json::json!({
+        "version": view.version,
+        "committed_at": view.committed_at.map(|t| t.to_rfc3339()),
+        "digest": view.digest,
+        "digested_tables": lms_queries::publish::DIGESTED,
+        "definitions": view.definitions,
+        "etag": view.etag,
+    });
+    Ok(Json(body).into_response())
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -42,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/indicators", get(api::catalogue))
         .route("/api/v1/indicators/{id}", get(api::indicator))
         .route("/api/v1/variation/{id}", get(api::variation))
+        .route("/api/v1/publication", get(api::publication))
         .route("/api/v1/sources", get(api::sources))
         .route("/api/v1/runs", get(api::runs))
         .route("/api/v1/sql", post(api::sql))

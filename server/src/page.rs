@@ -188,10 +188,11 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
     );
     let _ = write!(
         html,
-        "<h1>LMS Monitor — {}</h1><p>{} · lake version {} · {}</p><nav>",
+        "<h1>LMS Monitor — {}</h1><p>{} · publication {} · {}</p><nav>",
         esc(&indicator.title_nb),
         esc(&indicator.title_en),
-        view.version,
+        // The content digest, not the lake version: the page is cached by the publication's tag.
+        esc(view.digest.as_deref().map_or("(no digest)", |d| &d[..d.len().min(19)])),
         esc(&indicator.definition)
     );
     for i in view.catalogue {

@@ -117,7 +117,12 @@ pub struct FreshnessRow {
 /// One lake version as the server serves it.
 pub struct View {
     pub version: u64,
-    /// `"v{version}"`, quoted as an entity tag is.
+    /// The published tables' content digest and the definitions they were built from (the commit's
+    /// `digest` and `published`).
+    pub digest: Option<String>,
+    pub definitions: Option<String>,
+    pub committed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The entity tag of everything served from the published tables (see [`entity_tag`]).
     pub etag: String,
     pub catalogue: &'static [Indicator],
     /// Cells by indicator, in (year, level, rhf, hf, breakdown) order.
@@ -242,7 +247,10 @@ impl View {
         let metrics = lake_metrics(snapshot.version, &values, &runs);
         Ok(View {
             version: snapshot.version,
-            etag: format!("\"v{}\"", snapshot.version),
+            etag: entity_tag(&snapshot),
+            digest: snapshot.digest.clone(),
+            definitions: snapshot.published.clone(),
+            committed_at: snapshot.committed_at,
             catalogue,
             values,
             values_json,
@@ -253,6 +261,24 @@ impl View {
             metrics,
             warehouse,
         })
+    }
+}
+
+/// The entity tag of a lake version's published tables: from their content digest and the
+/// definitions (catalogue texts among them) they were built from, so a republish that changes
+/// nothing keeps the tag and a cached answer stays valid across versions. A lake published before
+/// digests were recorded falls back to its version, `"v{version}"`.
+pub fn entity_tag(snapshot: &lms_etl::Snapshot) -> String {
+    use sha2::Digest;
+    match (&snapshot.digest, &snapshot.published) {
+        (Some(digest), Some(definitions)) => {
+            let mut h = sha2::Sha256::new();
+            h.update(definitions.as_bytes());
+            h.update([0]);
+            h.update(digest.as_bytes());
+            format!("\"p{}\"", hex::encode(&h.finalize()[..12]))
+        }
+        _ => format!("\"v{}\"", snapshot.version),
     }
 }
 

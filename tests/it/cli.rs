@@ -162,6 +162,13 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     let (code, out, _) = run(&["status", "--lake", &lake]);
     assert_eq!(code, 0);
     assert!(out.contains("at version 1"), "{out}");
+    let digest = |status: &str| {
+        let line = status.lines().find(|l| l.trim_start().starts_with("published tables ")).expect("a digest line");
+        line.split_whitespace().nth(2).unwrap().to_string()
+    };
+    let published = digest(&out);
+    assert!(published.starts_with("sha256:") && published.len() == 71, "{out}");
+    assert!(out.contains("built from min_count=5;sql="), "{out}");
     for rhf in ["HSO", "HV", "HMN", "HN"] {
         assert!(out.contains(&format!("{rhf:<4} coding      2021-12")), "{out}");
     }
@@ -176,6 +183,10 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     assert!(out.contains("lake version 2"), "{out}");
     let (_, out, _) = run(&["query", count, "--format", "json", "--lake", &lake]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), before);
+    // Nothing changed: the same figures, the same digest (at another version).
+    let (_, out, _) = run(&["status", "--lake", &lake]);
+    assert!(out.contains("at version 2"), "{out}");
+    assert_eq!(digest(&out), published, "{out}");
 }
 
 #[test]

@@ -112,5 +112,6 @@ pub fn empty_commit(version: u64, run: &str) -> lms_etl::lake::Commit {
         remove: vec![],
         deliveries: vec![],
         published: None,
+        digest: None,
     }
 }

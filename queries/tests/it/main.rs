@@ -2,6 +2,7 @@
 
 mod indicators;
 mod publish;
+mod reproducible;
 mod suppression;
 
 use std::sync::Arc;

@@ -69,7 +69,7 @@ impl Publish for Broken {
         _: &lms_etl::Lake,
         _: &lms_etl::Snapshot,
         _: &str,
-    ) -> Result<Vec<lms_etl::lake::DataFile>, lms_etl::EtlError> {
+    ) -> Result<lms_etl::Publication, lms_etl::EtlError> {
         Err(lms_etl::EtlError::Publish("an indicator failed".into()))
     }
 }

@@ -20,6 +20,7 @@ async fn health_readiness_and_roles() {
     let (status, _, body) = get(addr, "/readyz", None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["version"], 1);
+    assert!(json(&body)["digest"].as_str().unwrap().starts_with("sha256:"), "{body}");
 
     // No token, a wrong token: 401 with a JSON error; a role too low: 403.
     let (status, headers, body) = get(addr, "/api/v1/indicators", None).await;
@@ -61,7 +62,7 @@ async fn catalogue_and_indicator_values() {
     let (addr, _stop) = start(options()).await;
     let (status, headers, body) = get(addr, "/api/v1/indicators", Some(DASHBOARD)).await;
     assert_eq!(status, 200);
-    assert_eq!(headers["etag"], "\"v1\"");
+    assert_eq!(headers["etag"], publication(addr).await["etag"].as_str().unwrap());
     let catalogue = json(&body);
     insta::assert_json_snapshot!("catalogue", catalogue);
 
@@ -118,15 +119,33 @@ async fn catalogue_and_indicator_values() {
     }
 }
 
+/// `GET /api/v1/publication`.
+async fn publication(addr: std::net::SocketAddr) -> Value {
+    let (status, _, body) = get(addr, "/api/v1/publication", Some(DASHBOARD)).await;
+    assert_eq!(status, 200, "{body}");
+    json(&body)
+}
+
+const TAGGED: [&str; 4] = [
+    "/api/v1/indicators",
+    "/api/v1/indicators/participants?level=rhf",
+    "/api/v1/variation/education_contacts_rate",
+    "/",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etag_and_if_none_match() {
     let (addr, _stop) = start(options()).await;
-    for path in
-        ["/api/v1/indicators", "/api/v1/indicators/participants?level=rhf", "/api/v1/variation/education_contacts_rate"]
-    {
+    let p = publication(addr).await;
+    assert_eq!(p["version"], 1);
+    assert!(p["digest"].as_str().unwrap().starts_with("sha256:") && p["digest"].as_str().unwrap().len() == 71, "{p}");
+    assert_eq!(p["digested_tables"], serde_json::json!(["indicator_values", "variation"]));
+    let definitions = p["definitions"].as_str().unwrap();
+    assert!(definitions.starts_with("min_count=5;sql=") && definitions.contains(";reference="), "{p}");
+    for path in TAGGED {
         let r = client().get(format!("http://{addr}{path}")).bearer_auth(DASHBOARD).send().await.unwrap();
         let tag = r.headers()["etag"].clone();
-        assert_eq!(tag, "\"v1\"");
+        assert_eq!(tag, p["etag"].as_str().unwrap(), "{path}");
         let r = client()
             .get(format!("http://{addr}{path}"))
             .bearer_auth(DASHBOARD)
@@ -144,6 +163,67 @@ async fn etag_and_if_none_match() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{path}: another version");
+    }
+}
+
+/// A republish that changes nothing makes a new lake version with the same content digest: the
+/// entity tag stays, and a client's cached answer is still good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republish_with_nothing_changed_keeps_the_digest_and_the_etag() {
+    // A copy of the shared lake, so the other tests keep reading version 1.
+    let dir = tempfile::tempdir().unwrap();
+    let from = std::path::PathBuf::from(crate::lake_url().strip_prefix("file://").unwrap());
+    copy_dir(&from, dir.path());
+    let url = format!("file://{}", dir.path().display());
+    let mut o = options();
+    o.lake_url = url.clone();
+    let state = std::sync::Arc::new(lms_server::AppState::new(o).unwrap());
+    state.refresh().await.unwrap();
+    let before = state.view().unwrap();
+    let etl = lms_etl::Etl {
+        lake: lms_etl::open_lake(&url).unwrap(),
+        reference: std::sync::Arc::new(lms_schemas::Reference::embedded().unwrap()),
+        key: lms_schemas::identity::PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
+        options: lms_etl::EtlOptions::default(),
+        publisher: Some(std::sync::Arc::new(lms_queries::IndicatorPublisher::new(&url, 5))),
+    };
+    assert_eq!(etl.republish().await.unwrap().version, Some(2));
+    assert_eq!(state.refresh().await.unwrap(), Some(2));
+    let after = state.view().unwrap();
+    assert_eq!(after.version, 2);
+    assert_eq!(after.digest, before.digest);
+    assert_eq!(after.etag, before.etag);
+    assert!(before.etag.starts_with("\"p"), "{}", before.etag);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(lms_server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    for path in TAGGED {
+        let r = client()
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(DASHBOARD)
+            .header("if-none-match", &before.etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 304, "{path}: the tag of version 1 still matches version 2");
+    }
+    assert_eq!(publication(addr).await["version"], 2);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 
