@@ -145,15 +145,15 @@ pub const DIGESTED: [&str; 2] = ["indicator_values", "variation"];
 /// each value as a byte 0 (null) or 1 followed by the value: integers as 8 bytes little-endian,
 /// floats as the 8 little-endian bytes of their IEEE 754 bits, booleans as one byte 0 or 1, text as
 /// its length in bytes (8 bytes little-endian) and its UTF-8. Names are written as text is.
-pub fn content_digest(tables: &[(&str, &[RecordBatch])]) -> Result<String, QueryError> {
+pub fn content_digest(tables: &[(&str, &Schema, &[RecordBatch])]) -> Result<String, QueryError> {
     use sha2::Digest;
     fn text(h: &mut sha2::Sha256, s: &str) {
         h.update((s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
     }
-    /// The column as one of the canonical types, and that type's name.
-    fn canonical(a: &ArrayRef) -> Result<(ArrayRef, &'static str), QueryError> {
-        let (ty, name) = match a.data_type() {
+    /// The canonical type a column is hashed as, and its name.
+    fn canonical(t: &DataType) -> Result<(DataType, &'static str), QueryError> {
+        Ok(match t {
             DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Timestamp(..) => {
                 (DataType::Int64, "int64")
             }
@@ -162,24 +162,27 @@ pub fn content_digest(tables: &[(&str, &[RecordBatch])]) -> Result<String, Query
             DataType::Boolean => (DataType::Boolean, "bool"),
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (DataType::Utf8, "text"),
             other => return Err(QueryError::Sql(format!("content digest: no canonical form for {other}"))),
-        };
-        Ok((cast(a, &ty).map_err(sql_error)?, name))
+        })
     }
     let mut h = sha2::Sha256::new();
-    for (table, batches) in tables {
+    for (table, schema, batches) in tables {
         text(&mut h, table);
-        let mut header_written = false;
+        // From the schema, not a batch: an empty table hashes the same with or without an empty batch.
+        let mut types = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let (ty, name) = canonical(field.data_type())?;
+            text(&mut h, field.name());
+            text(&mut h, name);
+            types.push(ty);
+        }
         for b in batches.iter() {
-            let columns = b.columns().iter().map(canonical).collect::<Result<Vec<_>, _>>()?;
-            if !header_written {
-                for (field, (_, ty)) in b.schema().fields().iter().zip(&columns) {
-                    text(&mut h, field.name());
-                    text(&mut h, ty);
-                }
-                header_written = true;
+            if b.num_columns() != types.len() {
+                return Err(QueryError::Sql(format!("content digest: {table}: a batch unlike its schema")));
             }
+            let columns = b.columns().iter().zip(&types).map(|(c, ty)| cast(c, ty)).collect::<Result<Vec<_>, _>>();
+            let columns = columns.map_err(sql_error)?;
             for row in 0..b.num_rows() {
-                for (c, _) in &columns {
+                for c in &columns {
                     if c.is_null(row) {
                         h.update([0]);
                         continue;
@@ -312,7 +315,10 @@ pub async fn build_within(
     let started = std::time::Instant::now();
     let data_quality = data_quality(ctx, snapshot).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
-    let digest = content_digest(&[(DIGESTED[0], &indicator_values), (DIGESTED[1], &variation)])?;
+    let digest = content_digest(&[
+        (DIGESTED[0], &indicator_values_schema(), &indicator_values),
+        (DIGESTED[1], &variation_schema(), &variation),
+    ])?;
     Ok(Published { indicator_values, variation, data_quality, cells, suppression, digest })
 }
 

@@ -53,13 +53,11 @@ fn published_file(dir: &Path, lake: &str, snapshot: &Snapshot, table: &str) -> V
     std::fs::read(published_path(dir, lake, snapshot, table)).unwrap()
 }
 
-fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+fn read_parquet(path: &Path) -> (datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>) {
     let file = std::fs::File::open(path).unwrap();
-    let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    reader.collect::<Result<_, _>>().unwrap()
+    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = builder.schema().clone();
+    (schema, builder.build().unwrap().collect::<Result<_, _>>().unwrap())
 }
 
 /// Cells (by key) whose value or interval differ between two builds, as text for a message.
@@ -118,9 +116,8 @@ async fn publications_are_the_same_bytes_whatever_the_partitions_and_the_deliver
         );
     }
     // The digest is of the content: the files read back with a plain Parquet reader give it again.
-    let tables: Vec<(&str, Vec<RecordBatch>)> =
-        DIGESTED.iter().map(|t| (*t, read_parquet(&published_path(dir.path(), "a", &a, t)))).collect();
-    let tables: Vec<(&str, &[RecordBatch])> = tables.iter().map(|(t, b)| (*t, b.as_slice())).collect();
+    let tables: Vec<_> = DIGESTED.iter().map(|t| (*t, read_parquet(&published_path(dir.path(), "a", &a, t)))).collect();
+    let tables: Vec<_> = tables.iter().map(|(t, (schema, b))| (*t, schema.as_ref(), b.as_slice())).collect();
     assert_eq!(content_digest(&tables).unwrap(), digest);
 
     // The build in 1, 2 and 8 partitions: the same cells to the bit, the same tables and digest.
@@ -150,4 +147,42 @@ async fn publications_are_the_same_bytes_whatever_the_partitions_and_the_deliver
     let again = etl_a.lake.snapshot().await.unwrap();
     assert_eq!(report.version, Some(a.version + 1));
     assert_eq!(again.digest.as_ref(), Some(&digest));
+}
+
+/// The digest is of rows and values, not of batches: the same rows split otherwise give it again,
+/// one bit of one float changes it, and an empty table hashes alike with or without an empty batch.
+#[test]
+fn the_content_digest_sees_values_not_batches() {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("unit", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+        Field::new("value", DataType::Float64, true),
+    ]));
+    let batch = |units: Vec<Option<&str>>, n: Vec<Option<i64>>, v: Vec<Option<f64>>| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(units)), Arc::new(Int64Array::from(n)), Arc::new(Float64Array::from(v))],
+        )
+        .unwrap()
+    };
+    let x = 0.6923788528917866_f64;
+    let whole = [batch(vec![Some("a"), None, Some("b")], vec![Some(1), Some(2), None], vec![Some(x), None, Some(0.5)])];
+    let split = [
+        batch(vec![Some("a")], vec![Some(1)], vec![Some(x)]),
+        batch(vec![None, Some("b")], vec![Some(2), None], vec![None, Some(0.5)]),
+    ];
+    let next = f64::from_bits(x.to_bits() + 1);
+    let nudged =
+        [batch(vec![Some("a"), None, Some("b")], vec![Some(1), Some(2), None], vec![Some(next), None, Some(0.5)])];
+    let digest = |batches: &[RecordBatch]| content_digest(&[("t", &schema, batches)]).unwrap();
+    assert_eq!(digest(&whole), digest(&split));
+    assert_ne!(digest(&whole), digest(&nudged), "{x} and {next} are other figures");
+    // A null is not an empty text, nor a text a number.
+    let empty_text =
+        [batch(vec![Some("a"), Some(""), Some("b")], vec![Some(1), Some(2), None], vec![Some(x), None, Some(0.5)])];
+    assert_ne!(digest(&whole), digest(&empty_text));
+    assert_eq!(digest(&[]), digest(&[batch(vec![], vec![], vec![])]));
+    assert_ne!(content_digest(&[("t", &schema, &whole)]).unwrap(), content_digest(&[("u", &schema, &whole)]).unwrap());
 }
