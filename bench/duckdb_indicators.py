@@ -52,7 +52,7 @@ LEVEL = "CASE WHEN hf IS NOT NULL THEN 'hf' WHEN rhf IS NOT NULL THEN 'rhf' ELSE
 
 DATA_QUALITY = {
     "coding": """SELECT c.rhf, c.period, count(*) AS n FROM coding c
-             LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE c.bostedskommune END
+             LEFT JOIN areas a ON a.area = CASE WHEN c.bostedskommune = '0301' THEN c.bydel ELSE coalesce(c.bostedskommune_2024, c.bostedskommune) END
              WHERE a.hf IS NULL GROUP BY c.rhf, c.period""",
     "evaluation": """SELECT e.rhf, e.period, count(*) AS n FROM evaluation e
              LEFT JOIN (SELECT DISTINCT rhf, hf, kurs_id FROM activity) a

@@ -161,6 +161,9 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
                 digest.as_deref().unwrap_or("(no digest recorded: run `lms etl publish`)")
             );
             println!("  built from {definitions}");
+            if let Some(version) = definitions.split(';').find_map(|d| d.strip_prefix("reference=")) {
+                println!("  reference data version {version}");
+            }
         }
         (None, _) => println!("  no published tables"),
     }

@@ -164,7 +164,8 @@ fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let options = lms_generate::Options { seed: args.seed, first_year, last_year, scale: args.scale };
+    let options =
+        lms_generate::Options { seed: args.seed, first_year, last_year, scale: args.scale, codes_of_2024: false };
     let reference = lms_schemas::Reference::embedded()?;
     let manifest = match lms_generate::generate(&args.out, &options, &reference) {
         Err(lms_generate::GenerateError::Options(e)) => {

@@ -10,7 +10,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use lms_schemas::identity::PseudonymKey;
-use lms_schemas::{CheckedRow, ColumnType, ExtractKind, Value, Violation};
+use lms_schemas::reference::allocation_draw;
+use lms_schemas::{CheckedRow, ColumnType, ExtractKind, Reference, Value, Violation};
 
 /// Rows per batch (and per Parquet row group write).
 pub const BATCH_ROWS: usize = 65_536;
@@ -42,6 +43,8 @@ enum Builder {
     List(ListBuilder<StringBuilder>),
     /// person, fodselsdato, kjonn, alder.
     Identity(Box<(StringBuilder, Date32Builder, StringBuilder, Int32Builder)>),
+    /// A municipality code as delivered and the municipality of 2024 it counts in (`…_2024`).
+    Kommune(Box<(StringBuilder, StringBuilder)>),
 }
 
 /// Accepted rows of one delivery → batches of the extract's lake schema.
@@ -57,11 +60,21 @@ pub struct RowBatcher {
     key: PseudonymKey,
     /// The contract column whose date the age is taken at (coding: kontaktdato).
     age_date: Option<usize>,
+    /// The contract column whose year a municipality code is mapped to 2024 borders in
+    /// (coding: kontaktdato, activity: startdato).
+    kommune_date: Option<usize>,
+    reference: Arc<Reference>,
     rows: usize,
 }
 
 impl RowBatcher {
-    pub fn new(kind: ExtractKind, period: &str, file: &str, key: PseudonymKey) -> RowBatcher {
+    pub fn new(
+        kind: ExtractKind,
+        period: &str,
+        file: &str,
+        key: PseudonymKey,
+        reference: Arc<Reference>,
+    ) -> RowBatcher {
         let mut batcher = RowBatcher {
             kind,
             schema: kind.lake_schema(),
@@ -73,6 +86,12 @@ impl RowBatcher {
             file: file.to_string(),
             key,
             age_date: kind.column_index("kontaktdato").filter(|_| kind == ExtractKind::Coding),
+            kommune_date: match kind {
+                ExtractKind::Coding => kind.column_index("kontaktdato"),
+                ExtractKind::Activity => kind.column_index("startdato"),
+                ExtractKind::Evaluation => None,
+            },
+            reference,
             rows: 0,
         };
         batcher.start_batch();
@@ -104,6 +123,7 @@ impl RowBatcher {
                         false,
                     ))))
                 }
+                ColumnType::Kommune { .. } => Builder::Kommune(Box::new((text(), text()))),
                 ColumnType::Fodselsnummer => Builder::Identity(Box::new((
                     StringBuilder::with_capacity(rows, rows * 32),
                     Date32Builder::with_capacity(rows),
@@ -129,10 +149,25 @@ impl RowBatcher {
     /// Appends an accepted row.
     pub fn push(&mut self, row: &CheckedRow<'_>) {
         debug_assert!(row.is_accepted());
-        let age_date = self.age_date.and_then(|i| match row.values[i] {
-            Value::Date(d) => Some(d),
-            _ => None,
-        });
+        let date = |col: Option<usize>| {
+            col.and_then(|i| match row.values[i] {
+                Value::Date(d) => Some(d),
+                _ => None,
+            })
+        };
+        let age_date = date(self.age_date);
+        let kommune_year = date(self.kommune_date).map_or(0, |d| d.year());
+        // Only a split code needs it: the draw of the row's person (rows without one take 0, the
+        // first successor).
+        let draw = || {
+            row.values
+                .iter()
+                .find_map(|v| match v {
+                    Value::Identity(id) => Some(allocation_draw(id.identity.birth_date, id.identity.sex.code())),
+                    _ => None,
+                })
+                .unwrap_or(0)
+        };
         for (b, v) in self.builders.iter_mut().zip(&row.values) {
             match (b, v) {
                 (Builder::Str(b), Value::Text(s)) => b.append_value(s),
@@ -161,6 +196,17 @@ impl RowBatcher {
                     age.append_value(age_date.map_or(0, |d| id.identity.age_on(d)));
                 }
                 (Builder::Identity(..), _) => unreachable!("an accepted row has a valid identity number"),
+                (Builder::Kommune(b), Value::Text(code)) => {
+                    let (delivered, current) = &mut **b;
+                    delivered.append_value(code);
+                    let draw = if self.reference.is_split(code) { draw() } else { 0 };
+                    // 9999 (unknown) is in no history and stays as it is.
+                    current.append_value(self.reference.kommune_2024(code, kommune_year, draw).unwrap_or(code));
+                }
+                (Builder::Kommune(b), _) => {
+                    b.0.append_null();
+                    b.1.append_null();
+                }
             }
         }
         self.period.append_value(&self.period_text);
@@ -180,6 +226,10 @@ impl RowBatcher {
                 Builder::Int(b) => columns.push(Arc::new(b.finish())),
                 Builder::Dec(b) => columns.push(Arc::new(b.finish())),
                 Builder::List(b) => columns.push(Arc::new(b.finish())),
+                Builder::Kommune(b) => {
+                    columns.push(Arc::new(b.0.finish()));
+                    columns.push(Arc::new(b.1.finish()));
+                }
                 Builder::Identity(b) => {
                     let (p, d, s, a) = &mut **b;
                     columns.push(Arc::new(p.finish()));

@@ -228,7 +228,7 @@ pub async fn load(
     let (rhf, file_name, q) = (source.rhf, name.clone(), qctx.clone());
     let period_for_rows = period.clone();
     let checking = tokio::task::spawn_blocking(move || {
-        let mut rows = RowBatcher::new(kind, &period_for_rows, &file_name, key.clone());
+        let mut rows = RowBatcher::new(kind, &period_for_rows, &file_name, key.clone(), reference.clone());
         let mut quarantine = QuarantineBatcher::new(q, key);
         let mut closed = false;
         let result = check_delivery_in_one_pass(

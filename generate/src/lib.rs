@@ -36,11 +36,15 @@ pub struct Options {
     pub last_year: i32,
     /// Volume multiplier: 1 ≈ a realistic national volume (about a million coded contacts a year).
     pub scale: f64,
+    /// Write every municipality code on 2024 borders, even on earlier days (as no real extract
+    /// would), and plant no `kommune_not_valid_on_date` fault: the same data as by default but
+    /// for the codes, to compare figures with. By default a row carries the code valid on its day.
+    pub codes_of_2024: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { seed: 7, first_year: 2020, last_year: 2025, scale: 0.1 }
+        Options { seed: 7, first_year: 2020, last_year: 2025, scale: 0.1, codes_of_2024: false }
     }
 }
 
@@ -124,6 +128,22 @@ fn set(record: &mut Record, kind: ExtractKind, column: &str, cell: Cell) {
 
 fn get<'a>(record: &'a Record, kind: ExtractKind, column: &str) -> &'a Cell {
     &record.cells[kind.column_index(column).expect("declared column")]
+}
+
+/// The record's municipality code as an extract of its day carries it: the generator thinks in
+/// 2024 borders, and before 2024 many municipalities had other codes (Viken, Vestfold og Telemark,
+/// Troms og Finnmark; Ålesund and Haram were one, 1507).
+fn code_of_its_day(record: &mut Record, kind: ExtractKind, reference: &Reference) {
+    let (code_column, date_column) = match kind {
+        ExtractKind::Coding => ("bostedskommune", "kontaktdato"),
+        ExtractKind::Activity => ("samarbeid_kommune", "startdato"),
+        ExtractKind::Evaluation => return,
+    };
+    let &Cell::Date(day) = get(record, kind, date_column) else { return };
+    if let Cell::Str(code) = get(record, kind, code_column) {
+        let then = reference.kommune_on(code, day).to_string();
+        set(record, kind, code_column, Cell::Str(then));
+    }
 }
 
 /// Generates the demo extracts into `out/{HSO,HV,HMN,HN}/` and writes `out/manifest.json`.
@@ -285,6 +305,13 @@ fn year_plans(
         monthly.insert((ExtractKind::Evaluation, period), records);
     }
 
+    if !options.codes_of_2024 {
+        for ((kind, _), records) in monthly.iter_mut() {
+            for r in records.iter_mut() {
+                code_of_its_day(r, *kind, world.reference);
+            }
+        }
+    }
     let mut plans: BTreeMap<String, FilePlan> = monthly
         .into_iter()
         .map(|((kind, period), records)| (file_name(rhf, kind, period, 1), FilePlan::clean(records)))
@@ -301,6 +328,8 @@ struct Templates<'w, 'r> {
     rhf: Rhf,
     rng: ChaCha8Rng,
     n: u32,
+    /// Codes of the row's day ([`Options::codes_of_2024`] off).
+    codes_of_their_day: bool,
 }
 
 impl Templates<'_, '_> {
@@ -310,6 +339,14 @@ impl Templates<'_, '_> {
     }
 
     fn record(&mut self, kind: ExtractKind, period: Period) -> Record {
+        let mut r = self.record_of_2024(kind, period);
+        if self.codes_of_their_day {
+            code_of_its_day(&mut r, kind, self.world.reference);
+        }
+        r
+    }
+
+    fn record_of_2024(&mut self, kind: ExtractKind, period: Period) -> Record {
         let rng = &mut self.rng;
         let world = self.world;
         let homes: Vec<_> = world.homes.iter().filter(|h| h.rhf == self.rhf && h.bydel.is_none()).collect();
@@ -392,7 +429,13 @@ fn insert_planted(plan: &mut FilePlan, planted: Vec<(Record, Option<&'static str
 fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<String, FilePlan>) {
     let year = options.first_year;
     let p = |m| Period::new(year, m).expect("period");
-    let mut t = Templates { world, rhf, rng: rng::stream(options.seed, &format!("plant/{rhf}")), n: 0 };
+    let mut t = Templates {
+        world,
+        rhf,
+        rng: rng::stream(options.seed, &format!("plant/{rhf}")),
+        n: 0,
+        codes_of_their_day: !options.codes_of_2024,
+    };
     let other_date_format = |d: chrono::NaiveDate| match rhf.dialect().dates {
         lms_schemas::dialect::DateFormat::Iso => d.format("%d.%m.%Y").to_string(),
         lms_schemas::dialect::DateFormat::Norwegian => d.format("%Y-%m-%d").to_string(),
@@ -429,6 +472,20 @@ fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<St
     rows.push(fault(&mut t, c, Some("bostedskommune"), Rule::UnknownKommune, &|r| {
         set(r, c, "bostedskommune", Cell::Str("0000".into()))
     }));
+    // A code used outside its validity (one of 2024 before 2024, one retired in 2024 after); made
+    // but left out with codes of 2024, so the other rows stay the same.
+    let history = &world.reference.kommune_history;
+    let stale = fault(&mut t, c, Some("bostedskommune"), Rule::KommuneNotValidOnDate, &|r| {
+        let &Cell::Date(day) = get(r, c, "kontaktdato") else { unreachable!("a template has its date") };
+        let code = history
+            .iter()
+            .find(|h| world.reference.kommune(&h.kommune).is_some_and(|k| !k.valid_on(day)))
+            .expect("the history has codes of another time");
+        set(r, c, "bostedskommune", Cell::Str(code.kommune.clone()))
+    });
+    if !options.codes_of_2024 {
+        rows.push(stale);
+    }
     rows.push(fault(&mut t, c, Some("bydel"), Rule::Bydel, &|r| set(r, c, "bydel", Cell::Str("030101".into()))));
     rows.push(fault(&mut t, c, Some("hovedtilstand"), Rule::Icd10, &|r| {
         set(r, c, "hovedtilstand", Cell::Str("J20.9".into()))

@@ -3,9 +3,11 @@
 --
 -- Conventions of indicators.md made concrete here, once:
 -- - year: the calendar year of startdato (activity), kontaktdato (coding) or dato (evaluation);
--- - residence: the municipality, or for Oslo (0301) the city district (`home_key`, looked up in
---   `home`); 9999 and Oslo without a district have no catchment (no `home` row, home_hf null) and
---   are left out of residence figures;
+-- - residence: the municipality on 2024 borders (`bostedskommune_2024`, which the load maps from the
+--   code valid on the contact date; files loaded before it existed hold only `bostedskommune`), or
+--   for Oslo (0301) the city district (`home_key`, looked up in `home`); 9999 and Oslo without a
+--   district have no catchment (no `home` row, home_hf null) and are left out of residence figures;
+--   the municipalities collaborated with likewise on 2024 borders;
 -- - age group from the age at the contact (as a band until aggregated); sex from the identity number (M/F);
 -- - evaluation responses deduplicated by the latest-response rule before every evaluation indicator;
 -- - joins run in the order written (the build turns DataFusion's reordering off): the left side is
@@ -14,7 +16,7 @@
 -- Course runs with their year.
 CREATE VIEW course_run AS
 SELECT rhf, hf, CAST(date_part('year', startdato) AS INT) AS year, kurs_id, format, sprak, prioritert_gruppe,
-       tolk_tilbudt, samarbeid_kommune, bruker_planlegging, bruker_gjennomforing, bruker_evaluering, avlyst,
+       tolk_tilbudt, coalesce(samarbeid_kommune_2024, samarbeid_kommune) AS samarbeid_kommune, bruker_planlegging, bruker_gjennomforing, bruker_evaluering, avlyst,
        CAST(deltakere_pasient AS BIGINT) AS deltakere_pasient,
        CAST(deltakere_parorende AS BIGINT) AS deltakere_parorende,
        CAST(fullfort AS BIGINT) AS fullfort
@@ -77,7 +79,7 @@ SELECT rhf, hf, CAST(date_part('year', kontaktdato) AS INT) AS year, kontakt_id,
        array_has(saerkoder, 'A0099') OR array_has(prosedyrekoder, 'WPCK00') OR kontakttype = 13 AS education,
        array_has(prosedyrekoder, 'ZWWA40') AS relatives,
        period,
-       CASE WHEN bostedskommune = '0301' THEN bydel ELSE bostedskommune END AS home_key
+       CASE WHEN bostedskommune = '0301' THEN bydel ELSE coalesce(bostedskommune_2024, bostedskommune) END AS home_key
 FROM coding
 ;
 

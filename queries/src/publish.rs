@@ -107,6 +107,7 @@ pub fn data_quality_schema() -> SchemaRef {
         u64f("rows_rejected", false),
         utf8("rejected_by_rule", false),
         u64f("residence_unknown", true),
+        u64f("residence_mapped_by_share", true),
         u64f("dangling_evaluations", true),
     ]))
 }
@@ -590,6 +591,7 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
         rows_rejected: u64,
         rejected_by_rule: BTreeMap<String, u64>,
         residence_unknown: Option<u64>,
+        residence_mapped_by_share: Option<u64>,
         dangling_evaluations: Option<u64>,
     }
     type Key = (String, Option<String>, Option<String>, Option<String>);
@@ -622,11 +624,13 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
         row.rows_rejected = d.rows_rejected;
         row.rejected_by_rule = d.rejected_by_rule.clone();
     }
-    // Contacts left out of residence figures, and evaluations of course runs the lake does not hold
-    // (the smaller side of each join first: it is the one held in memory).
+    // Contacts left out of residence figures, contacts whose home code was split and placed by
+    // population shares, and evaluations of course runs the lake does not hold (the smaller side of
+    // each join first: it is the one held in memory).
     let counts = [
         (
             "coding",
+            "residence_unknown",
             "SELECT k.rhf, k.period, CAST(sum(k.n) AS BIGINT) AS n
              FROM home h
              RIGHT JOIN (SELECT rhf, period, home_key, count(*) AS n FROM contact GROUP BY rhf, period, home_key) k
@@ -634,22 +638,31 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
              WHERE h.area IS NULL GROUP BY k.rhf, k.period",
         ),
         (
+            "coding",
+            "residence_mapped_by_share",
+            "SELECT c.rhf, c.period, count(*) AS n
+             FROM (SELECT kommune FROM kommune_history GROUP BY kommune HAVING count(*) > 1) s
+             JOIN coding c ON c.bostedskommune = s.kommune
+             GROUP BY c.rhf, c.period",
+        ),
+        (
             "evaluation",
+            "dangling_evaluations",
             "SELECT e.rhf, e.period, count(*) AS n
              FROM (SELECT DISTINCT rhf, hf, kurs_id FROM activity) a
              RIGHT JOIN evaluation e ON a.rhf = e.rhf AND a.hf = e.hf AND a.kurs_id = e.kurs_id
              WHERE a.kurs_id IS NULL GROUP BY e.rhf, e.period",
         ),
     ];
-    let mut by_period: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    for (extract, sql) in counts {
+    let mut by_period: BTreeMap<(String, &str, String), u64> = BTreeMap::new();
+    for (_, figure, sql) in counts {
         for b in collect(ctx, sql).await? {
             let rhf = column(&b, "rhf", &DataType::Utf8)?;
             let period = column(&b, "period", &DataType::Utf8)?;
             let n = column(&b, "n", &DataType::Int64)?;
             let (rhf, period, n) = (rhf.as_string::<i32>(), period.as_string::<i32>(), n.as_primitive::<Int64Type>());
             for i in 0..b.num_rows() {
-                by_period.insert((rhf.value(i).into(), extract.into(), period.value(i).into()), n.value(i) as u64);
+                by_period.insert((rhf.value(i).into(), figure, period.value(i).into()), n.value(i) as u64);
             }
         }
     }
@@ -658,10 +671,13 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
         if row.delivery.is_none() {
             continue;
         }
-        let n = by_period.get(&(rhf.clone(), extract.clone(), period.clone())).copied().unwrap_or(0);
+        let n = |figure| by_period.get(&(rhf.clone(), figure, period.clone())).copied().unwrap_or(0);
         match extract.as_str() {
-            "coding" => row.residence_unknown = Some(n),
-            "evaluation" => row.dangling_evaluations = Some(n),
+            "coding" => {
+                row.residence_unknown = Some(n("residence_unknown"));
+                row.residence_mapped_by_share = Some(n("residence_mapped_by_share"));
+            }
+            "evaluation" => row.dangling_evaluations = Some(n("dangling_evaluations")),
             _ => {}
         }
     }

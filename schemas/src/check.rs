@@ -379,10 +379,16 @@ pub struct RowChecker<'a> {
 /// The columns each extract's cross-field rules read, in the order `cross_checks` takes them.
 fn cross_columns(kind: ExtractKind) -> &'static [&'static str] {
     match kind {
-        ExtractKind::Activity => {
-            &["startdato", "sluttdato", "deltakere_pasient", "deltakere_parorende", "fullfort", "avlyst"]
-        }
-        ExtractKind::Coding => &["bydel", "bostedskommune"],
+        ExtractKind::Activity => &[
+            "startdato",
+            "sluttdato",
+            "deltakere_pasient",
+            "deltakere_parorende",
+            "fullfort",
+            "avlyst",
+            "samarbeid_kommune",
+        ],
+        ExtractKind::Coding => &["bydel", "bostedskommune", "kontaktdato"],
         ExtractKind::Evaluation => &["pam_score", "pam_niva"],
     }
 }
@@ -512,6 +518,9 @@ impl<'a> RowChecker<'a> {
                         "0 participants in a cancelled run".into(),
                     ));
                 }
+                if let (Value::Text(kommune), Value::Date(start)) = (get(6), get(0)) {
+                    found.extend(self.kommune_on_date("samarbeid_kommune", kommune, "startdato", *start));
+                }
             }
             ExtractKind::Coding => {
                 if let (Value::Text(bydel), Value::Text(kommune)) = (get(0), get(1))
@@ -523,6 +532,9 @@ impl<'a> RowChecker<'a> {
                         bydel.to_string(),
                         format!("no bydel where bostedskommune is {kommune} (only with {OSLO})"),
                     ));
+                }
+                if let (Value::Text(kommune), Value::Date(date)) = (get(1), get(2)) {
+                    found.extend(self.kommune_on_date("bostedskommune", kommune, "kontaktdato", *date));
                 }
             }
             ExtractKind::Evaluation => {
@@ -542,6 +554,31 @@ impl<'a> RowChecker<'a> {
         for (column, rule, value, expected) in found {
             row.violations.push(Violation { line, column: Some(column), rule, value: Some(value), expected });
         }
+    }
+
+    /// Rule `kommune_not_valid_on_date`: a code of the history used on a day outside its validity.
+    fn kommune_on_date(
+        &self,
+        column: &'static str,
+        code: &str,
+        date_column: &str,
+        date: chrono::NaiveDate,
+    ) -> Option<(&'static str, Rule, String, String)> {
+        let k = self.reference.kommune(code)?;
+        if k.valid_on(date) {
+            return None;
+        }
+        let successors = k.successors.join(" and ");
+        Some((
+            column,
+            Rule::KommuneNotValidOnDate,
+            code.to_string(),
+            format!(
+                "a kommunenummer valid on {date_column} {date}: {code} ({}) is {} (on 2024 borders {successors})",
+                k.name,
+                k.validity()
+            ),
+        ))
     }
 
     /// Checks and types one field.
@@ -620,7 +657,7 @@ impl<'a> RowChecker<'a> {
                 }
                 if !(self.reference.is_kommune(s) || unknown_allowed && s == UNKNOWN_KOMMUNE) {
                     let or = if unknown_allowed { ", or 9999" } else { "" };
-                    return Err((Rule::UnknownKommune, format!("a kommunenummer in the reference list{or}")));
+                    return Err((Rule::UnknownKommune, format!("a kommunenummer of the code history since 2020{or}")));
                 }
                 Ok(Value::Text(s))
             }

@@ -265,12 +265,16 @@ impl ExtractKind {
                     DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
                     nullable,
                 )),
+                // The code as delivered, and beside it the municipality of 2024 it counts in.
+                ColumnType::Kommune { .. } => {
+                    fields.push(Field::new(c.name, DataType::Utf8, nullable));
+                    fields.push(Field::new(format!("{}_2024", c.name), DataType::Utf8, nullable));
+                }
                 ColumnType::Rhf
                 | ColumnType::Hf
                 | ColumnType::Id
                 | ColumnType::Text { .. }
                 | ColumnType::Code(_)
-                | ColumnType::Kommune { .. }
                 | ColumnType::Bydel
                 | ColumnType::Icd10 => fields.push(Field::new(c.name, DataType::Utf8, nullable)),
             }
@@ -309,9 +313,11 @@ impl ColumnType {
             ColumnType::Code(list) => format!("code: {}", list.join(", ")),
             ColumnType::Bool => "bool: 1/0, true/false or ja/nei".into(),
             ColumnType::Kommune { unknown_allowed: true } => {
-                "4-digit kommunenummer in the reference list, or 9999".into()
+                "4-digit kommunenummer valid on the row's date (code history), or 9999".into()
             }
-            ColumnType::Kommune { unknown_allowed: false } => "4-digit kommunenummer in the reference list".into(),
+            ColumnType::Kommune { unknown_allowed: false } => {
+                "4-digit kommunenummer valid on the row's date (code history)".into()
+            }
             ColumnType::Bydel => "6-digit Oslo city district in the reference list".into(),
             ColumnType::Date { in_period: true } => "date, within the delivery's period".into(),
             ColumnType::Date { in_period: false } => "date".into(),
@@ -393,13 +399,13 @@ mod tests {
     fn lake_schema_drops_the_identity_number() {
         let s = ExtractKind::Coding.lake_schema();
         assert!(s.field_with_name("fodselsnummer").is_err());
-        for f in ["person", "fodselsdato", "kjonn", "alder", "period", "delivery", "line"] {
+        for f in ["person", "fodselsdato", "kjonn", "alder", "bostedskommune_2024", "period", "delivery", "line"] {
             assert!(s.field_with_name(f).is_ok(), "{f}");
         }
         assert_eq!(
             s.fields().len(),
-            ExtractKind::Coding.columns().len() - 1 + 4 + 3,
-            "every contract column but the identity number, plus derived and lineage fields"
+            ExtractKind::Coding.columns().len() - 1 + 4 + 1 + 3,
+            "every contract column but the identity number, plus derived (identity, 2024 code) and lineage fields"
         );
     }
 

@@ -29,6 +29,8 @@ pub enum Rule {
     UnknownHf,
     /// A kommunenummer not in the reference list.
     UnknownKommune,
+    /// A kommunenummer used on a date outside its validity (the code history).
+    KommuneNotValidOnDate,
     /// A `bydel` that is not an Oslo district, or given without `bostedskommune` 0301.
     Bydel,
     /// An invalid identity number (length, check digits, date or individual number).
@@ -58,7 +60,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, row rules first.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 24] = [
         Rule::MalformedRecord,
         Rule::Required,
         Rule::Format,
@@ -70,6 +72,7 @@ impl Rule {
         Rule::RhfMismatch,
         Rule::UnknownHf,
         Rule::UnknownKommune,
+        Rule::KommuneNotValidOnDate,
         Rule::Bydel,
         Rule::Fodselsnummer,
         Rule::Icd10,
@@ -98,6 +101,7 @@ impl Rule {
             Rule::RhfMismatch => "rhf_mismatch",
             Rule::UnknownHf => "unknown_hf",
             Rule::UnknownKommune => "unknown_kommune",
+            Rule::KommuneNotValidOnDate => "kommune_not_valid_on_date",
             Rule::Bydel => "bydel",
             Rule::Fodselsnummer => "fodselsnummer",
             Rule::Icd10 => "icd10",
@@ -137,6 +141,7 @@ impl Rule {
             Rule::RhfMismatch => "rhf is the delivering region",
             Rule::UnknownHf => "hf is a health trust of the region",
             Rule::UnknownKommune => "a kommunenummer is in the reference list",
+            Rule::KommuneNotValidOnDate => "a kommunenummer is valid on the row's date (the code history)",
             Rule::Bydel => "bydel is an Oslo district, given only with bostedskommune 0301",
             Rule::Fodselsnummer => "a valid fødselsnummer, D-, H- or synthetic test number",
             Rule::Icd10 => "an ICD-10 code that maps to an LMS diagnosis group",

@@ -72,6 +72,7 @@ pub async fn publication(State(state): State<Arc<AppState>>, headers: HeaderMap)
         "digest": view.digest,
         "digested_tables": lms_queries::publish::DIGESTED,
         "definitions": view.definitions,
+        "reference_version": view.definitions.as_deref().and_then(|d| d.split(';').find_map(|p| p.strip_prefix("reference="))),
         "etag": view.etag,
     });
     Ok(Json(body).into_response())

@@ -18,7 +18,8 @@ pub fn demo() -> &'static (PathBuf, lms_generate::Manifest) {
     static DEMO: OnceLock<(PathBuf, lms_generate::Manifest)> = OnceLock::new();
     DEMO.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let options = lms_generate::Options { seed: 7, first_year: 2020, last_year: 2021, scale: 0.05 };
+        let options =
+            lms_generate::Options { seed: 7, first_year: 2020, last_year: 2021, scale: 0.05, codes_of_2024: false };
         let manifest = lms_generate::generate(&dir, &options, reference()).unwrap();
         (dir, manifest)
     })

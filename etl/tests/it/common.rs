@@ -19,7 +19,8 @@ pub fn demo() -> &'static (PathBuf, lms_generate::Manifest) {
     static DEMO: OnceLock<(PathBuf, lms_generate::Manifest)> = OnceLock::new();
     DEMO.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let options = lms_generate::Options { seed: 11, first_year: 2024, last_year: 2024, scale: 0.02 };
+        let options =
+            lms_generate::Options { seed: 11, first_year: 2024, last_year: 2024, scale: 0.02, codes_of_2024: false };
         let manifest = lms_generate::generate(&dir, &options, &reference()).unwrap();
         (dir, manifest)
     })

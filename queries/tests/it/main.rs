@@ -1,6 +1,7 @@
 //! The lake as SQL: tables from the committed files only, read-only statements, access levels.
 
 mod indicators;
+mod kommune_history;
 mod publish;
 mod reproducible;
 mod suppression;
@@ -16,7 +17,8 @@ use lms_schemas::{Reference, Rhf};
 async fn lake() -> (tempfile::TempDir, String, lms_generate::Manifest) {
     let dir = tempfile::tempdir().unwrap();
     let reference = Arc::new(Reference::embedded().unwrap());
-    let options = lms_generate::Options { seed: 3, first_year: 2023, last_year: 2023, scale: 0.02 };
+    let options =
+        lms_generate::Options { seed: 3, first_year: 2023, last_year: 2023, scale: 0.02, codes_of_2024: false };
     let manifest = lms_generate::generate(&dir.path().join("in"), &options, &reference).unwrap();
     let url = format!("file://{}", dir.path().join("lake").display());
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();

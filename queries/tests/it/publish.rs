@@ -19,7 +19,7 @@ struct Demo {
 fn demo(first: i32, last: i32, scale: f64) -> Demo {
     let dir = tempfile::tempdir().unwrap();
     let reference = Arc::new(Reference::embedded().unwrap());
-    let options = lms_generate::Options { seed: 7, first_year: first, last_year: last, scale };
+    let options = lms_generate::Options { seed: 7, first_year: first, last_year: last, scale, codes_of_2024: false };
     lms_generate::generate(&dir.path().join("in"), &options, &reference).unwrap();
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
     let url = format!("file://{}", dir.path().join("lake").display());

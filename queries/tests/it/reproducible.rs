@@ -77,7 +77,8 @@ fn differing(a: &lms_queries::publish::Published, b: &lms_queries::publish::Publ
 async fn publications_are_the_same_bytes_whatever_the_partitions_and_the_delivery_order() {
     let dir = tempfile::tempdir().unwrap();
     let reference = Arc::new(Reference::embedded().unwrap());
-    let options = lms_generate::Options { seed: 11, first_year: 2023, last_year: 2024, scale: 0.05 };
+    let options =
+        lms_generate::Options { seed: 11, first_year: 2023, last_year: 2024, scale: 0.05, codes_of_2024: false };
     lms_generate::generate(&dir.path().join("in"), &options, &reference).unwrap();
 
     // Lake A: every delivery in one pass, loaded two at a time.

@@ -4,7 +4,7 @@
 use lms_schemas::dialect::Rhf;
 use lms_schemas::{ExtractKind, Rule};
 
-use crate::fixture::{FNR, Row, V, base, check, header, render, set};
+use crate::fixture::{FNR, Row, V, base, check, check_named, header, render, set};
 
 /// Checks [clean row, faulty row] and returns the violations as (line, column, rule).
 fn faults(rhf: Rhf, kind: ExtractKind, change: impl Fn(&mut Row)) -> Vec<(u64, Option<&'static str>, Rule)> {
@@ -180,6 +180,61 @@ fn unknown_kommune() {
             set(r, "bydel", V::Null);
         });
         assert!(unknown_home.is_empty(), "9999 is an allowed home: {unknown_home:?}");
+    }
+}
+
+/// A code is checked against the day of its row: a code of 2020–2023 after 2023 and a code of 2024
+/// before it break `kommune_not_valid_on_date`, with the code's validity in the message; each on a
+/// day of its validity passes.
+#[test]
+fn kommune_not_valid_on_date() {
+    // The fixture's rows are of March 2025: Bærum's code of 2020–2023 is too old.
+    assert_rule(ExtractKind::Coding, "bostedskommune", Rule::KommuneNotValidOnDate, |r, _| {
+        set(r, "bostedskommune", V::S("3024"));
+        set(r, "bydel", V::Null);
+    });
+    assert_rule(ExtractKind::Activity, "samarbeid_kommune", Rule::KommuneNotValidOnDate, |r, _| {
+        set(r, "samarbeid_kommune", V::S("1507"))
+    });
+    for rhf in Rhf::ALL {
+        let mut bad = base(ExtractKind::Coding, rhf);
+        set(&mut bad, "bostedskommune", V::S("3024"));
+        set(&mut bad, "bydel", V::Null);
+        let bytes = render(rhf, &[Some(bad)], &header(ExtractKind::Coding));
+        let (_, v) = check(rhf, ExtractKind::Coding, &bytes).unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].value.as_deref(), Some("3024"));
+        assert_eq!(
+            v[0].expected,
+            "a kommunenummer valid on kontaktdato 2025-03-14: 3024 (Bærum) is valid from 2020-01-01 to 2023-12-31 \
+             (on 2024 borders 3201)"
+        );
+    }
+    // A delivery of March 2023: the old codes are right, the new ones not yet.
+    for rhf in Rhf::ALL {
+        let ext = if rhf == Rhf::Hmn { "jsonl" } else { "csv" };
+        let name = format!("{rhf}_coding_2023-03.{ext}");
+        let row = |code: &'static str| {
+            let mut r = base(ExtractKind::Coding, rhf);
+            set(&mut r, "kontaktdato", V::Date(2023, 3, 14));
+            set(&mut r, "bostedskommune", V::S(code));
+            set(&mut r, "bydel", V::Null);
+            r
+        };
+        let mut rows = vec![Some(row("3024")), Some(row("1507")), Some(row("5401")), Some(row("4601"))];
+        rows.push(Some(row("3201")));
+        for (i, r) in rows.iter_mut().enumerate() {
+            if let Some(r) = r {
+                set(r, "kontakt_id", V::Owned(format!("C-{i}")));
+            }
+        }
+        let bytes = render(rhf, &rows, &header(ExtractKind::Coding));
+        let (summary, v) = check_named(&name, rhf, ExtractKind::Coding, &bytes).unwrap();
+        let got: Vec<_> = v.iter().map(|v| (v.line, v.column, v.rule)).collect();
+        let last = if rhf == Rhf::Hmn { 5 } else { 6 };
+        assert_eq!(got, [(last, Some("bostedskommune"), Rule::KommuneNotValidOnDate)], "{rhf}: {v:?}");
+        assert!(v[0].expected.contains("3201 (Bærum) is valid from 2024-01-01"), "{}", v[0].expected);
+        assert_eq!((summary.rows_loaded, summary.rows_rejected), (4, 1));
     }
 }
 

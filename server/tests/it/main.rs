@@ -30,7 +30,8 @@ pub fn lake_url() -> &'static str {
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let reference = Arc::new(Reference::embedded().unwrap());
-            let options = lms_generate::Options { seed: 7, first_year: 2023, last_year: 2024, scale: 0.02 };
+            let options =
+                lms_generate::Options { seed: 7, first_year: 2023, last_year: 2024, scale: 0.02, codes_of_2024: false };
             lms_generate::generate(&dir.path().join("in"), &options, &reference).unwrap();
             std::fs::create_dir_all(dir.path().join("lake")).unwrap();
             let url = format!("file://{}", dir.path().join("lake").display());
