@@ -7,7 +7,7 @@ use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Decimal128Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::reference::allocation_draw;
@@ -248,25 +248,7 @@ impl RowBatcher {
     }
 }
 
-/// The quarantine table's schema: one row per broken rule (a row breaking two rules has two), and
-/// one per file rejected whole (no line). Identity numbers appear only as `<masked>`; `person` is
-/// the pseudonym where the row's identity number was valid.
-pub fn quarantine_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("run_id", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("delivery", DataType::Utf8, false),
-        Field::new("rhf", DataType::Utf8, true),
-        Field::new("extract", DataType::Utf8, true),
-        Field::new("period", DataType::Utf8, true),
-        Field::new("line", DataType::Int64, true),
-        Field::new("column", DataType::Utf8, true),
-        Field::new("rule", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, true),
-        Field::new("expected", DataType::Utf8, false),
-        Field::new("person", DataType::Utf8, true),
-    ]))
-}
+pub use lms_schemas::contract::quarantine_schema;
 
 /// Where quarantined rows came from.
 #[derive(Clone, Debug)]

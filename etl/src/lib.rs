@@ -1,23 +1,20 @@
 //! LMS Monitor's ETL: pulls the regions' deliveries from their sources (file, S3, HTTPS), checks
 //! every row against the contract, pseudonymises identity numbers, quarantines what it rejects and
-//! commits the rest to a partitioned Parquet lake atomically ([`lake`]), on a schedule ([`schedule`]).
+//! commits the rest to a partitioned Parquet lake atomically (`lms_lake`), on a schedule ([`schedule`]).
 //!
-//! Data flows one way: [`source`] → `lms_schemas` checks → [`batch`] → [`lake`].
+//! Data flows one way: [`source`] → `lms_schemas` checks → [`batch`] → `lms_lake`.
 
 pub mod batch;
-pub mod lake;
 pub mod load;
 pub mod run;
 pub mod schedule;
 pub mod source;
-pub mod store;
 
-pub use lake::{Lake, RunRecord, Snapshot};
-pub use run::{Backfill, Etl, EtlOptions, Publication, Publish, RunReport};
+/// The lake this crate writes (its own crate, which the readers use without the ETL).
+pub use lms_lake as lake;
+pub use lms_lake::{Lake, Publication, Publish, RunRecord, Snapshot, TABLES, open as open_lake};
+pub use run::{Backfill, Etl, EtlOptions, RunReport};
 pub use source::Source;
-
-/// The lake's data tables (each a directory of Parquet files under the lake root).
-pub const TABLES: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EtlError {
@@ -48,8 +45,14 @@ impl EtlError {
     }
 }
 
-/// Opens the lake at a `file://` or `s3://` URL.
-pub fn open_lake(url: &str) -> Result<Lake, EtlError> {
-    let (store, root) = store::open(url)?;
-    Ok(Lake::new(store, root))
+impl From<lms_lake::LakeError> for EtlError {
+    fn from(e: lms_lake::LakeError) -> EtlError {
+        use lms_lake::LakeError as L;
+        match e {
+            L::Store(m) | L::Log(m) => EtlError::Lake(m),
+            L::Parquet(m) => EtlError::Parquet(m),
+            L::Config(m) => EtlError::Config(m),
+            L::Publish(m) => EtlError::Publish(m),
+        }
+    }
 }

@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lms_lake::write::{FileWriter, zstd};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{Delivery, ExtractKind, Reference, RowEvent, check_delivery_in_one_pass, check_file_name};
-use object_store::buffered::BufWriter;
-use parquet::arrow::AsyncArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use tokio::sync::mpsc;
 
@@ -37,11 +35,6 @@ enum Msg {
 }
 
 /// A Parquet file being written to the lake.
-struct Writer {
-    writer: AsyncArrowWriter<BufWriter>,
-    file: DataFile,
-}
-
 /// Text columns of the extracts that keep min/max statistics: the keys readers prune files and row
 /// groups by. Other text columns (codes, municipalities, free text) are mixed in every row group,
 /// so their statistics prune nothing, and comparing every value for them took 3 % of a load.
@@ -59,7 +52,7 @@ fn unique_columns(kind: ExtractKind) -> [(&'static str, parquet::basic::Encoding
     ]
 }
 
-/// How a Parquet file is written: zstd level 3, row groups of four batches. For extract files
+/// How a Parquet file is written: the lake's settings ([`lms_lake::write::properties`]). For extract files
 /// (`kind`), unique columns get no dictionary (it would only be abandoned), a delta encoding, no
 /// statistics (they would prune nothing) and zstd level 1 (level 3 finds no more to compress in
 /// them, and takes longer); text columns other than [`PRUNING_TEXT`] get no statistics.
@@ -67,11 +60,7 @@ fn unique_columns(kind: ExtractKind) -> [(&'static str, parquet::basic::Encoding
 fn properties(schema: &arrow_schema::Schema, kind: Option<ExtractKind>) -> WriterProperties {
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
-    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("zstd level"));
-    let mut props = WriterProperties::builder()
-        .set_compression(zstd(3))
-        .set_max_row_group_row_count(Some(BATCH_ROWS * 4))
-        .set_write_batch_size(8192);
+    let mut props = lms_lake::write::properties();
     let Some(kind) = kind else { return props.build() };
     for field in schema.fields() {
         let name = field.name().as_str();
@@ -95,51 +84,15 @@ fn properties(schema: &arrow_schema::Schema, kind: Option<ExtractKind>) -> Write
     props.build()
 }
 
-impl Writer {
-    /// A new file of `schema`; `kind` where it holds an extract's rows (see [`properties`]).
-    fn new(
-        lake: &Lake,
-        file: DataFile,
-        schema: arrow_schema::SchemaRef,
-        kind: Option<ExtractKind>,
-    ) -> Result<Writer, EtlError> {
-        let props = properties(&schema, kind);
-        let object = BufWriter::new(lake.store().clone(), lake.path(&file.path));
-        let writer = AsyncArrowWriter::try_new(object, schema, Some(props)).map_err(EtlError::parquet)?;
-        Ok(Writer { writer, file })
-    }
-
-    async fn write(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), EtlError> {
-        self.file.rows += batch.num_rows() as u64;
-        self.writer.write(batch).await.map_err(EtlError::parquet)
-    }
-
-    async fn close(self) -> Result<DataFile, EtlError> {
-        let mut file = self.file;
-        self.writer.close().await.map_err(EtlError::parquet)?;
-        file.bytes = 0; // filled in by the caller from the store when needed
-        Ok(file)
-    }
-}
-
-/// Writes `batches` as one new Parquet file at `path` (relative to the lake root) of `table`, not
-/// yet committed: for tables derived from the data, such as the published indicator tables.
-pub async fn write_file(
+/// A new data file of `schema`; `kind` where it holds an extract's rows (see [`properties`]).
+fn writer(
     lake: &Lake,
-    table: &str,
-    path: &str,
+    file: DataFile,
     schema: arrow_schema::SchemaRef,
-    batches: &[arrow_array::RecordBatch],
-) -> Result<DataFile, EtlError> {
-    let file = DataFile { path: path.into(), table: table.into(), rhf: None, period: None, rows: 0, bytes: 0 };
-    let mut w = Writer::new(lake, file, schema, None)?;
-    for b in batches {
-        w.write(b).await?;
-    }
-    let mut file = w.close().await?;
-    use object_store::ObjectStoreExt;
-    file.bytes = lake.store().head(&lake.path(&file.path)).await.map_err(EtlError::lake)?.size;
-    Ok(file)
+    kind: Option<ExtractKind>,
+) -> Result<FileWriter, EtlError> {
+    let props = properties(&schema, kind);
+    Ok(FileWriter::new(lake, file, schema, props)?)
 }
 
 /// The context every load of a run shares.
@@ -274,8 +227,8 @@ pub async fn load(
         result
     });
 
-    let mut data: Option<Writer> = None;
-    let mut quarantine: Option<Writer> = None;
+    let mut data: Option<FileWriter> = None;
+    let mut quarantine: Option<FileWriter> = None;
     let mut failure = None;
     while let Some(msg) = rx.recv().await {
         let step = async {
@@ -283,16 +236,16 @@ pub async fn load(
                 Msg::Data(batch) => {
                     if data.is_none() {
                         let file = fresh_file(kind.name(), &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        data = Some(Writer::new(&ctx.lake, file, kind.lake_schema(), Some(kind))?);
+                        data = Some(writer(&ctx.lake, file, kind.lake_schema(), Some(kind))?);
                     }
-                    data.as_mut().expect("created").write(&batch).await
+                    Ok(data.as_mut().expect("created").write(&batch).await?)
                 }
                 Msg::Quarantine(batch) => {
                     if quarantine.is_none() {
                         let file = fresh_file("quarantine", &partition_rhf, Some(&period), &ctx.run_id, seq);
-                        quarantine = Some(Writer::new(&ctx.lake, file, quarantine_schema(), None)?);
+                        quarantine = Some(writer(&ctx.lake, file, quarantine_schema(), None)?);
                     }
-                    quarantine.as_mut().expect("created").write(&batch).await
+                    Ok(quarantine.as_mut().expect("created").write(&batch).await?)
                 }
                 Msg::Restart => discard(&ctx.lake, [data.take(), quarantine.take()]).await,
             }
@@ -343,10 +296,10 @@ pub async fn load(
 
 /// Finishes the files whose rows are void and deletes them (they were never committed; were a
 /// delete to fail, the next run would clean the file up as garbage).
-async fn discard(lake: &Lake, writers: [Option<Writer>; 2]) -> Result<(), EtlError> {
+async fn discard(lake: &Lake, writers: [Option<FileWriter>; 2]) -> Result<(), EtlError> {
     use object_store::ObjectStoreExt;
     for w in writers.into_iter().flatten() {
-        let path = lake.path(&w.file.path);
+        let path = lake.path(&w.file().path);
         w.close().await?;
         lake.store().delete(&path).await.map_err(EtlError::lake)?;
     }
@@ -374,7 +327,7 @@ async fn reject(
     let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());
     q.push_file(rejection.rule.as_str(), rejection.line, &rejection.message);
     let file = fresh_file("quarantine", partition_rhf, record.period.as_deref(), &ctx.run_id, seq);
-    let mut w = Writer::new(&ctx.lake, file, quarantine_schema(), None)?;
+    let mut w = writer(&ctx.lake, file, quarantine_schema(), None)?;
     w.write(&q.finish()).await?;
     let file = with_size(ctx, w.close().await?).await?;
     Ok(Loaded { record, data: Vec::new(), quarantine: vec![file] })

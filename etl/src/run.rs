@@ -13,7 +13,7 @@ use lms_schemas::{Delivery, Period, Reference};
 use rand::RngCore;
 
 use crate::EtlError;
-use crate::lake::{Commit, DataFile, DeliveryRecord, Lake, PeriodKey, RunRecord, Snapshot};
+use crate::lake::{Commit, DataFile, DeliveryRecord, Lake, PeriodKey, Publication, Publish, RunRecord, Snapshot};
 use crate::load::{LoadContext, Loaded, load};
 use crate::source::Source;
 
@@ -50,32 +50,6 @@ pub struct Etl {
     pub options: EtlOptions,
     /// Builds the published tables into every commit (the indicators); `None`: data only.
     pub publisher: Option<Arc<dyn Publish>>,
-}
-
-/// Builds tables derived from the lake's data (the published indicator tables) so that they are
-/// part of the same commit as the data they come from: readers never see data and indicators of
-/// different versions.
-#[async_trait::async_trait]
-pub trait Publish: Send + Sync + std::fmt::Debug {
-    /// The tables this publisher owns: a commit that adds new files for them removes the old ones.
-    fn tables(&self) -> &[&str];
-
-    /// Writes the tables for the lake as it will be at `next` (its data files are written, its
-    /// commit not yet) under fresh names, and returns them; nothing is visible until the commit.
-    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Publication, EtlError>;
-
-    /// Identifies the definitions the tables are built from (indicator files, thresholds); recorded
-    /// in the commit, so a pass with nothing new rebuilds tables built by other definitions.
-    fn fingerprint(&self) -> String;
-}
-
-/// The published tables one [`Publish::publish`] wrote.
-#[derive(Clone, Debug)]
-pub struct Publication {
-    pub files: Vec<DataFile>,
-    /// Identifies the tables' content (not their files): recorded in the commit, shown by
-    /// `lms status` and the API, and the server's entity tag.
-    pub digest: String,
 }
 
 /// What a pass did.
@@ -244,6 +218,10 @@ impl Etl {
                 self.lake.delete_uncommitted(&discard).await;
                 // The lake after the commit is this snapshot plus the commit: no need to re-read the log.
                 snapshot.apply(&commit);
+                // Best effort: without it, readers replay further back; nothing is lost.
+                if let Err(e) = self.lake.checkpoint_if_due(&snapshot).await {
+                    tracing::warn!(run_id, version = commit.version, error = %e, "checkpoint not written");
+                }
                 let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
                 return Ok((Some(commit.version), commit.deliveries, skipped, garbage));
             }
@@ -279,7 +257,7 @@ impl Etl {
                 let mine: Vec<String> =
                     commit.add.iter().map(|f| f.path.clone()).chain(discard.iter().cloned()).collect();
                 self.lake.delete_uncommitted(&mine).await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         tracing::info!(

@@ -125,7 +125,7 @@ impl Source {
             Location::Local { dir: std::path::PathBuf::from(if dir.is_empty() { "." } else { dir }) }
         } else {
             let (store, prefix) =
-                crate::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
+                lms_lake::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
             Location::Store { store, prefix }
         };
         Ok(Source { name: name.to_string(), rhf, extract, url: url.to_string(), location })

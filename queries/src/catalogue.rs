@@ -198,7 +198,12 @@ pub fn markdown(catalogue: &[Indicator]) -> String {
          Generated from the headers of `queries/indicators/*.sql` (`UPDATE_DOCS=1 cargo test -p lms-queries`\n\
          rewrites it; a test fails when it is stale). The definitions are those of indicators.md; the SQL\n\
          files are what runs. Every indicator is published per year in `indicator_values` with disclosure\n\
-         control applied.\n",
+         control applied.\n\n\
+         Municipalities are counted on 2024 borders: a delivered code is mapped to its 2024 successor\n\
+         through the code history (`schemas/reference/kommune_history.csv`), and the one code of\n\
+         2020–2023 that split (1507 Ålesund, into 1508 Ålesund and 1580 Haram) is allocated person by\n\
+         person by the successors' population shares of the year; `data_quality.residence_mapped_by_share`\n\
+         counts the rows so placed (`docs/decisions.md`, \"Municipality codes over time\").\n",
     );
     for extract in ExtractKind::ALL {
         out += &format!("\n## Extract `{}`\n\n", extract.name());

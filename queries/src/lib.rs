@@ -15,7 +15,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
-use lms_etl::{Lake, Snapshot};
+use lms_lake::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
 pub mod catalogue;
@@ -82,7 +82,7 @@ impl FileUrls {
         if let Some(rest) = lake_url.strip_prefix("s3://") {
             let bucket = rest.split('/').next().unwrap_or_default();
             let (store, _) =
-                lms_etl::store::open(&format!("s3://{bucket}")).map_err(|e| QueryError::Lake(e.to_string()))?;
+                lms_lake::store::open(&format!("s3://{bucket}")).map_err(|e| QueryError::Lake(e.to_string()))?;
             let url = url::Url::parse(&format!("s3://{bucket}")).map_err(|e| QueryError::Lake(e.to_string()))?;
             ctx.register_object_store(&url, store);
             return Ok(FileUrls { base: format!("{}/", lake_url.trim_end_matches('/')) });
@@ -98,7 +98,7 @@ pub(crate) fn sql_error(e: impl std::fmt::Display) -> QueryError {
 impl Warehouse {
     /// Opens the newest version of the lake at `lake_url`.
     pub async fn open(lake_url: &str, access: Access) -> Result<Warehouse, QueryError> {
-        let lake = lms_etl::open_lake(lake_url).map_err(|e| QueryError::Lake(e.to_string()))?;
+        let lake = lms_lake::open(lake_url).map_err(|e| QueryError::Lake(e.to_string()))?;
         let snapshot = lake.snapshot().await.map_err(|e| QueryError::Lake(e.to_string()))?;
         Self::at(lake_url, &lake, &snapshot, access).await
     }
@@ -146,7 +146,7 @@ impl Warehouse {
                 register_files(&ctx, kind.name(), with_string_views(&kind.lake_schema()), files, &urls).await?;
             }
             let files = snapshot.table_files("quarantine").map(|f| f.path.clone()).collect();
-            register_files(&ctx, "quarantine", lms_etl::batch::quarantine_schema(), files, &urls).await?;
+            register_files(&ctx, "quarantine", lms_schemas::contract::quarantine_schema(), files, &urls).await?;
             let runs = lake.runs().await.map_err(|e| QueryError::Lake(e.to_string()))?;
             register_json(&ctx, "runs", runs_schema(), &runs)?;
             register_json(&ctx, "deliveries", deliveries_schema(), &snapshot.deliveries)?;

@@ -1,6 +1,6 @@
 //! Builds the published tables — `indicator_values`, `variation`, `data_quality` — for one version
 //! of the lake, and writes them into that version's commit ([`IndicatorPublisher`], the ETL's
-//! [`lms_etl::Publish`]). Disclosure control is applied here, before anything is written, so no
+//! [`lms_lake::Publish`]). Disclosure control is applied here, before anything is written, so no
 //! reader of the published tables can bypass it.
 //!
 //! Steps: the shared views of `sql/prelude.sql` (materialised once), every indicator file of the
@@ -19,8 +19,7 @@ use datafusion::arrow::datatypes::{
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use lms_etl::lake::DataFile;
-use lms_etl::{EtlError, Lake, Publication, Snapshot};
+use lms_lake::{DataFile, Lake, LakeError, Publication, Snapshot};
 use serde::Serialize;
 
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
@@ -596,13 +595,12 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
     }
     type Key = (String, Option<String>, Option<String>, Option<String>);
     // The latest record of each delivered file (a backfill records a file again).
-    let mut latest: BTreeMap<(&str, &str), &lms_etl::lake::DeliveryRecord> = BTreeMap::new();
+    let mut latest: BTreeMap<(&str, &str), &lms_lake::DeliveryRecord> = BTreeMap::new();
     for d in &snapshot.deliveries {
         latest.insert((&d.source, &d.file), d);
     }
     let mut rows: BTreeMap<Key, Row> = BTreeMap::new();
-    let key =
-        |d: &lms_etl::lake::DeliveryRecord| (d.source.clone(), d.rhf.clone(), d.extract.clone(), d.period.clone());
+    let key = |d: &lms_lake::DeliveryRecord| (d.source.clone(), d.rhf.clone(), d.extract.clone(), d.period.clone());
     for d in latest.values() {
         let row = rows.entry(key(d)).or_insert_with(|| Row {
             source: d.source.clone(),
@@ -708,7 +706,7 @@ impl IndicatorPublisher {
 }
 
 #[async_trait::async_trait]
-impl lms_etl::Publish for IndicatorPublisher {
+impl lms_lake::Publish for IndicatorPublisher {
     fn tables(&self) -> &[&str] {
         &PUBLISHED
     }
@@ -732,7 +730,7 @@ impl lms_etl::Publish for IndicatorPublisher {
         )
     }
 
-    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Publication, EtlError> {
+    async fn publish(&self, lake: &Lake, next: &Snapshot, run_id: &str) -> Result<Publication, LakeError> {
         let built = build(
             &self.lake_url,
             lake,
@@ -745,7 +743,7 @@ impl lms_etl::Publish for IndicatorPublisher {
             },
         )
         .await
-        .map_err(|e| EtlError::Publish(e.to_string()))?;
+        .map_err(|e| LakeError::Publish(e.to_string()))?;
         tracing::info!(
             version = next.version,
             cells = built.cells.len(),
@@ -759,7 +757,7 @@ impl lms_etl::Publish for IndicatorPublisher {
             published_schemas().into_iter().zip([&built.indicator_values, &built.variation, &built.data_quality])
         {
             let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);
-            match lms_etl::load::write_file(lake, table, &path, schema, batches).await {
+            match lms_lake::write::write_file(lake, table, &path, schema, batches).await {
                 Ok(f) => files.push(f),
                 Err(e) => {
                     let written: Vec<String> = files.iter().map(|f: &DataFile| f.path.clone()).collect();
@@ -772,13 +770,19 @@ impl lms_etl::Publish for IndicatorPublisher {
     }
 }
 
-/// The version of the embedded reference data (regions, trusts, areas, population, ICD-10 groups):
-/// the first 8 bytes of the SHA-256 of their CSV texts, in hex. Part of the publisher's
-/// fingerprint, so new reference data republishes.
+/// The version of the embedded reference data (regions, trusts, areas, population, ICD-10 groups,
+/// the municipality code history): [`reference_version_of`] their CSV texts. Part of the
+/// publisher's fingerprint, so new reference data republishes.
 pub fn reference_version() -> String {
+    reference_version_of(&lms_schemas::reference::TABLES)
+}
+
+/// The first 8 bytes, in hex, of the SHA-256 of (name, CSV text) pairs, each length-prefixed so
+/// that no two different sets of tables hash alike by moving text from one to the next.
+pub fn reference_version_of(tables: &[(&str, &str)]) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    for (name, csv) in lms_schemas::reference::TABLES {
+    for (name, csv) in tables {
         h.update((name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
         h.update((csv.len() as u64).to_le_bytes());

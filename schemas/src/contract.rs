@@ -391,6 +391,26 @@ pub fn markdown() -> String {
     s
 }
 
+/// The quarantine table's schema: one row per broken rule (a row breaking two rules has two), and
+/// one per file rejected whole (no line). Identity numbers appear only as `<masked>`; `person` is
+/// the pseudonym where the row's identity number was valid.
+pub fn quarantine_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("delivery", DataType::Utf8, false),
+        Field::new("rhf", DataType::Utf8, true),
+        Field::new("extract", DataType::Utf8, true),
+        Field::new("period", DataType::Utf8, true),
+        Field::new("line", DataType::Int64, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("expected", DataType::Utf8, false),
+        Field::new("person", DataType::Utf8, true),
+    ]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,6 +105,24 @@ pub struct KommuneHistoryRow {
     pub successor: String,
 }
 
+impl KommuneHistoryRow {
+    /// A history in which every municipality among `areas` was always valid and is its own
+    /// successor, as if there had been no reforms: the default of [`Reference::from_tables`].
+    pub fn always_valid(areas: &[Area]) -> Vec<KommuneHistoryRow> {
+        areas
+            .iter()
+            .filter(|a| a.kind == "kommune")
+            .map(|a| KommuneHistoryRow {
+                kommune: a.area.clone(),
+                name: a.name.clone(),
+                valid_from: HISTORY_START,
+                valid_to: None,
+                successor: a.area.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The draw that places a person of a split municipality code in one of its successors
 /// ([`Reference::kommune_2024`]): the 64-bit XXH3 of the birth date (`YYYY-MM-DD`), `|` and the sex
 /// code (`M`/`F`), so a person goes the same way in every row and year, independent of the
@@ -214,17 +232,7 @@ impl Reference {
         icd10_groups: Vec<Icd10Group>,
     ) -> Reference {
         let hf_region = health_trusts.iter().map(|h| (h.hf.clone(), h.rhf.clone())).collect();
-        let always: Vec<KommuneHistoryRow> = areas
-            .iter()
-            .filter(|a| a.kind == "kommune")
-            .map(|a| KommuneHistoryRow {
-                kommune: a.area.clone(),
-                name: a.name.clone(),
-                valid_from: HISTORY_START,
-                valid_to: None,
-                successor: a.area.clone(),
-            })
-            .collect();
+        let always = KommuneHistoryRow::always_valid(&areas);
         let bydeler = areas.iter().filter(|a| a.kind == "bydel").map(|a| a.area.clone()).collect();
         let icd10 = icd10_groups.iter().map(|g| (g.prefix.clone(), g.group.clone())).collect();
         let mut reference = Reference {

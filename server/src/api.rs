@@ -261,7 +261,7 @@ pub async fn sources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
     #[derive(Serialize)]
     struct Source<'a> {
         source: &'a str,
-        last_run: Option<&'a lms_etl::RunRecord>,
+        last_run: Option<&'a lms_lake::RunRecord>,
         last_success: Option<String>,
         extracts: Vec<&'a crate::state::FreshnessRow>,
     }
@@ -295,7 +295,7 @@ pub async fn runs(
         Some(v) => v.parse::<usize>().map_err(|_| ApiError::BadRequest(format!("limit={v}: expected a number")))?,
         None => 100,
     };
-    let mut runs: Vec<&lms_etl::RunRecord> =
+    let mut runs: Vec<&lms_lake::RunRecord> =
         view.runs.iter().filter(|r| q.get("source").is_none_or(|s| &r.source == s)).collect();
     runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     runs.truncate(limit);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use lms_etl::RunRecord;
+use lms_lake::RunRecord;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lms_etl::{Lake, RunRecord};
+use lms_lake::{Lake, RunRecord};
 use lms_queries::{Access, Indicator, Warehouse};
 use serde::{Deserialize, Serialize};
 
@@ -268,7 +268,7 @@ impl View {
 /// definitions (catalogue texts among them) they were built from, so a republish that changes
 /// nothing keeps the tag and a cached answer stays valid across versions. A lake published before
 /// digests were recorded falls back to its version, `"v{version}"`.
-pub fn entity_tag(snapshot: &lms_etl::Snapshot) -> String {
+pub fn entity_tag(snapshot: &lms_lake::Snapshot) -> String {
     use sha2::Digest;
     match (&snapshot.digest, &snapshot.published) {
         (Some(digest), Some(definitions)) => {
@@ -301,7 +301,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(options: ServerOptions) -> Result<AppState, ApiError> {
-        let lake = lms_etl::open_lake(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let lake = lms_lake::open(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
         let sql_permits = Arc::new(tokio::sync::Semaphore::new(options.sql_concurrency.max(1)));
         Ok(AppState {
             options,

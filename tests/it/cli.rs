@@ -169,6 +169,8 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     let published = digest(&out);
     assert!(published.starts_with("sha256:") && published.len() == 71, "{out}");
     assert!(out.contains("built from min_count=5;sql="), "{out}");
+    let reference = format!("reference data version {}", lms_queries::publish::reference_version());
+    assert!(out.contains(&reference), "{out}");
     for rhf in ["HSO", "HV", "HMN", "HN"] {
         assert!(out.contains(&format!("{rhf:<4} coding      2021-12")), "{out}");
     }

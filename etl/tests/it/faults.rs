@@ -216,14 +216,3 @@ async fn two_concurrent_runs_load_everything_once() {
         assert_eq!(live_in_period, d.rows_loaded, "{key:?}: one delivery's rows");
     }
 }
-
-#[tokio::test]
-async fn only_one_writer_wins_a_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let etl = etl_at(dir.path());
-    let commit = |run: &str| crate::common::empty_commit(1, run);
-    assert!(etl.lake.try_commit(&commit("a")).await.unwrap());
-    assert!(!etl.lake.try_commit(&commit("b")).await.unwrap(), "version 1 is taken");
-    assert!(etl.lake.try_commit(&commit("a")).await.unwrap(), "a writer recognises its own commit by run id");
-    assert_eq!(etl.lake.snapshot().await.unwrap().version, 1);
-}

@@ -131,7 +131,7 @@ fn s3(endpoint: &str, url: &str) -> (Arc<dyn ObjectStore>, object_store::path::P
         ("aws_secret_access_key", "test"),
         ("aws_region", "us-east-1"),
     ];
-    lms_etl::store::open_with(url, &options).unwrap()
+    lms_etl::lake::store::open_with(url, &options).unwrap()
 }
 
 async fn upload(store: &Arc<dyn ObjectStore>, prefix: &object_store::path::Path, dir: &Path) {

@@ -13,7 +13,7 @@ use lms_etl::{Etl, EtlOptions, Source};
 use lms_queries::publish::{BuildOptions, Published, build};
 use lms_queries::{Access, Warehouse};
 use lms_schemas::identity::PseudonymKey;
-use lms_schemas::reference::{HISTORY_START, KommuneHistoryRow, allocation_draw};
+use lms_schemas::reference::{KommuneHistoryRow, allocation_draw};
 use lms_schemas::{Reference, Rhf, Rule};
 
 const REGIONS: [(&str, Rhf); 4] = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", Rhf::Hmn), ("hn", Rhf::Hn)];
@@ -77,18 +77,7 @@ async fn old_codes_load_and_count_on_2024_borders() {
     // B: the same data written with 2024 codes, loaded with a history in which every municipality
     // of 2024 was always valid (as if the reforms had never been).
     let embedded = Reference::embedded().unwrap();
-    let always: Vec<KommuneHistoryRow> = embedded
-        .areas
-        .iter()
-        .filter(|x| x.kind == "kommune")
-        .map(|x| KommuneHistoryRow {
-            kommune: x.area.clone(),
-            name: x.name.clone(),
-            valid_from: HISTORY_START,
-            valid_to: None,
-            successor: x.area.clone(),
-        })
-        .collect();
+    let always = KommuneHistoryRow::always_valid(&embedded.areas);
     let (_, manifest_b, b, _) =
         load(dir_b.path(), true, Reference::embedded().unwrap().with_kommune_history(always)).await;
 

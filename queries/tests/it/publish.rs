@@ -69,8 +69,8 @@ impl Publish for Broken {
         _: &lms_etl::Lake,
         _: &lms_etl::Snapshot,
         _: &str,
-    ) -> Result<lms_etl::Publication, lms_etl::EtlError> {
-        Err(lms_etl::EtlError::Publish("an indicator failed".into()))
+    ) -> Result<lms_etl::Publication, lms_lake::LakeError> {
+        Err(lms_lake::LakeError::Publish("an indicator failed".into()))
     }
 }
 
@@ -189,4 +189,29 @@ async fn the_planted_gaps_are_found_in_the_demo_data() {
         assert!(ratio.value(i) > 2.0, "FT1 {}", ratio.value(i));
         assert!(scv.value(i) > 0.0, "SCV {}", scv.value(i));
     }
+}
+
+/// The reference data is part of what a publication is built from: its version is in the
+/// publisher's fingerprint (so a new version republishes, as another threshold does above), and
+/// any change to any reference table, the municipality code history included, is a new version.
+#[test]
+fn a_new_reference_version_is_a_new_fingerprint() {
+    use lms_queries::publish::{reference_version, reference_version_of};
+    use lms_schemas::reference::TABLES;
+    let current = reference_version();
+    assert_eq!(current.len(), 16);
+    let fingerprint = IndicatorPublisher::new("file:///nowhere", 5).fingerprint();
+    assert!(fingerprint.ends_with(&format!(";reference={current}")), "{fingerprint}");
+    assert!(TABLES.iter().any(|(name, _)| *name == "kommune_history"));
+    for i in 0..TABLES.len() {
+        let mut changed: Vec<(&str, String)> = TABLES.iter().map(|(n, t)| (*n, t.to_string())).collect();
+        changed[i].1.push('\n');
+        let changed: Vec<(&str, &str)> = changed.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        assert_ne!(reference_version_of(&changed), current, "a change to {}", TABLES[i].0);
+    }
+    // Text moved from the end of one table to the start of the next is a change too.
+    let (a, b) = (TABLES[0].1, TABLES[1].1);
+    let b_with_a_tail = format!("{}{b}", &a[a.len() - 1..]);
+    let moved = [(TABLES[0].0, &a[..a.len() - 1]), (TABLES[1].0, b_with_a_tail.as_str())];
+    assert_ne!(reference_version_of(&moved), reference_version_of(&TABLES[..2]));
 }

@@ -142,6 +142,7 @@ async fn etag_and_if_none_match() {
     assert_eq!(p["digested_tables"], serde_json::json!(["indicator_values", "variation"]));
     let definitions = p["definitions"].as_str().unwrap();
     assert!(definitions.starts_with("min_count=5;sql=") && definitions.contains(";reference="), "{p}");
+    assert_eq!(p["reference_version"], lms_queries::publish::reference_version(), "{p}");
     for path in TAGGED {
         let r = client().get(format!("http://{addr}{path}")).bearer_auth(DASHBOARD).send().await.unwrap();
         let tag = r.headers()["etag"].clone();

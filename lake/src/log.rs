@@ -1,19 +1,4 @@
-//! The lake: Parquet files under an object store prefix, made visible only by commits.
-//!
-//! Protocol (invariants):
-//! - A version is the JSON file `_log/{version:020}.json`. Version N+1 is written with a conditional
-//!   put (`PutMode::Create`), so of two writers that both read version N only one can commit N+1;
-//!   the other sees `AlreadyExists`, re-reads and retries or gives up. Each commit carries its
-//!   writer's run id, so a writer whose commit put failed ambiguously can recognise its own commit.
-//! - The lake's content at version N is what replaying commits 1..=N gives: data files added and not
-//!   since removed, and the deliveries recorded. Readers take the newest version and read only its
-//!   files, never a directory listing, so a half-written run is invisible.
-//! - Data files are written under fresh names before the commit that adds them; a crash leaves
-//!   them unreferenced. `collect_garbage` deletes unreferenced files (and files removed by a
-//!   commit) once they are older than a grace period, so a concurrent writer's in-flight files and a
-//!   concurrent reader's old files survive it.
-//! - Run history (`_runs/{run_id}.json`) is outside the versioned log: a failed run is recorded
-//!   without moving the lake's version.
+//! The versioned log: commits, snapshots and checkpoints (the protocol is in the crate's docs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +9,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::EtlError;
+use crate::LakeError;
 
 /// A data file a commit adds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +79,7 @@ pub struct PeriodKey {
 }
 
 /// The lake at one version.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub version: u64,
     /// Live data files by path.
@@ -111,7 +96,7 @@ pub struct Snapshot {
     pub committed_at: Option<DateTime<Utc>>,
     /// The fingerprint of the published tables' definitions (see [`crate::Publish`]).
     pub published: Option<String>,
-    /// The digest of the published tables' content ([`crate::run::Publication::digest`]), from the
+    /// The digest of the published tables' content ([`crate::Publication::digest`]), from the
     /// commit that set `published`; `None` for tables published before digests were recorded.
     pub digest: Option<String>,
 }
@@ -133,14 +118,48 @@ impl Snapshot {
             self.files.insert(f.path.clone(), f.clone());
         }
         for d in &c.deliveries {
-            self.processed.insert(d.processed_key());
-            if d.status == "loaded"
-                && let Some(key) = d.period_key()
-            {
-                self.periods.insert(key, d.clone());
-            }
-            self.deliveries.push(d.clone());
+            self.record(d.clone());
         }
+    }
+
+    /// A delivery processed after the ones recorded: the derived look-ups follow from the
+    /// deliveries in order, so a checkpoint stores only the deliveries.
+    fn record(&mut self, d: DeliveryRecord) {
+        self.processed.insert(d.processed_key());
+        if d.status == "loaded"
+            && let Some(key) = d.period_key()
+        {
+            self.periods.insert(key, d.clone());
+        }
+        self.deliveries.push(d);
+    }
+
+    fn to_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            version: self.version,
+            committed_at: self.committed_at,
+            published: self.published.clone(),
+            digest: self.digest.clone(),
+            files: self.files.values().cloned().collect(),
+            removed: self.removed.iter().map(|(p, t)| (p.clone(), *t)).collect(),
+            deliveries: self.deliveries.clone(),
+        }
+    }
+
+    fn from_checkpoint(c: Checkpoint) -> Snapshot {
+        let mut s = Snapshot {
+            version: c.version,
+            committed_at: c.committed_at,
+            published: c.published,
+            digest: c.digest,
+            files: c.files.into_iter().map(|f| (f.path.clone(), f)).collect(),
+            removed: c.removed.into_iter().collect(),
+            ..Snapshot::default()
+        };
+        for d in c.deliveries {
+            s.record(d);
+        }
+        s
     }
 
     /// Live files of a table.
@@ -187,8 +206,44 @@ pub struct Lake {
     root: Path,
 }
 
+/// Commits between checkpoints: opening a lake applies at most this many commits after its newest
+/// checkpoint (delta-rs' default too).
+pub const CHECKPOINT_INTERVAL: u64 = 10;
+
+/// A snapshot written down: `_log/{version:020}.checkpoint.json`. The derived look-ups of
+/// [`Snapshot`] are rebuilt from `deliveries` on reading.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    version: u64,
+    committed_at: Option<DateTime<Utc>>,
+    published: Option<String>,
+    digest: Option<String>,
+    files: Vec<DataFile>,
+    removed: Vec<(String, DateTime<Utc>)>,
+    deliveries: Vec<DeliveryRecord>,
+}
+
+/// `_log/_last_checkpoint`: which checkpoint to start from.
+#[derive(Debug, Serialize, Deserialize)]
+struct LastCheckpoint {
+    version: u64,
+}
+
 fn log_path(root: &Path, version: u64) -> Path {
     root.clone().join("_log").join(format!("{version:020}.json"))
+}
+
+fn checkpoint_path(root: &Path, version: u64) -> Path {
+    root.clone().join("_log").join(format!("{version:020}.checkpoint.json"))
+}
+
+fn last_checkpoint_path(root: &Path) -> Path {
+    root.clone().join("_log").join("_last_checkpoint")
+}
+
+/// The version a `_log` entry commits (`None` for checkpoints and other files).
+fn commit_version(location: &Path) -> Option<u64> {
+    location.filename()?.strip_suffix(".json")?.parse().ok()
 }
 
 impl Lake {
@@ -205,37 +260,116 @@ impl Lake {
         relative.split('/').fold(self.root.clone(), |p, part| p.join(part))
     }
 
-    /// The versions in the log, in order.
-    pub async fn versions(&self) -> Result<Vec<u64>, EtlError> {
+    /// The versions in the log, in order (a listing of the whole log).
+    pub async fn versions(&self) -> Result<Vec<u64>, LakeError> {
+        self.versions_after(0).await
+    }
+
+    /// The versions after `version`, in order: with a checkpoint, the listing starts after it
+    /// (`list_with_offset`, which S3 answers from the offset on).
+    async fn versions_after(&self, version: u64) -> Result<Vec<u64>, LakeError> {
         let prefix = self.root.clone().join("_log");
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(EtlError::lake)?;
+        let metas: Vec<_> = if version == 0 {
+            self.store.list(Some(&prefix)).try_collect().await
+        } else {
+            self.store.list_with_offset(Some(&prefix), &log_path(&self.root, version)).try_collect().await
+        }
+        .map_err(LakeError::store)?;
         let mut versions: Vec<u64> =
-            metas.iter().filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok()).collect();
+            metas.iter().filter_map(|m| commit_version(&m.location)).filter(|v| *v > version).collect();
         versions.sort_unstable();
         Ok(versions)
     }
 
-    async fn read_commit(&self, version: u64) -> Result<Commit, EtlError> {
-        let bytes = self.store.get(&log_path(&self.root, version)).await.map_err(EtlError::lake)?.bytes().await;
-        let bytes = bytes.map_err(EtlError::lake)?;
-        serde_json::from_slice(&bytes).map_err(|e| EtlError::Lake(format!("commit {version}: {e}")))
+    /// The newest committed version (`None` for an empty lake), without reading any commit.
+    pub async fn newest_version(&self) -> Result<Option<u64>, LakeError> {
+        let from = self.last_checkpoint().await.unwrap_or(0);
+        let newest = self.versions_after(from).await?.last().copied();
+        Ok(newest.or((from > 0).then_some(from)))
     }
 
-    /// The newest committed version of the lake.
-    pub async fn snapshot(&self) -> Result<Snapshot, EtlError> {
-        let mut snapshot = Snapshot::default();
-        for (i, v) in self.versions().await?.into_iter().enumerate() {
-            if v != i as u64 + 1 {
-                return Err(EtlError::Lake(format!("the log skips from version {i} to {v}")));
+    async fn read_commit(&self, version: u64) -> Result<Commit, LakeError> {
+        let bytes = self.store.get(&log_path(&self.root, version)).await.map_err(LakeError::store)?.bytes().await;
+        let bytes = bytes.map_err(LakeError::store)?;
+        serde_json::from_slice(&bytes).map_err(|e| LakeError::Log(format!("commit {version}: {e}")))
+    }
+
+    /// The version `_last_checkpoint` names; `None` without one, or (logged) when it is unreadable.
+    async fn last_checkpoint(&self) -> Option<u64> {
+        let path = last_checkpoint_path(&self.root);
+        let bytes = match self.store.get(&path).await {
+            Ok(got) => got.bytes().await,
+            Err(object_store::Error::NotFound { .. }) => return None,
+            Err(e) => Err(e),
+        };
+        match bytes.map_err(LakeError::store).and_then(|b| {
+            serde_json::from_slice::<LastCheckpoint>(&b).map_err(|e| LakeError::Log(format!("{path}: {e}")))
+        }) {
+            Ok(last) => Some(last.version),
+            Err(e) => {
+                tracing::warn!(error = %e, "last checkpoint unreadable; replaying the log from version 1");
+                None
+            }
+        }
+    }
+
+    async fn read_checkpoint(&self, version: u64) -> Result<Snapshot, LakeError> {
+        let path = checkpoint_path(&self.root, version);
+        let bytes = self.store.get(&path).await.map_err(LakeError::store)?.bytes().await.map_err(LakeError::store)?;
+        let checkpoint: Checkpoint =
+            serde_json::from_slice(&bytes).map_err(|e| LakeError::Log(format!("checkpoint {version}: {e}")))?;
+        if checkpoint.version != version {
+            return Err(LakeError::Log(format!("checkpoint {version} holds version {}", checkpoint.version)));
+        }
+        Ok(Snapshot::from_checkpoint(checkpoint))
+    }
+
+    /// The newest committed version of the lake: the newest checkpoint and the commits after it
+    /// (all commits, where there is no checkpoint or it cannot be read).
+    pub async fn snapshot(&self) -> Result<Snapshot, LakeError> {
+        let mut snapshot = match self.last_checkpoint().await {
+            Some(v) => match self.read_checkpoint(v).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "checkpoint unreadable; replaying the log from version 1");
+                    Snapshot::default()
+                }
+            },
+            None => Snapshot::default(),
+        };
+        for v in self.versions_after(snapshot.version).await? {
+            if v != snapshot.version + 1 {
+                return Err(LakeError::Log(format!("the log skips from version {} to {v}", snapshot.version)));
             }
             snapshot.apply(&self.read_commit(v).await?);
         }
         Ok(snapshot)
     }
 
+    /// Writes `snapshot` (the lake at a committed version) as a checkpoint and names it in
+    /// `_last_checkpoint`. Any writer may write it: the replay it sums up is the same for all.
+    pub async fn write_checkpoint(&self, snapshot: &Snapshot) -> Result<(), LakeError> {
+        let body = serde_json::to_vec(&snapshot.to_checkpoint()).expect("checkpoint serialises");
+        let path = checkpoint_path(&self.root, snapshot.version);
+        self.store.put(&path, PutPayload::from(body)).await.map_err(LakeError::store)?;
+        let last = serde_json::to_vec(&LastCheckpoint { version: snapshot.version }).expect("serialises");
+        self.store.put(&last_checkpoint_path(&self.root), PutPayload::from(last)).await.map_err(LakeError::store)?;
+        Ok(())
+    }
+
+    /// After committing `snapshot.version`: writes a checkpoint every [`CHECKPOINT_INTERVAL`]
+    /// versions. Returns whether it wrote one.
+    pub async fn checkpoint_if_due(&self, snapshot: &Snapshot) -> Result<bool, LakeError> {
+        if snapshot.version == 0 || !snapshot.version.is_multiple_of(CHECKPOINT_INTERVAL) {
+            return Ok(false);
+        }
+        self.write_checkpoint(snapshot).await?;
+        Ok(true)
+    }
+
     /// Writes `commit` as version `base.version + 1`. `Ok(false)`: another writer committed that
     /// version first; re-read and decide again.
-    pub async fn try_commit(&self, commit: &Commit) -> Result<bool, EtlError> {
+    pub async fn try_commit(&self, commit: &Commit) -> Result<bool, LakeError> {
         let path = log_path(&self.root, commit.version);
         let body = serde_json::to_vec_pretty(commit).expect("commit serialises");
         let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
@@ -245,7 +379,7 @@ impl Lake {
                 // Ours, if an earlier attempt's put landed though its answer was lost.
                 Ok(self.read_commit(commit.version).await?.run_id == commit.run_id)
             }
-            Err(e) => Err(EtlError::lake(e)),
+            Err(e) => Err(LakeError::store(e)),
         }
     }
 
@@ -260,21 +394,21 @@ impl Lake {
     }
 
     /// Records a run (outside the versioned log).
-    pub async fn record_run(&self, run: &RunRecord) -> Result<(), EtlError> {
+    pub async fn record_run(&self, run: &RunRecord) -> Result<(), LakeError> {
         let path = self.root.clone().join("_runs").join(format!("{}-{}.json", run.run_id, run.source));
         let body = serde_json::to_vec_pretty(run).expect("run serialises");
-        self.store.put(&path, PutPayload::from(body)).await.map_err(EtlError::lake)?;
+        self.store.put(&path, PutPayload::from(body)).await.map_err(LakeError::store)?;
         Ok(())
     }
 
     /// Every recorded run, oldest first.
-    pub async fn runs(&self) -> Result<Vec<RunRecord>, EtlError> {
+    pub async fn runs(&self) -> Result<Vec<RunRecord>, LakeError> {
         let prefix = self.root.clone().join("_runs");
-        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(EtlError::lake)?;
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(LakeError::store)?;
         let mut runs = Vec::new();
         for m in metas {
-            let bytes = self.store.get(&m.location).await.map_err(EtlError::lake)?.bytes().await;
-            let bytes = bytes.map_err(EtlError::lake)?;
+            let bytes = self.store.get(&m.location).await.map_err(LakeError::store)?.bytes().await;
+            let bytes = bytes.map_err(LakeError::store)?;
             match serde_json::from_slice::<RunRecord>(&bytes) {
                 Ok(r) => runs.push(r),
                 Err(e) => tracing::warn!(path = %m.location, error = %e, "unreadable run record"),
@@ -286,12 +420,12 @@ impl Lake {
 
     /// Deletes data files that no commit references (left by crashed or losing writers) and files
     /// removed by a commit, once older than `grace`. Returns how many were deleted.
-    pub async fn collect_garbage(&self, snapshot: &Snapshot, grace: chrono::Duration) -> Result<usize, EtlError> {
+    pub async fn collect_garbage(&self, snapshot: &Snapshot, grace: chrono::Duration) -> Result<usize, LakeError> {
         let now = Utc::now();
         let mut deleted = 0;
         for table in crate::TABLES {
             let prefix = self.root.clone().join(table);
-            let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(EtlError::lake)?;
+            let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(LakeError::store)?;
             for m in metas {
                 let relative = relative_to(&self.root, &m.location);
                 let garbage = match snapshot.removed.get(&relative) {
@@ -300,7 +434,7 @@ impl Lake {
                     None => now - m.last_modified >= grace,
                 };
                 if garbage {
-                    self.store.delete(&m.location).await.map_err(EtlError::lake)?;
+                    self.store.delete(&m.location).await.map_err(LakeError::store)?;
                     deleted += 1;
                 }
             }
