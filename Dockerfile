@@ -5,7 +5,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # The `dist` profile (Cargo.toml): whole-program optimisation and no debug info; symbols are
-# stripped here too (a 100 MB binary rather than the release profile's 800 MB with line tables).
+# stripped here too (a 100 MB binary rather than the profiling profile's 800 MB with line tables).
 ENV CARGO_PROFILE_DIST_STRIP=symbols
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-1024}
 work=${BENCH_DIR:-$(mktemp -d)}
-cargo build --release --quiet
-lms=${CARGO_TARGET_DIR:-target}/release/lms
+cargo build --profile profiling --quiet
+lms=${CARGO_TARGET_DIR:-target}/profiling/lms
 "$lms" generate --out "$work/gen" --seed 7 --years 2021 --scale 0.1 >/dev/null
 python3 - "$work/gen/HSO/HSO_coding_2021-03.csv" "$work/HSO_coding_2021-03.csv" "$size_mb" <<'PY'
 import sys

@@ -10,8 +10,8 @@ scale=${1:-10}
 years=${2:-2024}
 work=${BENCH_DIR:-$(mktemp -d)}
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
-cargo build --release --quiet
-lms=${CARGO_TARGET_DIR:-target}/release/lms
+cargo build --profile profiling --quiet
+lms=${CARGO_TARGET_DIR:-target}/profiling/lms
 rm -rf "$work/lake" "$work/duck"
 if [ ! -f "$work/in/manifest.json" ] || ! grep -q "\"scale\": $scale" "$work/in/manifest.json"; then
   rm -rf "$work/in"

@@ -4,7 +4,7 @@
 # (bench/duckdb_indicators.py), and an ETL pass that loads one new monthly delivery.
 # Usage: bench/indicators-vs-duckdb.sh [SCALE] [YEARS]     (default: 10 2024; needs python3 with duckdb)
 # PROFILE=dist measures the deployment build (fat LTO; ~22 min to build cold on 2 cores) instead of
-# the release build.
+# the profiling build (everything at opt-level 3).
 # Work files go to $BENCH_DIR (default a temp dir); an existing $BENCH_DIR/in of the same scale is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ scale=${1:-10}
 years=${2:-2024}
 work=${BENCH_DIR:-$(mktemp -d)}
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
-profile=${PROFILE:-release}
+profile=${PROFILE:-profiling}
 cargo build --profile "$profile" --quiet --bin lms
 lms=${CARGO_TARGET_DIR:-target}/$profile/lms
 echo "lms: the $profile build"

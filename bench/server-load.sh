@@ -12,8 +12,8 @@ years=${2:-2020-2025}
 secs=${3:-20}
 work=${BENCH_DIR:-$(mktemp -d)}
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 2; }
-cargo build --release --quiet
-lms=${CARGO_TARGET_DIR:-target}/release/lms
+cargo build --profile profiling --quiet
+lms=${CARGO_TARGET_DIR:-target}/profiling/lms
 export LMS_PSEUDONYM_KEY=$(python3 -c "print('42' * 32)")
 if [ ! -f "$work/in/manifest.json" ] || ! grep -q "\"scale\": $scale" "$work/in/manifest.json"; then
   rm -rf "$work/in"
