@@ -315,3 +315,36 @@ async fn extract_files_keep_statistics_where_they_prune() {
         assert!(column(name).statistics().is_none_or(|s| s.min_bytes_opt().is_none()), "{name} has no min/max");
     }
 }
+
+/// A region's months arrive one pass at a time: the tenth commit leaves a checkpoint; a pass after
+/// it, reading the lake from the checkpoint, still knows every delivery it has loaded; and the lake
+/// opened from the checkpoint is the lake replayed from version 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_passes_leave_a_checkpoint_that_reads_as_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let staged = incoming_with(dir.path(), |p| p.starts_with("HN/")).join("HN");
+    let drop = dir.path().join("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let source = lms_etl::Source::new("hn", lms_schemas::Rhf::Hn, None, &format!("file://{}", drop.display())).unwrap();
+    let etl = etl_at(dir.path());
+    for month in 1..=12u64 {
+        let tag = format!("_2024-{month:02}");
+        for entry in std::fs::read_dir(&staged).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.contains(&tag) {
+                std::fs::rename(staged.join(&name), drop.join(&name)).unwrap();
+            }
+        }
+        let report = etl.run(std::slice::from_ref(&source)).await.unwrap();
+        assert_eq!(report.version, Some(month), "the pass of month {month}");
+    }
+    let log = dir.path().join("lake").join("_log");
+    assert!(log.join(format!("{:020}.checkpoint.json", lms_etl::lake::CHECKPOINT_INTERVAL)).exists());
+    let again = etl.run(std::slice::from_ref(&source)).await.unwrap();
+    assert_eq!(again.version, None, "nothing new: the deliveries before the checkpoint are known from it");
+    assert_eq!(again.skipped as usize, std::fs::read_dir(&drop).unwrap().count());
+    let opened = etl.lake.snapshot().await.unwrap();
+    assert_eq!(opened.version, 12);
+    std::fs::remove_file(log.join("_last_checkpoint")).unwrap();
+    assert_eq!(etl.lake.snapshot().await.unwrap(), opened, "the replay from version 1");
+}
