@@ -13,8 +13,9 @@ use lms_schemas::identity::PseudonymKey;
 use lms_schemas::reference::allocation_draw;
 use lms_schemas::{CheckedRow, ColumnType, ExtractKind, Reference, Value, Violation};
 
-/// Rows per batch (and per Parquet row group write).
-pub const BATCH_ROWS: usize = 65_536;
+/// Rows per batch (and per Parquet row group write): a quarter of the lake's row group, so a group
+/// is four whole batches.
+pub const BATCH_ROWS: usize = lms_lake::write::ROW_GROUP_ROWS / 4;
 
 /// Days since 1970-01-01 (Arrow's Date32).
 fn days(d: NaiveDate) -> i32 {
