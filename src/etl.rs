@@ -48,6 +48,11 @@ pub fn key(config: &Config) -> anyhow::Result<PseudonymKey> {
 }
 
 pub fn etl(config: &Config, key: PseudonymKey) -> anyhow::Result<Etl> {
+    etl_with(config, key, false)
+}
+
+/// The ETL, its publisher rebuilding every year where `full`.
+fn etl_with(config: &Config, key: PseudonymKey, full: bool) -> anyhow::Result<Etl> {
     Ok(Etl {
         lake: lms_etl::open_lake(&config.lake.url)?,
         reference: Arc::new(Reference::embedded()?),
@@ -56,6 +61,7 @@ pub fn etl(config: &Config, key: PseudonymKey) -> anyhow::Result<Etl> {
         // Every commit carries the published indicator tables built from it.
         publisher: Some(Arc::new(lms_queries::IndicatorPublisher {
             memory_limit: config.publish.memory_limit(),
+            full,
             ..lms_queries::IndicatorPublisher::new(&config.lake.url, i64::from(config.suppression.min_count))
         })),
     })
@@ -115,11 +121,11 @@ pub fn run(config: &Config, incoming: Option<&Path>, only: Option<&str>) -> anyh
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn publish(config: &Config) -> anyhow::Result<ExitCode> {
+pub fn publish(config: &Config, full: bool) -> anyhow::Result<ExitCode> {
     // No rows are loaded, so nothing is pseudonymised: a throwaway key serves.
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let etl = etl(config, PseudonymKey::from_hex(&hex::encode(bytes))?)?;
+    let etl = etl_with(config, PseudonymKey::from_hex(&hex::encode(bytes))?, full)?;
     let started = std::time::Instant::now();
     let report = runtime().block_on(etl.republish())?;
     match report.version {

@@ -87,7 +87,12 @@ enum EtlCommand {
     },
     /// Rebuild the published tables (indicators, variation, data quality) of the current lake
     /// version, as a new commit. A pass does this by itself when the definitions changed.
-    Publish,
+    Publish {
+        /// Rebuild every year, not only those whose coding or activity files changed since the
+        /// tables were last built (the result is the same table, to the bit).
+        #[arg(long)]
+        full: bool,
+    },
     /// Reload a range of periods.
     Backfill {
         #[arg(long)]
@@ -142,7 +147,7 @@ fn main() -> ExitCode {
         Command::Demo { dir, listen, scale } => check::demo(&dir, &listen, scale),
         Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
-        Command::Etl(EtlCommand::Publish) => etl::publish(&config),
+        Command::Etl(EtlCommand::Publish { full }) => etl::publish(&config, full),
         Command::Query { sql, format } => query(&config, &sql, format),
         Command::Serve { no_schedule } => serve::serve(&config, !no_schedule),
         Command::Status => etl::status(&config),

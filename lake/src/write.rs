@@ -7,6 +7,7 @@ use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
 use crate::{DataFile, Lake, LakeError};
@@ -75,19 +76,40 @@ impl FileWriter {
 
 /// Writes `batches` as one new Parquet file at `path` (relative to the lake root) of `table`, not
 /// yet committed: for tables derived from the data, such as the published indicator tables.
+/// `metadata` goes into the file's key-value metadata (read back with [`key_value_metadata`]).
 pub async fn write_file(
     lake: &Lake,
     table: &str,
     path: &str,
     schema: SchemaRef,
     batches: &[RecordBatch],
+    metadata: &[(&str, &str)],
 ) -> Result<DataFile, LakeError> {
     let file = DataFile { path: path.into(), table: table.into(), rhf: None, period: None, rows: 0, bytes: 0 };
-    let mut w = FileWriter::new(lake, file, schema, properties().build())?;
+    let mut props = properties();
+    if !metadata.is_empty() {
+        let kv = metadata.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())).collect();
+        props = props.set_key_value_metadata(Some(kv));
+    }
+    let mut w = FileWriter::new(lake, file, schema, props.build())?;
     for b in batches {
         w.write(b).await?;
     }
     let mut file = w.close().await?;
     file.bytes = lake.store().head(&lake.path(&file.path)).await.map_err(LakeError::store)?.size;
     Ok(file)
+}
+
+/// The key-value metadata of the Parquet file at `path` (relative to the lake root). The whole file
+/// is read: this is for small files (the published tables).
+pub async fn key_value_metadata(
+    lake: &Lake,
+    path: &str,
+) -> Result<std::collections::BTreeMap<String, String>, LakeError> {
+    let bytes = lake.store().get(&lake.path(path)).await.map_err(LakeError::store)?.bytes().await;
+    let bytes = bytes.map_err(LakeError::store)?;
+    let metadata =
+        parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&bytes).map_err(LakeError::parquet)?;
+    let kv = metadata.file_metadata().key_value_metadata().into_iter().flatten();
+    Ok(kv.filter_map(|e| Some((e.key.clone(), e.value.clone()?))).collect())
 }

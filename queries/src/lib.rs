@@ -19,6 +19,7 @@ use lms_lake::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
 pub mod catalogue;
+mod incremental;
 mod pool;
 pub mod publish;
 pub mod suppress;

@@ -7,7 +7,7 @@
 //! catalogue (standardised ones through `sql/standardise.sql`), suppression over all cells together,
 //! then `sql/variation.sql` over the suppressed cells, and the data-quality counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -23,6 +23,7 @@ use lms_lake::{DataFile, Lake, LakeError, Publication, Snapshot};
 use serde::Serialize;
 
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
+use crate::incremental::{self, Reads, Reused};
 use crate::suppress::{Cell, Suppression, suppress};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
 
@@ -131,6 +132,12 @@ pub struct Published {
     pub suppression: Suppression,
     /// [`content_digest`] of the tables of [`DIGESTED`].
     pub digest: String,
+    /// The years whose year-local indicators this build computed, where it took the other years'
+    /// from the publication it replaces (`crate::incremental`); `None`: a full build. `cells` and
+    /// `suppression` cover what was computed.
+    pub rebuilt: Option<BTreeSet<i32>>,
+    /// [`incremental::basis`] of the build's snapshot, recorded with the tables.
+    pub basis: Option<BTreeMap<i32, String>>,
 }
 
 /// The tables a publication's digest covers: the figures. `data_quality` is left out: it records
@@ -220,6 +227,10 @@ pub struct BuildOptions<'a> {
     /// How many partitions the build's plans run in (`None`: DataFusion's default, the cores).
     /// The published tables are the same to the bit whatever it is.
     pub target_partitions: Option<usize>,
+    /// Take the cells of the years whose coding and activity files have not changed from the
+    /// publication in the snapshot, which the caller has checked was built by the same definitions
+    /// and reference data (`crate::incremental`). `false`: a full build.
+    pub reuse: bool,
 }
 
 /// The default of [`BuildOptions::memory_limit`] (`[publish] memory_limit_mib`).
@@ -227,7 +238,13 @@ pub const BUILD_MEMORY_LIMIT: usize = 256 << 20;
 
 impl Default for BuildOptions<'_> {
     fn default() -> Self {
-        BuildOptions { min_count: 5, reference: &[], memory_limit: Some(BUILD_MEMORY_LIMIT), target_partitions: None }
+        BuildOptions {
+            min_count: 5,
+            reference: &[],
+            memory_limit: Some(BUILD_MEMORY_LIMIT),
+            target_partitions: None,
+            reuse: false,
+        }
     }
 }
 
@@ -287,39 +304,99 @@ pub async fn build_within(
     options: &BuildOptions<'_>,
 ) -> Result<Published, QueryError> {
     let min_count = options.min_count;
+    let catalogue = catalogue::embedded();
+    let reads = Reads::of(PRELUDE);
+    let basis = incremental::basis(snapshot);
+    // The years to rebuild, where the publication in the snapshot can give the others.
+    let rebuilt = match (&basis, options.reuse && reads.allow_scoping(catalogue)) {
+        (Some(now), true) => {
+            incremental::recorded_basis(lake, snapshot).await.map(|before| incremental::changed_years(&before, now))
+        }
+        _ => None,
+    };
+    let scoped;
+    let tables = match &rebuilt {
+        Some(years) => {
+            scoped = incremental::scoped(snapshot, years);
+            &scoped
+        }
+        None => snapshot,
+    };
     let session = build_session(options)?;
     let warehouse =
-        Warehouse::in_session(session, lake_url, lake, snapshot, Access::Warehouse, options.reference).await?;
+        Warehouse::in_session(session, lake_url, lake, tables, Access::Warehouse, options.reference).await?;
     let ctx = warehouse.context();
+    let reused = match &rebuilt {
+        Some(years) => Reused::read(ctx, catalogue, &reads, years).await?,
+        None => Reused::default(),
+    };
+    let kept = |indicator: &str, year: i32| match &rebuilt {
+        Some(years) => years.contains(&year) || !catalogue.iter().any(|i| i.id == indicator && reads.year_local(i)),
+        None => true,
+    };
     let scratch = tempfile::tempdir().map_err(|e| QueryError::Sql(format!("a temporary directory: {e}")))?;
     prepare(ctx, scratch.path()).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
-    for indicator in catalogue::embedded() {
+    for indicator in catalogue {
         let started = std::time::Instant::now();
-        let (c, s) = compute(ctx, indicator).await?;
+        let (mut c, s) = compute(ctx, indicator).await?;
+        // A year-local indicator's cells of the years not rebuilt are read from a coding table
+        // without those years: the published ones stand in for them.
+        c.retain(|c| kept(&c.indicator, c.year));
         tracing::debug!(indicator = %indicator.id, seconds = started.elapsed().as_secs_f64(), "indicator computed");
         cells.extend(c);
         strata.extend(s);
     }
     let suppression = suppress(&mut cells, min_count);
-    let indicator_values = vec![cells_batch(&cells)?];
+    let all: Vec<Cell> = cells.iter().cloned().chain(reused.cells).collect();
+    let indicator_values = vec![cells_batch(&all)?];
 
     register(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone())?;
     let strata_schema = strata.first().map(|b| b.schema()).unwrap_or_else(strata_schema);
     register(ctx, "strata", strata_schema, strata)?;
     let started = std::time::Instant::now();
-    let variation = collect(ctx, VARIATION).await?;
-    let variation = conform(variation, variation_schema())?;
+    let mut variation = conform(collect(ctx, VARIATION).await?, variation_schema())?;
+    if rebuilt.is_some() {
+        variation = keep_rows(variation, |indicator, year| kept(indicator, year))?;
+        variation.extend(conform(reused.variation, variation_schema())?);
+    }
+    let variation = vec![sorted_by_indicator_and_year(&variation)?];
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "variation computed");
     let started = std::time::Instant::now();
-    let data_quality = data_quality(ctx, snapshot).await?;
+    let data_quality = data_quality(ctx, snapshot, &reused.residence).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
     let digest = content_digest(&[
         (DIGESTED[0], &indicator_values_schema(), &indicator_values),
         (DIGESTED[1], &variation_schema(), &variation),
     ])?;
-    Ok(Published { indicator_values, variation, data_quality, cells, suppression, digest })
+    Ok(Published { indicator_values, variation, data_quality, cells, suppression, digest, rebuilt, basis })
+}
+
+/// The rows of `batches` (with columns `indicator` and `year`) for which `keep` holds.
+fn keep_rows(batches: Vec<RecordBatch>, keep: impl Fn(&str, i32) -> bool) -> Result<Vec<RecordBatch>, QueryError> {
+    batches
+        .into_iter()
+        .map(|b| {
+            let indicator = column(&b, "indicator", &DataType::Utf8)?;
+            let year = column(&b, "year", &DataType::Int32)?;
+            let (indicator, year) = (indicator.as_string::<i32>(), year.as_primitive::<Int32Type>());
+            let mask: datafusion::arrow::array::BooleanArray =
+                (0..b.num_rows()).map(|i| Some(keep(indicator.value(i), year.value(i)))).collect();
+            datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(sql_error)
+        })
+        .collect()
+}
+
+/// `batches` as one batch ordered by (indicator, year), which identify a `variation` row: the order
+/// of `sql/variation.sql`, whichever batches the rows come in.
+fn sorted_by_indicator_and_year(batches: &[RecordBatch]) -> Result<RecordBatch, QueryError> {
+    use datafusion::arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+    let all = concat_batches(&variation_schema(), batches).map_err(sql_error)?;
+    let by =
+        |name: &str| SortColumn { values: all.column_by_name(name).expect("variation column").clone(), options: None };
+    let order = lexsort_to_indices(&[by("indicator"), by("year")], None).map_err(sql_error)?;
+    take_record_batch(&all, &order).map_err(sql_error)
 }
 
 /// Creates the prelude's views, materialising the ones several indicators read: in memory, or
@@ -380,7 +457,7 @@ async fn keep_on_disk(ctx: &SessionContext, name: &str, scratch: &std::path::Pat
 }
 
 /// The statements of a script whose statements end with a line holding only `;`, without comments.
-fn statements(script: &str) -> Vec<String> {
+pub(crate) fn statements(script: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in script.lines() {
@@ -394,7 +471,7 @@ fn statements(script: &str) -> Vec<String> {
     out
 }
 
-async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+pub(crate) async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
     ctx.sql(sql).await.map_err(sql_error)?.collect().await.map_err(sql_error)
 }
 
@@ -471,7 +548,7 @@ async fn compute(ctx: &SessionContext, indicator: &Indicator) -> Result<(Vec<Cel
     Ok((cells, strata))
 }
 
-fn column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef, QueryError> {
+pub(crate) fn column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef, QueryError> {
     let c = batch.column_by_name(name).ok_or_else(|| QueryError::Sql(format!("no column `{name}`")))?;
     cast(c, ty).map_err(sql_error)
 }
@@ -575,7 +652,13 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
 }
 
 /// `data_quality` of the lake at `snapshot`.
-async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<RecordBatch>, QueryError> {
+/// `reused`: the residence counts of coding periods taken from the publication replaced (the build's
+/// coding table holds only the years rebuilt).
+async fn data_quality(
+    ctx: &SessionContext,
+    snapshot: &Snapshot,
+    reused: &BTreeMap<(String, String), (u64, u64)>,
+) -> Result<Vec<RecordBatch>, QueryError> {
     #[derive(Serialize, Default)]
     struct Row {
         source: String,
@@ -653,6 +736,10 @@ async fn data_quality(ctx: &SessionContext, snapshot: &Snapshot) -> Result<Vec<R
         ),
     ];
     let mut by_period: BTreeMap<(String, &str, String), u64> = BTreeMap::new();
+    for ((rhf, period), (unknown, shared)) in reused {
+        by_period.insert((rhf.clone(), "residence_unknown", period.clone()), *unknown);
+        by_period.insert((rhf.clone(), "residence_mapped_by_share", period.clone()), *shared);
+    }
     for (_, figure, sql) in counts {
         for b in collect(ctx, sql).await? {
             let rhf = column(&b, "rhf", &DataType::Utf8)?;
@@ -697,11 +784,19 @@ pub struct IndicatorPublisher {
     pub min_count: i64,
     /// [`BuildOptions::memory_limit`] (`[publish] memory_limit_mib`).
     pub memory_limit: Option<usize>,
+    /// Rebuild every year (`lms etl publish --full`); else a commit rebuilds the years its data
+    /// touches where the tables it replaces were built by the same definitions (`crate::incremental`).
+    pub full: bool,
 }
 
 impl IndicatorPublisher {
     pub fn new(lake_url: &str, min_count: i64) -> IndicatorPublisher {
-        IndicatorPublisher { lake_url: lake_url.to_string(), min_count, memory_limit: Some(BUILD_MEMORY_LIMIT) }
+        IndicatorPublisher {
+            lake_url: lake_url.to_string(),
+            min_count,
+            memory_limit: Some(BUILD_MEMORY_LIMIT),
+            full: false,
+        }
     }
 }
 
@@ -740,12 +835,20 @@ impl lms_lake::Publish for IndicatorPublisher {
                 reference: &[],
                 memory_limit: self.memory_limit,
                 target_partitions: None,
+                // The tables in `next` are those of the commit before: reusable if built by these
+                // definitions (min_count, SQL and reference data are all in the fingerprint).
+                reuse: !self.full && next.published.as_deref() == Some(self.fingerprint().as_str()),
             },
         )
         .await
         .map_err(|e| LakeError::Publish(e.to_string()))?;
+        let rebuilt = match &built.rebuilt {
+            Some(years) => years.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
+            None => "all".into(),
+        };
         tracing::info!(
             version = next.version,
+            rebuilt_years = %rebuilt,
             cells = built.cells.len(),
             primary = built.suppression.primary,
             secondary = built.suppression.secondary,
@@ -757,7 +860,16 @@ impl lms_lake::Publish for IndicatorPublisher {
             published_schemas().into_iter().zip([&built.indicator_values, &built.variation, &built.data_quality])
         {
             let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);
-            match lms_lake::write::write_file(lake, table, &path, schema, batches).await {
+            // The basis rides with data_quality, which is outside the digest (the figures' files
+            // stay the bytes a full build writes).
+            let basis = match (&built.basis, table) {
+                (Some(b), "data_quality") => {
+                    Some(serde_json::to_string(b).map_err(|e| LakeError::Publish(e.to_string()))?)
+                }
+                _ => None,
+            };
+            let metadata: Vec<(&str, &str)> = basis.iter().map(|b| (incremental::BASIS_KEY, b.as_str())).collect();
+            match lms_lake::write::write_file(lake, table, &path, schema, batches, &metadata).await {
                 Ok(f) => files.push(f),
                 Err(e) => {
                     let written: Vec<String> = files.iter().map(|f: &DataFile| f.path.clone()).collect();

@@ -704,7 +704,7 @@ async fn a_build_over_its_memory_limit_runs_again_without_one() {
     let pop = population_csv();
     let reference = [("population", pop.as_str())];
     let options =
-        |memory_limit| BuildOptions { min_count: 1, reference: &reference, memory_limit, target_partitions: None };
+        |memory_limit| BuildOptions { min_count: 1, reference: &reference, memory_limit, ..BuildOptions::default() };
     let e = build_within(&f.url, &f.lake, &f.snapshot, &options(Some(0))).await.unwrap_err();
     assert!(e.to_string().contains("Resources exhausted"), "{e}");
     let unlimited = build(&f.url, &f.lake, &f.snapshot, &options(None)).await.unwrap();

@@ -1,0 +1,308 @@
+//! Incremental publishing: a build that rebuilds only the years whose data changed.
+//!
+//! Invariants this rests on (each checked where it can be, and by the test that compares an
+//! incremental build with a full one after every monthly commit):
+//! - A coded contact's and a course run's year lie in their delivery's period (contract rule
+//!   `period`), so a data file of `coding` or `activity` holds rows of its period's year only.
+//! - A *year-local* indicator — one that reads the coding table (through the prelude's views) and
+//!   nothing derived from evaluations — computes its cells of a year from that year's coding and
+//!   activity rows and the reference data alone: contacts are grouped by their year, persons per
+//!   person and year, and the standardisation weights are per year.
+//! - Disclosure control's groups never span two (indicator, year) pairs (`suppress.rs`), and
+//!   `variation` is per (indicator, year): the suppression and the variation of a year are those a
+//!   full build gives, whatever the other years hold.
+//! - A data file is written once under a fresh name and never changed: the same paths are the same
+//!   rows. The *basis* of a publication, per year, is a digest of the paths of that year's coding
+//!   and activity files; it is kept in the key-value metadata of the publication's `data_quality`
+//!   file (not in the figures' files, whose bytes stay those of a full build).
+//!
+//! A build that may reuse (its caller has checked that the publication in the snapshot was built by
+//! the same definitions) rebuilds the year-local indicators for the years whose basis differs and
+//! takes the other years' cells, variation rows and residence counts from that publication; the
+//! indicators that read evaluations (whose responses pair across years) and those of course
+//! activity alone (small) are always computed whole. The coding table — what grows with the
+//! lake — is read only for the rebuilt years.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, UInt64Type};
+use datafusion::prelude::SessionContext;
+use lms_lake::{Lake, Snapshot};
+
+use crate::QueryError;
+use crate::catalogue::{Indicator, Level, Unit};
+use crate::suppress::Cell;
+
+/// The key of the basis in the key-value metadata of a publication's `data_quality` file.
+pub const BASIS_KEY: &str = "lms.publish.basis";
+
+/// The tables whose files a year-local indicator's cells of a year are built from.
+const YEAR_LOCAL_INPUTS: [&str; 2] = ["coding", "activity"];
+
+/// Per year, a digest of the paths of the coding and activity files of that year (hex SHA-256 of
+/// the length-prefixed paths in order); `None` where a file has no period to take a year from.
+pub fn basis(snapshot: &Snapshot) -> Option<BTreeMap<i32, String>> {
+    use sha2::Digest;
+    let mut by_year: BTreeMap<i32, sha2::Sha256> = BTreeMap::new();
+    // `files` is keyed by path: the paths come in order.
+    for f in snapshot.files.values().filter(|f| YEAR_LOCAL_INPUTS.contains(&f.table.as_str())) {
+        let year: i32 = f.period.as_deref()?.get(..4)?.parse().ok()?;
+        let h = by_year.entry(year).or_default();
+        h.update((f.path.len() as u64).to_le_bytes());
+        h.update(f.path.as_bytes());
+    }
+    Some(by_year.into_iter().map(|(y, h)| (y, hex::encode(h.finalize()))).collect())
+}
+
+/// The years whose basis differs between two publications (added, changed or gone).
+pub fn changed_years(before: &BTreeMap<i32, String>, now: &BTreeMap<i32, String>) -> BTreeSet<i32> {
+    before.keys().chain(now.keys()).filter(|y| before.get(y) != now.get(y)).copied().collect()
+}
+
+/// The basis recorded with the publication in `snapshot`, if there is one to read.
+pub async fn recorded_basis(lake: &Lake, snapshot: &Snapshot) -> Option<BTreeMap<i32, String>> {
+    let mut files = snapshot.table_files("data_quality");
+    let (Some(file), None) = (files.next(), files.next()) else { return None };
+    match lms_lake::write::key_value_metadata(lake, &file.path).await {
+        Ok(kv) => serde_json::from_str(kv.get(BASIS_KEY)?).ok(),
+        Err(e) => {
+            tracing::warn!(file = %file.path, error = %e, "the published basis could not be read: a full build");
+            None
+        }
+    }
+}
+
+/// `snapshot` with only the coding files of `years`: the build's coding table.
+pub fn scoped(snapshot: &Snapshot, years: &BTreeSet<i32>) -> Snapshot {
+    let mut s = snapshot.clone();
+    s.files.retain(|_, f| {
+        f.table != "coding"
+            || f.period.as_deref().and_then(|p| p.get(..4)?.parse().ok()).is_some_and(|y| years.contains(&y))
+    });
+    s
+}
+
+/// The identifiers of a query, lower case, without comments.
+fn words(sql: &str) -> BTreeSet<String> {
+    sql.lines()
+        .map(|l| l.split("--").next().unwrap_or_default())
+        .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// `root` and every view of `prelude` that reads it, directly or through another.
+fn derived_from(prelude: &str, root: &str) -> BTreeSet<String> {
+    let mut derived = BTreeSet::from([root.to_string()]);
+    for statement in crate::publish::statements(prelude) {
+        let w = words(&statement);
+        let mut tokens = statement.split_whitespace();
+        let name = tokens.by_ref().skip_while(|t| !t.eq_ignore_ascii_case("VIEW")).nth(1);
+        if let Some(name) = name
+            && w.iter().any(|x| derived.contains(x))
+        {
+            derived.insert(name.to_ascii_lowercase());
+        }
+    }
+    derived
+}
+
+/// How the indicators of a catalogue read the lake, for an incremental build.
+#[derive(Debug)]
+pub struct Reads {
+    coding: BTreeSet<String>,
+    evaluation: BTreeSet<String>,
+}
+
+impl Reads {
+    pub fn of(prelude: &str) -> Reads {
+        Reads { coding: derived_from(prelude, "coding"), evaluation: derived_from(prelude, "evaluation") }
+    }
+
+    fn reads_coding(&self, i: &Indicator) -> bool {
+        !words(&i.sql).is_disjoint(&self.coding)
+    }
+
+    /// Reads the coding table and nothing derived from evaluations (module docs).
+    pub fn year_local(&self, i: &Indicator) -> bool {
+        let w = words(&i.sql);
+        !w.is_disjoint(&self.coding) && w.is_disjoint(&self.evaluation)
+    }
+
+    /// Whether every indicator that reads the coding table is year-local: else the coding table
+    /// must be read whole, and the build is a full one.
+    pub fn allow_scoping(&self, catalogue: &[Indicator]) -> bool {
+        catalogue.iter().all(|i| !self.reads_coding(i) || self.year_local(i))
+    }
+}
+
+/// A SQL predicate: `year` not among `years`.
+fn year_not_in(years: &BTreeSet<i32>) -> String {
+    if years.is_empty() {
+        "TRUE".into()
+    } else {
+        format!("year NOT IN ({})", years.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// What a build takes from the publication in its snapshot.
+#[derive(Debug, Default)]
+pub struct Reused {
+    /// Cells of the year-local indicators for the years not rebuilt, as published (a suppressed
+    /// cell has numerator 0 and no figures: it is written withheld again).
+    pub cells: Vec<Cell>,
+    /// Their `variation` rows.
+    pub variation: Vec<RecordBatch>,
+    /// (rhf, period) → (residence_unknown, residence_mapped_by_share) of the coding periods of the
+    /// years not rebuilt.
+    pub residence: BTreeMap<(String, String), (u64, u64)>,
+}
+
+impl Reused {
+    /// Reads from the published tables registered in `ctx` what the years outside `rebuilt` keep.
+    pub async fn read(
+        ctx: &SessionContext,
+        catalogue: &[Indicator],
+        reads: &Reads,
+        rebuilt: &BTreeSet<i32>,
+    ) -> Result<Reused, QueryError> {
+        let local: Vec<&Indicator> = catalogue.iter().filter(|i| reads.year_local(i)).collect();
+        if local.is_empty() {
+            return Ok(Reused::default());
+        }
+        let ids = local.iter().map(|i| format!("'{}'", i.id)).collect::<Vec<_>>().join(", ");
+        let kept = format!("indicator IN ({ids}) AND {}", year_not_in(rebuilt));
+        let unit: BTreeMap<&str, Unit> = local.iter().map(|i| (i.id.as_str(), i.unit)).collect();
+        let mut cells = Vec::new();
+        let sql = format!(
+            "SELECT indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
+                    suppressed
+             FROM indicator_values WHERE {kept}"
+        );
+        for b in crate::publish::collect(ctx, &sql).await? {
+            cells.extend(published_cells(&b, &unit)?);
+        }
+        let variation = crate::publish::collect(ctx, &format!("SELECT * FROM variation WHERE {kept}")).await?;
+        let mut residence = BTreeMap::new();
+        let sql = "SELECT rhf, period, residence_unknown, residence_mapped_by_share FROM data_quality
+                   WHERE extract = 'coding' AND residence_unknown IS NOT NULL";
+        for b in crate::publish::collect(ctx, sql).await? {
+            let column = |n: &str, t: &DataType| crate::publish::column(&b, n, t);
+            let (rhf, period) = (column("rhf", &DataType::Utf8)?, column("period", &DataType::Utf8)?);
+            let unknown = column("residence_unknown", &DataType::UInt64)?;
+            let shared = column("residence_mapped_by_share", &DataType::UInt64)?;
+            let (rhf, period) = (rhf.as_string::<i32>(), period.as_string::<i32>());
+            let (unknown, shared) = (unknown.as_primitive::<UInt64Type>(), shared.as_primitive::<UInt64Type>());
+            for i in 0..b.num_rows() {
+                let year = period.value(i).get(..4).and_then(|y| y.parse::<i32>().ok());
+                if rhf.is_null(i) || year.is_none_or(|y| rebuilt.contains(&y)) {
+                    continue;
+                }
+                let shared = if shared.is_null(i) { 0 } else { shared.value(i) };
+                residence.insert((rhf.value(i).to_string(), period.value(i).to_string()), (unknown.value(i), shared));
+            }
+        }
+        Ok(Reused { cells, variation, residence })
+    }
+}
+
+/// Published `indicator_values` rows as cells.
+fn published_cells(b: &RecordBatch, unit: &BTreeMap<&str, Unit>) -> Result<Vec<Cell>, QueryError> {
+    let column = |n: &str, t: &DataType| crate::publish::column(b, n, t);
+    let text = |n: &str| -> Result<Vec<Option<String>>, QueryError> {
+        Ok(column(n, &DataType::Utf8)?.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect())
+    };
+    let float = |n: &str| -> Result<Vec<Option<f64>>, QueryError> {
+        Ok(column(n, &DataType::Float64)?.as_primitive::<Float64Type>().iter().collect())
+    };
+    let (indicator, level, rhf, hf, breakdown) =
+        (text("indicator")?, text("level")?, text("rhf")?, text("hf")?, text("breakdown")?);
+    let year = column("year", &DataType::Int32)?;
+    let year = year.as_primitive::<Int32Type>();
+    let numerator = column("numerator", &DataType::Int64)?;
+    let numerator = numerator.as_primitive::<Int64Type>();
+    let (denominator, value, ci_low, ci_high) =
+        (float("denominator")?, float("value")?, float("ci_low")?, float("ci_high")?);
+    let suppressed = column("suppressed", &DataType::Boolean)?;
+    let suppressed = suppressed.as_boolean();
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        let id = indicator[i].clone().unwrap_or_default();
+        let level = level[i].as_deref().and_then(Level::parse);
+        let (Some(level), Some(unit)) = (level, unit.get(id.as_str())) else {
+            return Err(QueryError::Sql(format!("published indicator_values: a row of {id} without a level")));
+        };
+        out.push(Cell {
+            year: year.value(i),
+            level,
+            rhf: rhf[i].clone(),
+            hf: hf[i].clone(),
+            breakdown: breakdown[i].clone().unwrap_or_default(),
+            numerator: if numerator.is_null(i) { 0 } else { numerator.value(i) },
+            denominator: denominator[i],
+            value: value[i],
+            ci_low: ci_low[i],
+            ci_high: ci_high[i],
+            share: *unit == Unit::Share,
+            suppressed: suppressed.value(i),
+            indicator: id,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_year_local_indicators_are_those_of_coded_contacts_alone() {
+        let reads = Reads::of(include_str!("../sql/prelude.sql"));
+        let catalogue = crate::catalogue::embedded();
+        let local: BTreeSet<&str> = catalogue.iter().filter(|i| reads.year_local(i)).map(|i| i.id.as_str()).collect();
+        // By reading each file: the indicators over contact, contact_cube or catchment_strata.
+        let expected = BTreeSet::from([
+            "a0099_of_education_share",
+            "a0099_share",
+            "education_activity_share",
+            "education_contacts_rate",
+            "education_persons_rate",
+            "education_rate_by_sex",
+            "education_rate_by_size_class",
+            "interpreter_share_all",
+            "interpreter_share_education",
+            "relatives_education_share",
+            "sami_area_education_rate",
+        ]);
+        assert_eq!(local, expected);
+        assert!(reads.allow_scoping(catalogue));
+        for view in ["contact", "contact_cube", "catchment_strata"] {
+            assert!(reads.coding.contains(view), "{view}");
+        }
+        for view in ["response", "pam_pair", "unit_pam_pair", "evaluation_unit"] {
+            assert!(reads.evaluation.contains(view) && !reads.coding.contains(view), "{view}");
+        }
+    }
+
+    #[test]
+    fn an_indicator_of_contacts_and_evaluations_makes_the_build_full() {
+        let reads = Reads::of(include_str!("../sql/prelude.sql"));
+        let mut both = crate::catalogue::embedded()[0].clone();
+        both.sql = "SELECT * FROM contact_cube c JOIN pam_pair p ON p.year = c.year -- a comment: coding".into();
+        assert!(!reads.year_local(&both));
+        assert!(!reads.allow_scoping(&[both.clone()]));
+        both.sql = "SELECT * FROM course_run -- contact_cube in a comment is not read".into();
+        assert!(!reads.year_local(&both) && reads.allow_scoping(&[both]));
+    }
+
+    #[test]
+    fn the_changed_years_are_those_added_changed_or_gone() {
+        let m = |pairs: &[(i32, &str)]| pairs.iter().map(|(y, d)| (*y, d.to_string())).collect::<BTreeMap<_, _>>();
+        let before = m(&[(2022, "a"), (2023, "b"), (2024, "c")]);
+        let now = m(&[(2023, "b"), (2024, "x"), (2025, "d")]);
+        assert_eq!(changed_years(&before, &now), BTreeSet::from([2022, 2024, 2025]));
+        assert!(changed_years(&now, &now).is_empty());
+    }
+}

@@ -1,0 +1,197 @@
+//! Incremental publishing: after each change to the lake, a build that takes the unchanged years
+//! from the publication it replaces gives what a full build gives — the same digest, rows and
+//! file bytes — and rebuilds only the years whose coding or activity files changed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lms_etl::{Etl, EtlOptions, Lake, Publish, Snapshot, Source};
+use lms_queries::IndicatorPublisher;
+use lms_queries::publish::{BuildOptions, Published, build, published_schemas};
+use lms_schemas::contract::ExtractKind;
+use lms_schemas::delivery::{Delivery, Period};
+use lms_schemas::identity::PseudonymKey;
+use lms_schemas::{Reference, Rhf};
+
+const REGIONS: [(&str, Rhf); 4] = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", Rhf::Hmn), ("hn", Rhf::Hn)];
+
+struct Lab {
+    _dir: tempfile::TempDir,
+    input: PathBuf,
+    staged: PathBuf,
+    lake_dir: PathBuf,
+    url: String,
+    sources: Vec<Source>,
+}
+
+impl Lab {
+    fn new(first: i32, last: i32) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        let reference = Reference::embedded().unwrap();
+        let options =
+            lms_generate::Options { seed: 11, first_year: first, last_year: last, scale: 0.02, codes_of_2024: false };
+        lms_generate::generate(&input, &options, &reference).unwrap();
+        let staged = dir.path().join("staged");
+        let lake_dir = dir.path().join("lake");
+        std::fs::create_dir_all(&lake_dir).unwrap();
+        let sources = REGIONS
+            .iter()
+            .map(|(name, rhf)| {
+                let path = staged.join(rhf.code());
+                std::fs::create_dir_all(&path).unwrap();
+                Source::new(name, *rhf, None, &format!("file://{}", path.display())).unwrap()
+            })
+            .collect();
+        let url = format!("file://{}", lake_dir.display());
+        Lab { _dir: dir, input, staged, lake_dir, url, sources }
+    }
+
+    /// Puts the generated deliveries `pick` chooses where the sources see them; returns how many.
+    fn stage(&self, pick: impl Fn(Option<&Delivery>) -> bool) -> usize {
+        let mut n = 0;
+        for (_, rhf) in REGIONS {
+            for entry in std::fs::read_dir(self.input.join(rhf.code())).unwrap() {
+                let entry = entry.unwrap();
+                let name = entry.file_name().into_string().unwrap();
+                if pick(Delivery::parse(&name).ok().as_ref()) {
+                    std::fs::copy(entry.path(), self.staged.join(rhf.code()).join(&name)).unwrap();
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    fn etl(&self, publisher: Option<Arc<dyn Publish>>) -> Etl {
+        Etl {
+            lake: lms_etl::open_lake(&self.url).unwrap(),
+            reference: Arc::new(Reference::embedded().unwrap()),
+            key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
+            options: EtlOptions::default(),
+            publisher,
+        }
+    }
+
+    fn publisher(&self, min_count: i64) -> Option<Arc<dyn Publish>> {
+        Some(Arc::new(IndicatorPublisher::new(&self.url, min_count)))
+    }
+
+    /// Loads what is staged without building the published tables: the lake's publication is then
+    /// that of an earlier version, as in the commit being built.
+    async fn load_data_only(&self) -> Snapshot {
+        let etl = self.etl(None);
+        let report = etl.run(&self.sources).await.unwrap();
+        assert!(report.version.is_some(), "something new was staged");
+        etl.lake.snapshot().await.unwrap()
+    }
+}
+
+fn in_period(d: Option<&Delivery>, year: i32, month: u32) -> bool {
+    d.is_some_and(|d| d.period == Period::new(year, month).unwrap())
+}
+
+async fn built(lab: &Lab, lake: &Lake, snapshot: &Snapshot, reuse: bool) -> Published {
+    let options = BuildOptions { reuse, ..BuildOptions::default() };
+    build(&lab.url, lake, snapshot, &options).await.unwrap()
+}
+
+/// Writes each published table of `p` as the publisher does and returns the files' bytes.
+async fn written(lab: &Lab, lake: &Lake, p: &Published, name: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for ((table, schema), batches) in published_schemas().into_iter().zip([&p.indicator_values, &p.variation]) {
+        let path = format!("scratch/{name}-{table}.parquet");
+        lms_lake::write::write_file(lake, table, &path, schema, batches, &[]).await.unwrap();
+        out.push(std::fs::read(lab.lake_dir.join(&path)).unwrap());
+    }
+    out
+}
+
+/// The build reusing the publication in `snapshot` rebuilds `expected` and equals a full build.
+async fn the_same_as_a_full_build(lab: &Lab, snapshot: &Snapshot, expected: &[i32]) -> Published {
+    let lake = lms_etl::open_lake(&lab.url).unwrap();
+    let incremental = built(lab, &lake, snapshot, true).await;
+    let full = built(lab, &lake, snapshot, false).await;
+    assert_eq!(incremental.rebuilt, Some(expected.iter().copied().collect::<BTreeSet<i32>>()));
+    assert_eq!(full.rebuilt, None);
+    assert_eq!(incremental.digest, full.digest);
+    assert_eq!(incremental.indicator_values, full.indicator_values);
+    assert_eq!(incremental.variation, full.variation);
+    assert_eq!(incremental.data_quality, full.data_quality, "residence counts reused where not rebuilt");
+    assert_eq!(incremental.basis, full.basis);
+    assert!(written(lab, &lake, &incremental, "incremental").await == written(lab, &lake, &full, "full").await);
+    // What was reused was not computed: fewer cells went through the build.
+    assert!(incremental.cells.len() < full.cells.len(), "{} of {}", incremental.cells.len(), full.cells.len());
+    full
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_build_does() {
+    let lab = Lab::new(2023, 2025);
+    // The lake before: 2023 and 2024 up to November, published by a full build.
+    let before_december = |d: Option<&Delivery>| d.is_none_or(|d| d.period < Period::new(2024, 12).unwrap());
+    assert!(lab.stage(before_december) > 100);
+    let publishing = lab.etl(lab.publisher(5));
+    publishing.run(&lab.sources).await.unwrap();
+    let snapshot = publishing.lake.snapshot().await.unwrap();
+    assert!(snapshot.digest.is_some());
+    let nothing_changed = built(&lab, &publishing.lake, &snapshot, true).await;
+    assert_eq!(nothing_changed.rebuilt, Some(BTreeSet::new()));
+    assert_eq!(nothing_changed.digest, snapshot.digest.clone().unwrap());
+
+    // Each change, loaded without publishing, then published by the ETL (incrementally).
+    let changes: [(&str, Box<dyn Fn(Option<&Delivery>) -> bool>, &[i32]); 3] = [
+        (
+            "December's course activity and contacts",
+            Box::new(|d| in_period(d, 2024, 12) && d.is_some_and(|d| d.extract != ExtractKind::Evaluation)),
+            &[2024],
+        ),
+        // Evaluations are always computed whole (a response pairs across years): no year is rebuilt.
+        (
+            "December's evaluations",
+            Box::new(|d| in_period(d, 2024, 12) && d.is_some_and(|d| d.extract == ExtractKind::Evaluation)),
+            &[],
+        ),
+        ("January 2025", Box::new(|d| in_period(d, 2025, 1)), &[2025]),
+    ];
+    for (what, pick, years) in changes {
+        assert!(lab.stage(pick) > 0, "{what}");
+        let snapshot = lab.load_data_only().await;
+        let full = the_same_as_a_full_build(&lab, &snapshot, years).await;
+        publishing.republish().await.unwrap();
+        let published = publishing.lake.snapshot().await.unwrap();
+        assert_eq!(published.digest, Some(full.digest), "{what}: the ETL's incremental publication");
+    }
+
+    // A new version of a 2023 delivery replaces that period's files: 2023 is rebuilt.
+    let (_, hv) = REGIONS[1];
+    let old = std::fs::read_dir(lab.staged.join(hv.code()))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let d = Delivery::parse(p.file_name().unwrap().to_str().unwrap());
+            d.is_ok_and(|d| d.extract == ExtractKind::Coding && d.period == Period::new(2023, 3).unwrap())
+        })
+        .expect("a coding delivery of 2023-03");
+    let newer = replaced_by(&old, 9);
+    std::fs::copy(&old, &newer).unwrap();
+    let snapshot = lab.load_data_only().await;
+    the_same_as_a_full_build(&lab, &snapshot, &[2023]).await;
+
+    // A publisher with other definitions (here the threshold) rebuilds everything.
+    let other = lab.etl(lab.publisher(3));
+    other.republish().await.unwrap();
+    let published = other.lake.snapshot().await.unwrap();
+    let options = BuildOptions { min_count: 3, ..BuildOptions::default() };
+    let full = build(&lab.url, &other.lake, &published, &options).await.unwrap();
+    assert_eq!(published.digest, Some(full.digest));
+}
+
+/// `dir/RHF_extract_YYYY-MM_vN.csv` for a delivery file.
+fn replaced_by(old: &Path, version: u32) -> PathBuf {
+    let name = old.file_name().unwrap().to_str().unwrap();
+    let (stem, extension) = name.rsplit_once('.').unwrap();
+    let parts: Vec<&str> = stem.split('_').collect();
+    old.with_file_name(format!("{}_{}_{}_v{version}.{extension}", parts[0], parts[1], parts[2]))
+}
