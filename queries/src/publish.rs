@@ -843,6 +843,7 @@ impl lms_lake::Publish for IndicatorPublisher {
         .await
         .map_err(|e| LakeError::Publish(e.to_string()))?;
         let rebuilt = match &built.rebuilt {
+            Some(years) if years.is_empty() => "none".into(),
             Some(years) => years.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
             None => "all".into(),
         };

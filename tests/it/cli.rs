@@ -183,11 +183,19 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     let (code, out, err) = run(&["etl", "publish", "--lake", &lake]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("lake version 2"), "{out}");
+    // No coding or activity file changed since version 1: no year rebuilt (the log says which).
+    assert!(err.contains("rebuilt_years=none"), "{err}");
     let (_, out, _) = run(&["query", count, "--format", "json", "--lake", &lake]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), before);
     // Nothing changed: the same figures, the same digest (at another version).
     let (_, out, _) = run(&["status", "--lake", &lake]);
     assert!(out.contains("at version 2"), "{out}");
+    assert_eq!(digest(&out), published, "{out}");
+    // `--full` rebuilds every year, to the same figures.
+    let (code, out, err) = run(&["etl", "publish", "--full", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("lake version 3") && err.contains("rebuilt_years=all"), "{out}{err}");
+    let (_, out, _) = run(&["status", "--lake", &lake]);
     assert_eq!(digest(&out), published, "{out}");
 }
 

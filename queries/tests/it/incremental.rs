@@ -88,6 +88,9 @@ impl Lab {
     }
 }
 
+/// Which generated deliveries a step stages.
+type Pick = dyn Fn(Option<&Delivery>) -> bool;
+
 fn in_period(d: Option<&Delivery>, year: i32, month: u32) -> bool {
     d.is_some_and(|d| d.period == Period::new(year, month).unwrap())
 }
@@ -141,7 +144,7 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
     assert_eq!(nothing_changed.digest, snapshot.digest.clone().unwrap());
 
     // Each change, loaded without publishing, then published by the ETL (incrementally).
-    let changes: [(&str, Box<dyn Fn(Option<&Delivery>) -> bool>, &[i32]); 3] = [
+    let changes: [(&str, Box<Pick>, &[i32]); 3] = [
         (
             "December's course activity and contacts",
             Box::new(|d| in_period(d, 2024, 12) && d.is_some_and(|d| d.extract != ExtractKind::Evaluation)),
