@@ -26,12 +26,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::prelude::SessionContext;
 use lms_lake::{Lake, Snapshot};
 
 use crate::QueryError;
-use crate::catalogue::{Indicator, Level, Unit};
+use crate::catalogue::{Indicator, Unit};
 use crate::suppress::Cell;
 
 /// The key of the basis in the key-value metadata of a publication's `data_quality` file.
@@ -208,49 +208,15 @@ impl Reused {
     }
 }
 
-/// Published `indicator_values` rows as cells.
+/// Published `indicator_values` rows as cells (a suppressed one with numerator 0 and no figures).
 fn published_cells(b: &RecordBatch, unit: &BTreeMap<&str, Unit>) -> Result<Vec<Cell>, QueryError> {
-    let column = |n: &str, t: &DataType| crate::publish::column(b, n, t);
-    let text = |n: &str| -> Result<Vec<Option<String>>, QueryError> {
-        Ok(column(n, &DataType::Utf8)?.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect())
-    };
-    let float = |n: &str| -> Result<Vec<Option<f64>>, QueryError> {
-        Ok(column(n, &DataType::Float64)?.as_primitive::<Float64Type>().iter().collect())
-    };
-    let (indicator, level, rhf, hf, breakdown) =
-        (text("indicator")?, text("level")?, text("rhf")?, text("hf")?, text("breakdown")?);
-    let year = column("year", &DataType::Int32)?;
-    let year = year.as_primitive::<Int32Type>();
-    let numerator = column("numerator", &DataType::Int64)?;
-    let numerator = numerator.as_primitive::<Int64Type>();
-    let (denominator, value, ci_low, ci_high) =
-        (float("denominator")?, float("value")?, float("ci_low")?, float("ci_high")?);
-    let suppressed = column("suppressed", &DataType::Boolean)?;
-    let suppressed = suppressed.as_boolean();
-    let mut out = Vec::with_capacity(b.num_rows());
-    for i in 0..b.num_rows() {
-        let id = indicator[i].clone().unwrap_or_default();
-        let level = level[i].as_deref().and_then(Level::parse);
-        let (Some(level), Some(unit)) = (level, unit.get(id.as_str())) else {
-            return Err(QueryError::Sql(format!("published indicator_values: a row of {id} without a level")));
-        };
-        out.push(Cell {
-            year: year.value(i),
-            level,
-            rhf: rhf[i].clone(),
-            hf: hf[i].clone(),
-            breakdown: breakdown[i].clone().unwrap_or_default(),
-            numerator: if numerator.is_null(i) { 0 } else { numerator.value(i) },
-            denominator: denominator[i],
-            value: value[i],
-            ci_low: ci_low[i],
-            ci_high: ci_high[i],
-            share: *unit == Unit::Share,
-            suppressed: suppressed.value(i),
-            indicator: id,
-        });
-    }
-    Ok(out)
+    let ids = crate::publish::column(b, "indicator", &DataType::Utf8)?;
+    let ids = ids.as_string::<i32>();
+    crate::publish::read_cells(b, |i| {
+        let id = ids.value(i);
+        let unit = unit.get(id).ok_or_else(|| QueryError::Sql(format!("published indicator_values: {id}?")))?;
+        Ok((id.to_string(), *unit))
+    })
 }
 
 #[cfg(test)]

@@ -543,7 +543,7 @@ async fn compute(ctx: &SessionContext, indicator: &Indicator) -> Result<(Vec<Cel
     };
     let mut cells = Vec::new();
     for b in &batches {
-        cells.extend(read_cells(b, indicator)?);
+        cells.extend(read_cells(b, |_| Ok((indicator.id.clone(), indicator.unit)))?);
     }
     Ok((cells, strata))
 }
@@ -565,7 +565,13 @@ fn conform(batches: Vec<RecordBatch>, schema: SchemaRef) -> Result<Vec<RecordBat
         .collect()
 }
 
-fn read_cells(b: &RecordBatch, indicator: &Indicator) -> Result<Vec<Cell>, QueryError> {
+/// The cells of a batch with a cell's columns (`year`, `level`, `rhf`, `hf`, `breakdown`,
+/// `numerator`, `denominator`, `value`, `ci_low`, `ci_high`, and where present `suppressed`), the
+/// indicator (id, unit) of row `i` being `indicator(i)`.
+pub(crate) fn read_cells(
+    b: &RecordBatch,
+    indicator: impl Fn(usize) -> Result<(String, Unit), QueryError>,
+) -> Result<Vec<Cell>, QueryError> {
     let year = column(b, "year", &DataType::Int32)?;
     let year = year.as_primitive::<Int32Type>();
     let strings = |name: &str| -> Result<Vec<Option<String>>, QueryError> {
@@ -581,14 +587,20 @@ fn read_cells(b: &RecordBatch, indicator: &Indicator) -> Result<Vec<Cell>, Query
     let numerator = numerator.as_primitive::<Int64Type>();
     let (denominator, value, ci_low, ci_high) =
         (floats("denominator")?, floats("value")?, floats("ci_low")?, floats("ci_high")?);
+    let suppressed = match b.column_by_name("suppressed") {
+        Some(_) => Some(column(b, "suppressed", &DataType::Boolean)?),
+        None => None,
+    };
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
-        let level = level[i].as_deref().and_then(Level::parse).ok_or_else(|| QueryError::Sql("no level".into()))?;
+        let (id, unit) = indicator(i)?;
+        let level = level[i].as_deref().and_then(Level::parse);
+        let level = level.ok_or_else(|| QueryError::Sql(format!("indicator {id}: a cell without a level")))?;
         if year.is_null(i) {
-            return Err(QueryError::Sql(format!("indicator {}: a cell without a year", indicator.id)));
+            return Err(QueryError::Sql(format!("indicator {id}: a cell without a year")));
         }
         out.push(Cell {
-            indicator: indicator.id.clone(),
+            indicator: id,
             year: year.value(i),
             level,
             rhf: rhf[i].clone(),
@@ -599,8 +611,8 @@ fn read_cells(b: &RecordBatch, indicator: &Indicator) -> Result<Vec<Cell>, Query
             value: value[i],
             ci_low: ci_low[i],
             ci_high: ci_high[i],
-            share: indicator.unit == Unit::Share,
-            suppressed: false,
+            share: unit == Unit::Share,
+            suppressed: suppressed.as_ref().is_some_and(|s| s.as_boolean().value(i)),
         });
     }
     Ok(out)
