@@ -43,6 +43,7 @@ run() {
   read -r secs kib < "$work/time"
   build=$(grep 'published tables built' "$work/log" | grep -oE 'seconds=[0-9.]+' | tail -1 | cut -d= -f2)
   rebuilt=$(grep 'indicators built' "$work/log" | grep -oE 'rebuilt_years=[0-9,a-z]+' | tail -1 | cut -d= -f2)
+  rebuilt="contacts $rebuilt, evaluations $(grep 'indicators built' "$work/log" | grep -oE 'evaluation_years=[0-9,a-z]+' | tail -1 | cut -d= -f2)"
 }
 
 # Each size: load everything but the last month, then the month (incremental), then a full rebuild.

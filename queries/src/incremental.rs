@@ -1,27 +1,38 @@
-//! Incremental publishing: a build that rebuilds only the years whose data changed.
+//! Incremental publishing: a build that computes only the years whose data changed.
 //!
 //! Invariants this rests on (each checked where it can be, and by the test that compares an
-//! incremental build with a full one after every monthly commit):
-//! - A coded contact's and a course run's year lie in their delivery's period (contract rule
-//!   `period`), so a data file of `coding` or `activity` holds rows of its period's year only.
+//! incremental build with a full one after each kind of change):
+//! - A coded contact's, a course run's and a response's date lie in their delivery's period
+//!   (contract rule `period`), so a data file holds rows of its period's year only.
 //! - A *year-local* indicator — one that reads the coding table (through the prelude's views) and
 //!   nothing derived from evaluations — computes its cells of a year from that year's coding and
 //!   activity rows and the reference data alone: contacts are grouped by their year, persons per
 //!   person and year, and the standardisation weights are per year.
+//! - An indicator *of evaluations* (reading evaluations and not the coding table) computes its
+//!   cells of a year from the final responses dated in that year (the latest-response rule per
+//!   respondent and time of measurement; a PAM pair in the year of its `etter`), the units with a
+//!   response that year and that year's course runs. A respondent's responses may lie in several
+//!   years, so the cells of a year need every response of each respondent who answered in it.
 //! - Disclosure control's groups never span two (indicator, year) pairs (`suppress.rs`), and
 //!   `variation` is per (indicator, year): the suppression and the variation of a year are those a
 //!   full build gives, whatever the other years hold.
 //! - A data file is written once under a fresh name and never changed: the same paths are the same
-//!   rows. The *basis* of a publication, per year, is a digest of the paths of that year's coding
-//!   and activity files; it is kept in the key-value metadata of the publication's `data_quality`
-//!   file (not in the figures' files, whose bytes stay those of a full build).
+//!   rows. The *basis* of a publication ([`Basis`]) is, per year, a digest of the paths of that
+//!   year's coding and activity files, and the paths of the evaluation files; it is kept in the
+//!   key-value metadata of the publication's `data_quality` file (not in the figures' files, whose
+//!   bytes stay those of a full build).
 //!
 //! A build that may reuse (its caller has checked that the publication in the snapshot was built by
-//! the same definitions) rebuilds the year-local indicators for the years whose basis differs and
-//! takes the other years' cells, variation rows and residence counts from that publication; the
-//! indicators that read evaluations (whose responses pair across years) and those of course
-//! activity alone (small) are always computed whole. The coding table — what grows with the
-//! lake — is read only for the rebuilt years.
+//! the same definitions):
+//! - computes the year-local indicators for the years whose coding or activity files changed,
+//!   reading the coding table of those years only;
+//! - where evaluation files were only added (none removed), computes the indicators of evaluations
+//!   for those years and for every year in which a respondent of the added responses answered,
+//!   reading every response of each respondent who answered in them (a removed file's respondents
+//!   are no longer known: then they are computed whole);
+//! - takes the other years' cells, `variation` rows and coding periods' residence counts from the
+//!   publication it replaces. Indicators of course activity alone (small) and `data_quality`'s
+//!   dangling responses are computed whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,28 +51,88 @@ pub const BASIS_KEY: &str = "lms.publish.basis";
 /// The tables whose files a year-local indicator's cells of a year are built from.
 const YEAR_LOCAL_INPUTS: [&str; 2] = ["coding", "activity"];
 
-/// Per year, a digest of the paths of the coding and activity files of that year (hex SHA-256 of
-/// the length-prefixed paths in order); `None` where a file has no period to take a year from.
-pub fn basis(snapshot: &Snapshot) -> Option<BTreeMap<i32, String>> {
-    use sha2::Digest;
-    let mut by_year: BTreeMap<i32, sha2::Sha256> = BTreeMap::new();
-    // `files` is keyed by path: the paths come in order.
-    for f in snapshot.files.values().filter(|f| YEAR_LOCAL_INPUTS.contains(&f.table.as_str())) {
-        let year: i32 = f.period.as_deref()?.get(..4)?.parse().ok()?;
-        let h = by_year.entry(year).or_default();
-        h.update((f.path.len() as u64).to_le_bytes());
-        h.update(f.path.as_bytes());
-    }
-    Some(by_year.into_iter().map(|(y, h)| (y, hex::encode(h.finalize()))).collect())
+/// What a publication was built from, as far as an incremental build needs to know.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Basis {
+    /// Per year, a digest of the paths of the coding and activity files of that year (hex SHA-256
+    /// of the length-prefixed paths in order).
+    pub years: BTreeMap<i32, String>,
+    /// The paths of the evaluation files: a build that finds only additions rebuilds the years
+    /// their respondents answered in.
+    pub evaluation: BTreeSet<String>,
 }
 
-/// The years whose basis differs between two publications (added, changed or gone).
-pub fn changed_years(before: &BTreeMap<i32, String>, now: &BTreeMap<i32, String>) -> BTreeSet<i32> {
+/// The basis of `snapshot`; `None` where a file has no period to take a year from.
+pub fn basis(snapshot: &Snapshot) -> Option<Basis> {
+    use sha2::Digest;
+    let mut by_year: BTreeMap<i32, sha2::Sha256> = BTreeMap::new();
+    let mut evaluation = BTreeSet::new();
+    // `files` is keyed by path: the paths come in order.
+    for f in snapshot.files.values() {
+        if f.table == "evaluation" {
+            evaluation.insert(f.path.clone());
+        } else if YEAR_LOCAL_INPUTS.contains(&f.table.as_str()) {
+            let year: i32 = f.period.as_deref()?.get(..4)?.parse().ok()?;
+            let h = by_year.entry(year).or_default();
+            h.update((f.path.len() as u64).to_le_bytes());
+            h.update(f.path.as_bytes());
+        }
+    }
+    Some(Basis { years: by_year.into_iter().map(|(y, h)| (y, hex::encode(h.finalize()))).collect(), evaluation })
+}
+
+/// The evaluation files added since `before`, where none was removed (`None`: one was, and whose
+/// responses it held is no longer known, so the evaluation indicators are built whole).
+pub fn added_evaluations(before: &Basis, now: &Basis) -> Option<Vec<String>> {
+    before
+        .evaluation
+        .is_subset(&now.evaluation)
+        .then(|| now.evaluation.difference(&before.evaluation).cloned().collect())
+}
+
+/// The years whose evaluation cells a build must compute, given the evaluation files `added` (in
+/// the table `evaluation_added`) and the years `also` (those whose course activity changed): the
+/// years of the added responses and of every response of their respondents, wherever it lies.
+/// A respondent none of whose responses is in those years answered nothing new: its final
+/// responses are what they were, and so are the cells of every other year.
+pub async fn evaluation_years(ctx: &SessionContext, also: &BTreeSet<i32>) -> Result<BTreeSet<i32>, QueryError> {
+    let sql = "SELECT DISTINCT CAST(date_part('year', dato) AS INT) AS year FROM evaluation_added
+               UNION
+               SELECT DISTINCT CAST(date_part('year', e.dato) AS INT) AS year
+               FROM (SELECT DISTINCT rhf, hf, kurs_id, deltaker FROM evaluation_added WHERE deltaker IS NOT NULL) r
+               JOIN evaluation_all e
+                 ON e.rhf = r.rhf AND e.hf = r.hf AND e.kurs_id = r.kurs_id AND e.deltaker = r.deltaker";
+    let mut years = also.clone();
+    for b in crate::publish::collect(ctx, sql).await? {
+        let y = crate::publish::column(&b, "year", &DataType::Int32)?;
+        years.extend(y.as_primitive::<datafusion::arrow::datatypes::Int32Type>().iter().flatten());
+    }
+    Ok(years)
+}
+
+/// The evaluation rows a build over `years` reads: every response of each respondent with a
+/// response in those years, and the responses without a respondent in them.
+pub fn evaluation_within(years: &BTreeSet<i32>) -> String {
+    let within = year_in("CAST(date_part('year', dato) AS INT)", years);
+    format!(
+        "SELECT e.* FROM (SELECT DISTINCT rhf, hf, kurs_id, deltaker FROM evaluation_all
+                          WHERE deltaker IS NOT NULL AND {within}) r
+         JOIN evaluation_all e
+           ON e.rhf = r.rhf AND e.hf = r.hf AND e.kurs_id = r.kurs_id AND e.deltaker = r.deltaker
+         UNION ALL
+         SELECT * FROM evaluation_all WHERE deltaker IS NULL AND {within}"
+    )
+}
+
+/// The years whose coding and activity files differ between two publications (added, changed or
+/// gone).
+pub fn changed_years(before: &Basis, now: &Basis) -> BTreeSet<i32> {
+    let (before, now) = (&before.years, &now.years);
     before.keys().chain(now.keys()).filter(|y| before.get(y) != now.get(y)).copied().collect()
 }
 
 /// The basis recorded with the publication in `snapshot`, if there is one to read.
-pub async fn recorded_basis(lake: &Lake, snapshot: &Snapshot) -> Option<BTreeMap<i32, String>> {
+pub async fn recorded_basis(lake: &Lake, snapshot: &Snapshot) -> Option<Basis> {
     let mut files = snapshot.table_files("data_quality");
     let (Some(file), None) = (files.next(), files.next()) else { return None };
     match lms_lake::write::key_value_metadata(lake, &file.path).await {
@@ -131,6 +202,12 @@ impl Reads {
         !w.is_disjoint(&self.coding) && w.is_disjoint(&self.evaluation)
     }
 
+    /// Reads the evaluations and nothing derived from the coding table.
+    pub fn of_evaluations(&self, i: &Indicator) -> bool {
+        let w = words(&i.sql);
+        !w.is_disjoint(&self.evaluation) && w.is_disjoint(&self.coding)
+    }
+
     /// Whether every indicator that reads the coding table is year-local: else the coding table
     /// must be read whole, and the build is a full one.
     pub fn allow_scoping(&self, catalogue: &[Indicator]) -> bool {
@@ -140,10 +217,15 @@ impl Reads {
 
 /// A SQL predicate: `year` not among `years`.
 fn year_not_in(years: &BTreeSet<i32>) -> String {
+    format!("NOT ({})", year_in("year", years))
+}
+
+/// A SQL predicate: `expr` among `years`.
+fn year_in(expr: &str, years: &BTreeSet<i32>) -> String {
     if years.is_empty() {
-        "TRUE".into()
+        "FALSE".into()
     } else {
-        format!("year NOT IN ({})", years.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
+        format!("{expr} IN ({})", years.iter().map(i32::to_string).collect::<Vec<_>>().join(", "))
     }
 }
 
@@ -162,19 +244,25 @@ pub struct Reused {
 
 impl Reused {
     /// Reads from the published tables registered in `ctx` what the years outside `rebuilt` keep.
+    /// `scope` gives, for an indicator whose cells are computed for some years only, those years.
     pub async fn read(
         ctx: &SessionContext,
         catalogue: &[Indicator],
-        reads: &Reads,
+        scope: impl Fn(&Indicator) -> Option<BTreeSet<i32>>,
         rebuilt: &BTreeSet<i32>,
     ) -> Result<Reused, QueryError> {
-        let local: Vec<&Indicator> = catalogue.iter().filter(|i| reads.year_local(i)).collect();
-        if local.is_empty() {
+        let mut kept = Vec::new();
+        let mut unit: BTreeMap<&str, Unit> = BTreeMap::new();
+        for i in catalogue {
+            if let Some(years) = scope(i) {
+                kept.push(format!("(indicator = '{}' AND {})", i.id, year_not_in(&years)));
+                unit.insert(&i.id, i.unit);
+            }
+        }
+        if kept.is_empty() {
             return Ok(Reused::default());
         }
-        let ids = local.iter().map(|i| format!("'{}'", i.id)).collect::<Vec<_>>().join(", ");
-        let kept = format!("indicator IN ({ids}) AND {}", year_not_in(rebuilt));
-        let unit: BTreeMap<&str, Unit> = local.iter().map(|i| (i.id.as_str(), i.unit)).collect();
+        let kept = kept.join(" OR ");
         let mut cells = Vec::new();
         let sql = format!(
             "SELECT indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
@@ -265,10 +353,17 @@ mod tests {
 
     #[test]
     fn the_changed_years_are_those_added_changed_or_gone() {
-        let m = |pairs: &[(i32, &str)]| pairs.iter().map(|(y, d)| (*y, d.to_string())).collect::<BTreeMap<_, _>>();
-        let before = m(&[(2022, "a"), (2023, "b"), (2024, "c")]);
-        let now = m(&[(2023, "b"), (2024, "x"), (2025, "d")]);
+        let m = |pairs: &[(i32, &str)], evaluation: &[&str]| Basis {
+            years: pairs.iter().map(|(y, d)| (*y, d.to_string())).collect(),
+            evaluation: evaluation.iter().map(|p| p.to_string()).collect(),
+        };
+        let before = m(&[(2022, "a"), (2023, "b"), (2024, "c")], &["e1", "e2"]);
+        let now = m(&[(2023, "b"), (2024, "x"), (2025, "d")], &["e1", "e2", "e3"]);
         assert_eq!(changed_years(&before, &now), BTreeSet::from([2022, 2024, 2025]));
         assert!(changed_years(&now, &now).is_empty());
+        assert_eq!(added_evaluations(&before, &now), Some(vec!["e3".to_string()]));
+        assert_eq!(added_evaluations(&now, &now), Some(vec![]));
+        // A file gone (a new version of its period): whose responses it held is not known.
+        assert_eq!(added_evaluations(&now, &m(&[], &["e1", "e3", "e4"])), None);
     }
 }

@@ -19,7 +19,7 @@ use lms_lake::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
 pub mod catalogue;
-mod incremental;
+pub mod incremental;
 mod pool;
 pub mod publish;
 pub mod suppress;
@@ -153,6 +153,19 @@ impl Warehouse {
             register_json(&ctx, "deliveries", deliveries_schema(), &snapshot.deliveries)?;
         }
         Ok(Warehouse { ctx, version: snapshot.version })
+    }
+
+    /// Registers data files of the extract `kind` (paths relative to the lake root) as the table
+    /// `name`, for the build.
+    pub(crate) async fn register_extract_files(
+        &self,
+        lake_url: &str,
+        name: &str,
+        kind: ExtractKind,
+        files: Vec<String>,
+    ) -> Result<(), QueryError> {
+        let urls = FileUrls::new(lake_url, &self.ctx)?;
+        register_files(&self.ctx, name, with_string_views(&kind.lake_schema()), files, &urls).await
     }
 
     /// The lake version this session reads.

@@ -26,6 +26,7 @@ use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::incremental::{self, Reads, Reused};
 use crate::suppress::{Cell, Suppression, suppress};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
+use lms_schemas::ExtractKind;
 
 /// The published tables, readable by every session.
 pub const PUBLISHED: [&str; 3] = ["indicator_values", "variation", "data_quality"];
@@ -136,8 +137,11 @@ pub struct Published {
     /// from the publication it replaces (`crate::incremental`); `None`: a full build. `cells` and
     /// `suppression` cover what was computed.
     pub rebuilt: Option<BTreeSet<i32>>,
+    /// The years whose evaluation indicators this build computed, where it took the other years'
+    /// from the publication it replaces; `None`: all.
+    pub evaluation_years: Option<BTreeSet<i32>>,
     /// [`incremental::basis`] of the build's snapshot, recorded with the tables.
-    pub basis: Option<BTreeMap<i32, String>>,
+    pub basis: Option<incremental::Basis>,
 }
 
 /// The tables a publication's digest covers: the figures. `data_quality` is left out: it records
@@ -308,10 +312,14 @@ pub async fn build_within(
     let reads = Reads::of(PRELUDE);
     let basis = incremental::basis(snapshot);
     // The years to rebuild, where the publication in the snapshot can give the others.
-    let rebuilt = match (&basis, options.reuse && reads.allow_scoping(catalogue)) {
-        (Some(now), true) => {
-            incremental::recorded_basis(lake, snapshot).await.map(|before| incremental::changed_years(&before, now))
-        }
+    // The basis of the publication in the snapshot, where it may stand in for the unchanged years.
+    let before = match (&basis, options.reuse && reads.allow_scoping(catalogue)) {
+        (Some(_), true) => incremental::recorded_basis(lake, snapshot).await,
+        _ => None,
+    };
+    // The years whose coding and activity files changed: the year-local indicators' years.
+    let rebuilt = match (&before, &basis) {
+        (Some(before), Some(now)) => Some(incremental::changed_years(before, now)),
         _ => None,
     };
     let scoped;
@@ -326,23 +334,54 @@ pub async fn build_within(
     let warehouse =
         Warehouse::in_session(session, lake_url, lake, tables, Access::Warehouse, options.reference).await?;
     let ctx = warehouse.context();
+    let scratch = tempfile::tempdir().map_err(|e| QueryError::Sql(format!("a temporary directory: {e}")))?;
+    // Every evaluation row stays readable as `evaluation_all` (data quality's dangling responses);
+    // `evaluation` is what the evaluation indicators read: all of it, or the rows of the
+    // respondents of the years to compute.
+    let evaluations = ctx.table_provider("evaluation").await.map_err(sql_error)?;
+    ctx.register_table("evaluation_all", evaluations).map_err(sql_error)?;
+    let added = match (&before, &basis) {
+        (Some(before), Some(now)) => incremental::added_evaluations(before, now),
+        _ => None,
+    };
+    let evaluation_years = match (added, &rebuilt) {
+        (Some(added), Some(rebuilt)) => {
+            warehouse.register_extract_files(lake_url, "evaluation_added", ExtractKind::Evaluation, added).await?;
+            let years = incremental::evaluation_years(ctx, rebuilt).await?;
+            ctx.deregister_table("evaluation").map_err(sql_error)?;
+            let within = ctx.sql(&incremental::evaluation_within(&years)).await.map_err(sql_error)?;
+            ctx.register_table("evaluation", within.into_view()).map_err(sql_error)?;
+            keep_on_disk(ctx, "evaluation", scratch.path()).await?;
+            Some(years)
+        }
+        _ => None,
+    };
+    // The years an indicator's cells are computed for, where not all.
+    let scope = |i: &Indicator| -> Option<BTreeSet<i32>> {
+        if reads.year_local(i) {
+            rebuilt.clone()
+        } else if reads.of_evaluations(i) {
+            evaluation_years.clone()
+        } else {
+            None
+        }
+    };
     let reused = match &rebuilt {
-        Some(years) => Reused::read(ctx, catalogue, &reads, years).await?,
+        Some(years) => Reused::read(ctx, catalogue, scope, years).await?,
         None => Reused::default(),
     };
-    let kept = |indicator: &str, year: i32| match &rebuilt {
-        Some(years) => years.contains(&year) || !catalogue.iter().any(|i| i.id == indicator && reads.year_local(i)),
-        None => true,
+    let kept = |indicator: &str, year: i32| {
+        let scoped = catalogue.iter().find(|i| i.id == indicator).and_then(scope);
+        scoped.is_none_or(|years| years.contains(&year))
     };
-    let scratch = tempfile::tempdir().map_err(|e| QueryError::Sql(format!("a temporary directory: {e}")))?;
     prepare(ctx, scratch.path()).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
     for indicator in catalogue {
         let started = std::time::Instant::now();
         let (mut c, s) = compute(ctx, indicator).await?;
-        // A year-local indicator's cells of the years not rebuilt are read from a coding table
-        // without those years: the published ones stand in for them.
+        // The cells of the years not computed are read from tables without those years' rows:
+        // the published ones stand in for them.
         c.retain(|c| kept(&c.indicator, c.year));
         tracing::debug!(indicator = %indicator.id, seconds = started.elapsed().as_secs_f64(), "indicator computed");
         cells.extend(c);
@@ -370,7 +409,17 @@ pub async fn build_within(
         (DIGESTED[0], &indicator_values_schema(), &indicator_values),
         (DIGESTED[1], &variation_schema(), &variation),
     ])?;
-    Ok(Published { indicator_values, variation, data_quality, cells, suppression, digest, rebuilt, basis })
+    Ok(Published {
+        indicator_values,
+        variation,
+        data_quality,
+        cells,
+        suppression,
+        digest,
+        rebuilt,
+        evaluation_years,
+        basis,
+    })
 }
 
 /// The rows of `batches` (with columns `indicator` and `year`) for which `keep` holds.
@@ -743,7 +792,7 @@ async fn data_quality(
             "dangling_evaluations",
             "SELECT e.rhf, e.period, count(*) AS n
              FROM (SELECT DISTINCT rhf, hf, kurs_id FROM activity) a
-             RIGHT JOIN evaluation e ON a.rhf = e.rhf AND a.hf = e.hf AND a.kurs_id = e.kurs_id
+             RIGHT JOIN evaluation_all e ON a.rhf = e.rhf AND a.hf = e.hf AND a.kurs_id = e.kurs_id
              WHERE a.kurs_id IS NULL GROUP BY e.rhf, e.period",
         ),
     ];
@@ -854,14 +903,15 @@ impl lms_lake::Publish for IndicatorPublisher {
         )
         .await
         .map_err(|e| LakeError::Publish(e.to_string()))?;
-        let rebuilt = match &built.rebuilt {
-            Some(years) if years.is_empty() => "none".into(),
+        let years = |years: &Option<BTreeSet<i32>>| match years {
+            Some(years) if years.is_empty() => "none".to_string(),
             Some(years) => years.iter().map(i32::to_string).collect::<Vec<_>>().join(","),
             None => "all".into(),
         };
         tracing::info!(
             version = next.version,
-            rebuilt_years = %rebuilt,
+            rebuilt_years = %years(&built.rebuilt),
+            evaluation_years = %years(&built.evaluation_years),
             cells = built.cells.len(),
             primary = built.suppression.primary,
             secondary = built.suppression.secondary,

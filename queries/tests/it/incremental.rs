@@ -91,6 +91,9 @@ impl Lab {
 /// Which generated deliveries a step stages.
 type Pick = dyn Fn(Option<&Delivery>) -> bool;
 
+/// One change to the lake, and the years a build after it computes.
+type Change = (&'static str, Box<Pick>, &'static [i32], &'static [i32]);
+
 fn in_period(d: Option<&Delivery>, year: i32, month: u32) -> bool {
     d.is_some_and(|d| d.period == Period::new(year, month).unwrap())
 }
@@ -111,13 +114,19 @@ async fn written(lab: &Lab, lake: &Lake, p: &Published, name: &str) -> Vec<Vec<u
     out
 }
 
-/// The build reusing the publication in `snapshot` rebuilds `expected` and equals a full build.
-async fn the_same_as_a_full_build(lab: &Lab, snapshot: &Snapshot, expected: &[i32]) -> Published {
+/// The build reusing the publication in `snapshot` rebuilds the years `expected` of the indicators
+/// of contacts, computes the evaluation indicators for `evaluations` (at least: the years of the
+/// new responses' respondents may add to them) and equals a full build.
+async fn the_same_as_a_full_build(lab: &Lab, snapshot: &Snapshot, expected: &[i32], evaluations: &[i32]) -> Published {
     let lake = lms_etl::open_lake(&lab.url).unwrap();
     let incremental = built(lab, &lake, snapshot, true).await;
     let full = built(lab, &lake, snapshot, false).await;
-    assert_eq!(incremental.rebuilt, Some(expected.iter().copied().collect::<BTreeSet<i32>>()));
-    assert_eq!(full.rebuilt, None);
+    let set = |years: &[i32]| years.iter().copied().collect::<BTreeSet<i32>>();
+    assert_eq!(incremental.rebuilt, Some(set(expected)));
+    let evaluation_years = incremental.evaluation_years.clone().expect("evaluation indicators computed in part");
+    assert!(evaluation_years.is_superset(&set(evaluations)), "{evaluation_years:?}");
+    assert!(evaluation_years.len() < 3, "{evaluation_years:?}");
+    assert_eq!((full.rebuilt.as_ref(), full.evaluation_years.as_ref()), (None, None));
     assert_eq!(incremental.digest, full.digest);
     assert_eq!(incremental.indicator_values, full.indicator_values);
     assert_eq!(incremental.variation, full.variation);
@@ -144,28 +153,45 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
     assert_eq!(nothing_changed.digest, snapshot.digest.clone().unwrap());
 
     // Each change, loaded without publishing, then published by the ETL (incrementally).
-    let changes: [(&str, Box<Pick>, &[i32]); 3] = [
+    // (what, which deliveries, years of contacts computed, years of evaluations computed at least)
+    let changes: [Change; 3] = [
         (
             "December's course activity and contacts",
             Box::new(|d| in_period(d, 2024, 12) && d.is_some_and(|d| d.extract != ExtractKind::Evaluation)),
             &[2024],
+            &[2024],
         ),
-        // Evaluations are always computed whole (a response pairs across years): no year is rebuilt.
+        // New responses alone: no year of contacts is rebuilt.
         (
             "December's evaluations",
             Box::new(|d| in_period(d, 2024, 12) && d.is_some_and(|d| d.extract == ExtractKind::Evaluation)),
             &[],
+            &[2024],
         ),
-        ("January 2025", Box::new(|d| in_period(d, 2025, 1)), &[2025]),
+        ("January 2025", Box::new(|d| in_period(d, 2025, 1)), &[2025], &[2025]),
     ];
-    for (what, pick, years) in changes {
+    for (what, pick, years, evaluations) in changes {
         assert!(lab.stage(pick) > 0, "{what}");
         let snapshot = lab.load_data_only().await;
-        let full = the_same_as_a_full_build(&lab, &snapshot, years).await;
+        let full = the_same_as_a_full_build(&lab, &snapshot, years, evaluations).await;
         publishing.republish().await.unwrap();
         let published = publishing.lake.snapshot().await.unwrap();
         assert_eq!(published.digest, Some(full.digest), "{what}: the ETL's incremental publication");
     }
+
+    // Responses of February 2025 that replace, by the latest-response rule, the `etter` responses
+    // their respondents gave in 2024: the 2024 cells change too, so 2024 is computed again.
+    let (header, moved) = later_answers(&lab.staged.join("HSO"));
+    assert!(moved.len() >= 10, "{} `etter` responses of late 2024 to move", moved.len());
+    std::fs::write(
+        lab.staged.join("HSO").join("HSO_evaluation_2025-02.csv"),
+        format!("{header}\n{}\n", moved.join("\n")),
+    )
+    .unwrap();
+    let snapshot = lab.load_data_only().await;
+    let full = the_same_as_a_full_build(&lab, &snapshot, &[], &[2024, 2025]).await;
+    publishing.republish().await.unwrap();
+    assert_eq!(publishing.lake.snapshot().await.unwrap().digest, Some(full.digest));
 
     // A new version of a 2023 delivery replaces that period's files: 2023 is rebuilt.
     let (_, hv) = REGIONS[1];
@@ -180,7 +206,7 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
     let newer = replaced_by(&old, 9);
     std::fs::copy(&old, &newer).unwrap();
     let snapshot = lab.load_data_only().await;
-    the_same_as_a_full_build(&lab, &snapshot, &[2023]).await;
+    the_same_as_a_full_build(&lab, &snapshot, &[2023], &[2023]).await;
 
     // A publisher with other definitions (here the threshold) rebuilds everything.
     let other = lab.etl(lab.publisher(3));
@@ -197,4 +223,28 @@ fn replaced_by(old: &Path, version: u32) -> PathBuf {
     let (stem, extension) = name.rsplit_once('.').unwrap();
     let parts: Vec<&str> = stem.split('_').collect();
     old.with_file_name(format!("{}_{}_{}_v{version}.{extension}", parts[0], parts[1], parts[2]))
+}
+
+/// The header of Helse Sør-Øst's evaluation files (plain CSV, ISO dates) and, for the `etter`
+/// responses of its November and December 2024 files, the same answers again, dated 10 February
+/// 2025 under new ids.
+fn later_answers(dir: &Path) -> (String, Vec<String>) {
+    let mut header = String::new();
+    let mut moved = Vec::new();
+    for month in ["11", "12"] {
+        let text = std::fs::read_to_string(dir.join(format!("HSO_evaluation_2024-{month}.csv"))).unwrap();
+        let mut lines = text.lines();
+        header = lines.next().unwrap().to_string();
+        assert!(header.starts_with("rhf,hf,kurs_id,svar_id,deltaker,rolle,maletidspunkt,dato,"), "{header}");
+        for line in lines.filter(|l| !l.contains('"')) {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            if fields.len() > 7 && fields[4].starts_with('P') && fields[6] == "etter" && moved.len() < 40 {
+                let id = format!("MOVED-S2025-02-{:05}", moved.len() + 1);
+                fields[3] = &id;
+                fields[7] = "2025-02-10";
+                moved.push(fields.join(","));
+            }
+        }
+    }
+    (header, moved)
 }
