@@ -244,18 +244,18 @@ pub struct Reused {
 
 impl Reused {
     /// Reads from the published tables registered in `ctx` what the years outside `rebuilt` keep.
-    /// `scope` gives, for an indicator whose cells are computed for some years only, those years.
+    /// `scope` gives, for each indicator whose cells are computed for some years only, those years.
     pub async fn read(
         ctx: &SessionContext,
         catalogue: &[Indicator],
-        scope: impl Fn(&Indicator) -> Option<BTreeSet<i32>>,
+        scope: &BTreeMap<&str, &BTreeSet<i32>>,
         rebuilt: &BTreeSet<i32>,
     ) -> Result<Reused, QueryError> {
         let mut kept = Vec::new();
         let mut unit: BTreeMap<&str, Unit> = BTreeMap::new();
         for i in catalogue {
-            if let Some(years) = scope(i) {
-                kept.push(format!("(indicator = '{}' AND {})", i.id, year_not_in(&years)));
+            if let Some(years) = scope.get(i.id.as_str()) {
+                kept.push(format!("(indicator = '{}' AND {})", i.id, year_not_in(years)));
                 unit.insert(&i.id, i.unit);
             }
         }

@@ -357,23 +357,26 @@ pub async fn build_within(
         _ => None,
     };
     // The years an indicator's cells are computed for, where not all.
-    let scope = |i: &Indicator| -> Option<BTreeSet<i32>> {
-        if reads.year_local(i) {
-            rebuilt.clone()
+    // The years each indicator's cells are computed for, where not all (decided once per indicator:
+    // the cells are many).
+    let mut scope: BTreeMap<&str, &BTreeSet<i32>> = BTreeMap::new();
+    for i in catalogue {
+        let years = if reads.year_local(i) {
+            rebuilt.as_ref()
         } else if reads.of_evaluations(i) {
-            evaluation_years.clone()
+            evaluation_years.as_ref()
         } else {
             None
+        };
+        if let Some(years) = years {
+            scope.insert(&i.id, years);
         }
-    };
+    }
     let reused = match &rebuilt {
-        Some(years) => Reused::read(ctx, catalogue, scope, years).await?,
+        Some(years) => Reused::read(ctx, catalogue, &scope, years).await?,
         None => Reused::default(),
     };
-    let kept = |indicator: &str, year: i32| {
-        let scoped = catalogue.iter().find(|i| i.id == indicator).and_then(scope);
-        scoped.is_none_or(|years| years.contains(&year))
-    };
+    let kept = |indicator: &str, year: i32| scope.get(indicator).is_none_or(|years| years.contains(&year));
     prepare(ctx, scratch.path()).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
