@@ -231,9 +231,9 @@ pub struct BuildOptions<'a> {
     /// How many partitions the build's plans run in (`None`: DataFusion's default, the cores).
     /// The published tables are the same to the bit whatever it is.
     pub target_partitions: Option<usize>,
-    /// Take the cells of the years whose coding and activity files have not changed from the
-    /// publication in the snapshot, which the caller has checked was built by the same definitions
-    /// and reference data (`crate::incremental`). `false`: a full build.
+    /// Take the cells of the years whose data has not changed from the publication in the
+    /// snapshot, which the caller has checked was built by the same definitions and reference data
+    /// (`crate::incremental`). `false`: a full build.
     pub reuse: bool,
 }
 
@@ -311,7 +311,6 @@ pub async fn build_within(
     let catalogue = catalogue::embedded();
     let reads = Reads::of(PRELUDE);
     let basis = incremental::basis(snapshot);
-    // The years to rebuild, where the publication in the snapshot can give the others.
     // The basis of the publication in the snapshot, where it may stand in for the unchanged years.
     let before = match (&basis, options.reuse && reads.allow_scoping(catalogue)) {
         (Some(_), true) => incremental::recorded_basis(lake, snapshot).await,
@@ -356,7 +355,6 @@ pub async fn build_within(
         }
         _ => None,
     };
-    // The years an indicator's cells are computed for, where not all.
     // The years each indicator's cells are computed for, where not all (decided once per indicator:
     // the cells are many).
     let mut scope: BTreeMap<&str, &BTreeSet<i32>> = BTreeMap::new();
