@@ -62,6 +62,11 @@ pub struct Basis {
     pub evaluation: BTreeSet<String>,
 }
 
+/// The year of a period `YYYY-MM`.
+fn year_of(period: &str) -> Option<i32> {
+    period.get(..4)?.parse().ok()
+}
+
 /// The basis of `snapshot`; `None` where a file has no period to take a year from.
 pub fn basis(snapshot: &Snapshot) -> Option<Basis> {
     use sha2::Digest;
@@ -72,7 +77,7 @@ pub fn basis(snapshot: &Snapshot) -> Option<Basis> {
         if f.table == "evaluation" {
             evaluation.insert(f.path.clone());
         } else if YEAR_LOCAL_INPUTS.contains(&f.table.as_str()) {
-            let year: i32 = f.period.as_deref()?.get(..4)?.parse().ok()?;
+            let year = year_of(f.period.as_deref()?)?;
             let h = by_year.entry(year).or_default();
             h.update((f.path.len() as u64).to_le_bytes());
             h.update(f.path.as_bytes());
@@ -148,8 +153,7 @@ pub async fn recorded_basis(lake: &Lake, snapshot: &Snapshot) -> Option<Basis> {
 pub fn scoped(snapshot: &Snapshot, years: &BTreeSet<i32>) -> Snapshot {
     let mut s = snapshot.clone();
     s.files.retain(|_, f| {
-        f.table != "coding"
-            || f.period.as_deref().and_then(|p| p.get(..4)?.parse().ok()).is_some_and(|y| years.contains(&y))
+        f.table != "coding" || f.period.as_deref().and_then(year_of).is_some_and(|y| years.contains(&y))
     });
     s
 }
@@ -232,8 +236,8 @@ fn year_in(expr: &str, years: &BTreeSet<i32>) -> String {
 /// What a build takes from the publication in its snapshot.
 #[derive(Debug, Default)]
 pub struct Reused {
-    /// Cells of the year-local indicators for the years not rebuilt, as published (a suppressed
-    /// cell has numerator 0 and no figures: it is written withheld again).
+    /// Cells of the indicators computed for some years only, of the other years, as published (a
+    /// suppressed cell has numerator 0 and no figures: it is written withheld again).
     pub cells: Vec<Cell>,
     /// Their `variation` rows.
     pub variation: Vec<RecordBatch>,
@@ -284,7 +288,7 @@ impl Reused {
             let (rhf, period) = (rhf.as_string::<i32>(), period.as_string::<i32>());
             let (unknown, shared) = (unknown.as_primitive::<UInt64Type>(), shared.as_primitive::<UInt64Type>());
             for i in 0..b.num_rows() {
-                let year = period.value(i).get(..4).and_then(|y| y.parse::<i32>().ok());
+                let year = year_of(period.value(i));
                 if rhf.is_null(i) || year.is_none_or(|y| rebuilt.contains(&y)) {
                     continue;
                 }
