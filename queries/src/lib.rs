@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SQLOptions;
@@ -20,6 +19,7 @@ use lms_schemas::ExtractKind;
 
 pub mod catalogue;
 pub mod incremental;
+mod keep;
 mod pool;
 pub mod publish;
 pub mod suppress;
@@ -59,6 +59,7 @@ pub enum QueryError {
 pub struct Warehouse {
     ctx: SessionContext,
     version: u64,
+    keep: Arc<keep::Keep>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -119,12 +120,12 @@ impl Warehouse {
             }
             Access::Warehouse => SessionContext::new(),
         };
-        Self::in_session(ctx, lake_url, lake, snapshot, access, &[]).await
+        Self::in_session(ctx, lake_url, lake, snapshot, access, &[], Arc::new(keep::Keep::Memory)).await
     }
 
     /// As [`Warehouse::at`], in a session the caller configured (the build of the published
     /// tables runs in one with its own memory pool and join order), with some reference tables
-    /// replaced: (name, CSV text) pairs.
+    /// replaced: (name, CSV text) pairs, and the tables it makes itself kept as `keep` says.
     pub(crate) async fn in_session(
         ctx: SessionContext,
         lake_url: &str,
@@ -132,27 +133,29 @@ impl Warehouse {
         snapshot: &Snapshot,
         access: Access,
         reference: &[(&str, &str)],
+        keep: Arc<keep::Keep>,
     ) -> Result<Warehouse, QueryError> {
         let urls = FileUrls::new(lake_url, &ctx)?;
-        register_reference(&ctx, reference)?;
+        register_reference(&ctx, reference, &keep).await?;
         for (name, schema) in publish::published_schemas() {
             let files = snapshot.table_files(name).map(|f| f.path.clone()).collect();
-            register_files(&ctx, name, schema, files, &urls).await?;
+            register_files(&ctx, name, schema, files, &urls, &keep).await?;
         }
         // A view, so its figures are as of the query (it reads `now()`).
         ctx.sql(include_str!("../sql/freshness.sql")).await.map_err(sql_error)?.collect().await.map_err(sql_error)?;
         if access == Access::Warehouse {
             for kind in ExtractKind::ALL {
                 let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();
-                register_files(&ctx, kind.name(), with_string_views(&kind.lake_schema()), files, &urls).await?;
+                register_files(&ctx, kind.name(), with_string_views(&kind.lake_schema()), files, &urls, &keep).await?;
             }
             let files = snapshot.table_files("quarantine").map(|f| f.path.clone()).collect();
-            register_files(&ctx, "quarantine", lms_schemas::contract::quarantine_schema(), files, &urls).await?;
+            register_files(&ctx, "quarantine", lms_schemas::contract::quarantine_schema(), files, &urls, &keep).await?;
             let runs = lake.runs().await.map_err(|e| QueryError::Lake(e.to_string()))?;
-            register_json(&ctx, "runs", runs_schema(), &runs)?;
-            register_json(&ctx, "deliveries", deliveries_schema(), &snapshot.deliveries)?;
+            keep.table(&ctx, "runs", runs_schema(), json_batches(runs_schema(), &runs)?).await?;
+            let deliveries = json_batches(deliveries_schema(), &snapshot.deliveries)?;
+            keep.table(&ctx, "deliveries", deliveries_schema(), deliveries).await?;
         }
-        Ok(Warehouse { ctx, version: snapshot.version })
+        Ok(Warehouse { ctx, version: snapshot.version, keep })
     }
 
     /// Registers data files of the extract `kind` (paths relative to the lake root) as the table
@@ -165,7 +168,7 @@ impl Warehouse {
         files: Vec<String>,
     ) -> Result<(), QueryError> {
         let urls = FileUrls::new(lake_url, &self.ctx)?;
-        register_files(&self.ctx, name, with_string_views(&kind.lake_schema()), files, &urls).await
+        register_files(&self.ctx, name, with_string_views(&kind.lake_schema()), files, &urls, &self.keep).await
     }
 
     /// The lake version this session reads.
@@ -197,6 +200,11 @@ impl Warehouse {
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }
+
+    /// Where the tables this session makes itself are kept.
+    pub(crate) fn keep(&self) -> &keep::Keep {
+        &self.keep
+    }
 }
 
 /// `schema` with its text columns (and lists of text) read as string views: the Parquet reader then
@@ -221,11 +229,10 @@ pub(crate) async fn register_files(
     schema: SchemaRef,
     files: Vec<String>,
     urls: &FileUrls,
+    keep: &keep::Keep,
 ) -> Result<(), QueryError> {
     if files.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(sql_error)?;
-        ctx.register_table(name, Arc::new(empty)).map_err(sql_error)?;
-        return Ok(());
+        return keep.table(ctx, name, schema, vec![]).await;
     }
     let paths = files
         .iter()
@@ -235,19 +242,6 @@ pub(crate) async fn register_files(
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(paths).with_listing_options(options).with_schema(schema);
     let table = ListingTable::try_new(config).map_err(sql_error)?;
-    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
-    Ok(())
-}
-
-/// Registers records (serialised to JSON lines and read back with `schema`) as an in-memory table.
-pub(crate) fn register_json<T: serde::Serialize>(
-    ctx: &SessionContext,
-    name: &str,
-    schema: SchemaRef,
-    rows: &[T],
-) -> Result<(), QueryError> {
-    let batches = json_batches(schema.clone(), rows)?;
-    let table = MemTable::try_new(schema, vec![batches]).map_err(sql_error)?;
     ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
     Ok(())
 }
@@ -335,7 +329,11 @@ fn deliveries_schema() -> SchemaRef {
 }
 
 /// The reference tables, all columns as text but counts and years (codes keep their leading zeros).
-fn register_reference(ctx: &SessionContext, replaced: &[(&str, &str)]) -> Result<(), QueryError> {
+async fn register_reference(
+    ctx: &SessionContext,
+    replaced: &[(&str, &str)],
+    keep: &keep::Keep,
+) -> Result<(), QueryError> {
     for (name, embedded) in lms_schemas::reference::TABLES {
         let csv = replaced.iter().find(|(n, _)| *n == name).map_or(embedded, |(_, text)| *text);
         let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
@@ -355,8 +353,7 @@ fn register_reference(ctx: &SessionContext, replaced: &[(&str, &str)]) -> Result
             .build(std::io::Cursor::new(csv.as_bytes()))
             .map_err(sql_error)?;
         let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(sql_error)?;
-        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches]).map_err(sql_error)?))
-            .map_err(sql_error)?;
+        keep.table(ctx, name, schema, batches).await?;
     }
     Ok(())
 }

@@ -17,13 +17,13 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, UInt64Type,
 };
 use datafusion::dataframe::DataFrameWriteOptions;
-use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use lms_lake::{DataFile, Lake, LakeError, Publication, Snapshot};
 use serde::Serialize;
 
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::incremental::{self, Reads, Reused};
+use crate::keep::Keep;
 use crate::suppress::{Cell, Suppression, suppress};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
 use lms_schemas::ExtractKind;
@@ -235,6 +235,22 @@ pub struct BuildOptions<'a> {
     /// snapshot, which the caller has checked was built by the same definitions and reference data
     /// (`crate::incremental`). `false`: a full build.
     pub reuse: bool,
+    /// A session to build in instead of one of this process: a distributed engine's (Ballista's,
+    /// see the `lms-ballista` crate), configured with [`configure`]. Such a build keeps no table in
+    /// this process's memory: every table its queries read is a Parquet file, the lake's or one
+    /// the build writes into a temporary directory of this host, which the engine's executors must
+    /// be able to read. [`BuildOptions::memory_limit`] does not apply to it.
+    pub session: Option<BuildSession>,
+}
+
+/// A session for [`BuildOptions::session`].
+#[derive(Clone)]
+pub struct BuildSession(pub SessionContext);
+
+impl std::fmt::Debug for BuildSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BuildSession({})", self.0.session_id())
+    }
 }
 
 /// The default of [`BuildOptions::memory_limit`] (`[publish] memory_limit_mib`).
@@ -248,6 +264,7 @@ impl Default for BuildOptions<'_> {
             memory_limit: Some(BUILD_MEMORY_LIMIT),
             target_partitions: None,
             reuse: false,
+            session: None,
         }
     }
 }
@@ -264,16 +281,28 @@ impl Default for BuildOptions<'_> {
 ///   streaming side.
 fn build_session(options: &BuildOptions<'_>) -> Result<SessionContext, QueryError> {
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    let mut config = datafusion::prelude::SessionConfig::new();
-    if let Some(n) = options.target_partitions {
-        config = config.with_target_partitions(n.max(1));
+    if let Some(BuildSession(ctx)) = &options.session {
+        return Ok(ctx.clone());
     }
-    config.options_mut().optimizer.join_reordering = false;
+    let config = configure(datafusion::prelude::SessionConfig::new(), options.target_partitions);
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(crate::pool::BuildPool::new(limit)));
     }
     Ok(SessionContext::new_with_config_rt(config, runtime.build_arc().map_err(sql_error)?))
+}
+
+/// The settings of a build's session (see [`build_session`]) on top of `config`: the join order as
+/// written, and `target_partitions` where given.
+pub fn configure(
+    mut config: datafusion::prelude::SessionConfig,
+    target_partitions: Option<usize>,
+) -> datafusion::prelude::SessionConfig {
+    if let Some(n) = target_partitions {
+        config = config.with_target_partitions(n.max(1));
+    }
+    config.options_mut().optimizer.join_reordering = false;
+    config
 }
 
 /// Builds the published tables of the lake at `snapshot`.
@@ -330,10 +359,16 @@ pub async fn build_within(
         None => snapshot,
     };
     let session = build_session(options)?;
-    let warehouse =
-        Warehouse::in_session(session, lake_url, lake, tables, Access::Warehouse, options.reference).await?;
-    let ctx = warehouse.context();
     let scratch = tempfile::tempdir().map_err(|e| QueryError::Sql(format!("a temporary directory: {e}")))?;
+    let keep = match options.session {
+        Some(_) => Keep::files(scratch.path().join("tables"))?,
+        None => Keep::Memory,
+    };
+    let warehouse =
+        Warehouse::in_session(session, lake_url, lake, tables, Access::Warehouse, options.reference, Arc::new(keep))
+            .await?;
+    let ctx = warehouse.context();
+    let keep = warehouse.keep();
     // Every evaluation row stays readable as `evaluation_all` (data quality's dangling responses);
     // `evaluation` is what the evaluation indicators read: all of it, or the rows of the
     // respondents of the years to compute.
@@ -350,7 +385,10 @@ pub async fn build_within(
             ctx.deregister_table("evaluation").map_err(sql_error)?;
             let within = ctx.sql(&incremental::evaluation_within(&years)).await.map_err(sql_error)?;
             ctx.register_table("evaluation", within.into_view()).map_err(sql_error)?;
-            keep_on_disk(ctx, "evaluation", scratch.path()).await?;
+            match keep {
+                Keep::Memory => keep_on_disk(ctx, "evaluation", scratch.path()).await?,
+                Keep::Files { .. } => keep.view(ctx, "evaluation").await?,
+            }
             Some(years)
         }
         _ => None,
@@ -375,12 +413,12 @@ pub async fn build_within(
         None => Reused::default(),
     };
     let kept = |indicator: &str, year: i32| scope.get(indicator).is_none_or(|years| years.contains(&year));
-    prepare(ctx, scratch.path()).await?;
+    prepare(ctx, scratch.path(), keep).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
     for indicator in catalogue {
         let started = std::time::Instant::now();
-        let (mut c, s) = compute(ctx, indicator).await?;
+        let (mut c, s) = compute(ctx, keep, indicator).await?;
         // The cells of the years not computed are read from tables without those years' rows:
         // the published ones stand in for them.
         c.retain(|c| kept(&c.indicator, c.year));
@@ -392,9 +430,9 @@ pub async fn build_within(
     let all: Vec<Cell> = cells.iter().cloned().chain(reused.cells).collect();
     let indicator_values = vec![cells_batch(&all)?];
 
-    register(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone())?;
+    keep.table(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone()).await?;
     let strata_schema = strata.first().map(|b| b.schema()).unwrap_or_else(strata_schema);
-    register(ctx, "strata", strata_schema, strata)?;
+    keep.table(ctx, "strata", strata_schema, strata).await?;
     let started = std::time::Instant::now();
     let mut variation = conform(collect(ctx, VARIATION).await?, variation_schema())?;
     if rebuilt.is_some() {
@@ -450,8 +488,8 @@ fn sorted_by_indicator_and_year(batches: &[RecordBatch]) -> Result<RecordBatch, 
 }
 
 /// Creates the prelude's views, materialising the ones several indicators read: in memory, or
-/// those of [`ON_DISK`] as Parquet files in `scratch`.
-async fn prepare(ctx: &SessionContext, scratch: &std::path::Path) -> Result<(), QueryError> {
+/// those of [`ON_DISK`] as Parquet files in `scratch` (all of them as files where `keep` says so).
+async fn prepare(ctx: &SessionContext, scratch: &std::path::Path, keep: &Keep) -> Result<(), QueryError> {
     for statement in statements(PRELUDE) {
         let started = std::time::Instant::now();
         ctx.sql(&statement)
@@ -472,10 +510,9 @@ async fn prepare(ctx: &SessionContext, scratch: &std::path::Path) -> Result<(), 
             let plan = datafusion::physical_plan::displayable(plan.as_ref()).indent(true).to_string();
             tracing::trace!(view = %name, %plan, "prelude plan");
         }
-        if MATERIALISED.contains(&name.as_str()) {
-            let cached = ctx.table(name.as_str()).await.map_err(sql_error)?.cache().await.map_err(sql_error)?;
-            ctx.deregister_table(name.as_str()).map_err(sql_error)?;
-            ctx.register_table(name.as_str(), cached.into_view()).map_err(sql_error)?;
+        let files = matches!(keep, Keep::Files { .. });
+        if MATERIALISED.contains(&name.as_str()) || (files && ON_DISK.contains(&name.as_str())) {
+            keep.view(ctx, &name).await?;
         } else if ON_DISK.contains(&name.as_str()) {
             keep_on_disk(ctx, &name, scratch).await?;
         }
@@ -525,15 +562,6 @@ pub(crate) async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<Recor
     ctx.sql(sql).await.map_err(sql_error)?.collect().await.map_err(sql_error)
 }
 
-fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), QueryError> {
-    ctx.deregister_table(name).map_err(sql_error)?;
-    // The batches' own schema where there are batches: a plan's schema may differ in nullability.
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let table = MemTable::try_new(schema, vec![batches]).map_err(|e| QueryError::Sql(format!("table {name}: {e}")))?;
-    ctx.register_table(name, Arc::new(table)).map_err(sql_error)?;
-    Ok(())
-}
-
 /// The level of a cell follows from which of rhf and hf it names.
 const LEVEL: &str = "CASE WHEN hf IS NOT NULL THEN 'hf' WHEN rhf IS NOT NULL THEN 'rhf' ELSE 'national' END";
 
@@ -565,7 +593,11 @@ fn strata_schema() -> SchemaRef {
 }
 
 /// One indicator's cells, and for a standardised one its strata (with `indicator` and `level`).
-async fn compute(ctx: &SessionContext, indicator: &Indicator) -> Result<(Vec<Cell>, Vec<RecordBatch>), QueryError> {
+async fn compute(
+    ctx: &SessionContext,
+    keep: &Keep,
+    indicator: &Indicator,
+) -> Result<(Vec<Cell>, Vec<RecordBatch>), QueryError> {
     let context = |e: QueryError| QueryError::Sql(format!("indicator {} ({}): {e}", indicator.id, indicator.file));
     let (batches, strata) = match indicator.method {
         Method::Cells => (collect(ctx, &cells_query(&indicator.sql)).await.map_err(context)?, Vec::new()),
@@ -573,7 +605,7 @@ async fn compute(ctx: &SessionContext, indicator: &Indicator) -> Result<(Vec<Cel
             let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let raw = df.collect().await.map_err(|e| context(sql_error(e)))?;
-            register(ctx, "strata", schema, raw)?;
+            keep.table(ctx, "strata", schema, raw).await?;
             let cells = collect(ctx, &cells_query(STANDARDISE)).await.map_err(context)?;
             let strata = collect(
                 ctx,
@@ -849,6 +881,8 @@ pub struct IndicatorPublisher {
     /// Rebuild every year (`lms etl publish --full`); else a commit rebuilds the years its data
     /// touches where the tables it replaces were built by the same definitions (`crate::incremental`).
     pub full: bool,
+    /// [`BuildOptions::session`]: build on a distributed engine (`lms-ballista publish`).
+    pub session: Option<BuildSession>,
 }
 
 impl IndicatorPublisher {
@@ -858,6 +892,7 @@ impl IndicatorPublisher {
             min_count,
             memory_limit: Some(BUILD_MEMORY_LIMIT),
             full: false,
+            session: None,
         }
     }
 }
@@ -900,6 +935,7 @@ impl lms_lake::Publish for IndicatorPublisher {
                 // The tables in `next` are those of the commit before: reusable if built by these
                 // definitions (min_count, SQL and reference data are all in the fingerprint).
                 reuse: !self.full && next.published.as_deref() == Some(self.fingerprint().as_str()),
+                session: self.session.clone(),
             },
         )
         .await
