@@ -83,17 +83,71 @@ def indicator(path):
             continue
         in_header = False
         body.append(line)
-    return header["id"], header.get("method", "cells"), "\n".join(body).strip()
+    return header["id"], header.get("method", "cells"), header["unit"], "\n".join(body).strip()
 
 
-def cells_query(sql):
+EXTRA = ["variance", "w_max", "sd"]
+
+
+def cells_query(sql, extra=()):
+    """As publish.rs's `cells_query_with`: the cell columns, and the numeric columns `extra` (the
+    others of EXTRA as NULL, so every indicator inserts the same columns)."""
+    more = "".join(f", CAST({c} AS DOUBLE) AS {c}" if c in extra else f", CAST(NULL AS DOUBLE) AS {c}" for c in EXTRA)
     return f"""SELECT CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf,
                 CAST(hf AS VARCHAR) AS hf, coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
                 CAST(numerator AS BIGINT) AS numerator, CAST(denominator AS DOUBLE) AS denominator,
-                CAST(value AS DOUBLE) AS value, CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high
+                CAST(value AS DOUBLE) AS value, CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high{more}
          FROM (
 {sql}
 ) cells"""
+
+
+def intervals(con, units, methods):
+    """The intervals of indicators.md ("Intervals"), computed here with NumPy and SciPy's χ²
+    quantiles from the cells' figures (as lms does in queries/src/interval.rs): Fay–Feuer for
+    standardised rates, Wilson for shares, normal for means; 95 % and 99.8 %."""
+    import numpy as np
+    import pyarrow as pa
+    from scipy.stats import chi2
+
+    t = con.execute("""SELECT rowid AS id, indicator, numerator, denominator, value, variance, w_max, sd
+                       FROM indicator_values""").fetch_arrow_table()
+    col = lambda name: t.column(name).to_numpy(zero_copy_only=False).astype(float)
+    ind = t.column("indicator").to_pylist()
+    num, den, val, var, wm, sd = (col(c) for c in ["numerator", "denominator", "value", "variance", "w_max", "sd"])
+    std = np.array([methods[i] == "standardised" for i in ind])
+    share = np.array([units[i] == "share" and methods[i] != "standardised" for i in ind])
+    mean = np.array([units[i] == "mean" for i in ind])
+    out = {"id": t.column("id")}
+    with np.errstate(all="ignore"):
+        for (z, lo, hi), names in [((1.959964, 0.025, 0.975), ("ci_low", "ci_high")),
+                                   ((3.090232, 0.001, 0.999), ("ci99_low", "ci99_high"))]:
+            low, high = np.full(len(ind), np.nan), np.full(len(ind), np.nan)
+            # Fay–Feuer: y = rate/1000, v = variance/1e6.
+            y, v = val / 1000.0, var / 1e6
+            ok = std & ~np.isnan(val) & ~np.isnan(v) & ~np.isnan(wm) & (v + wm * wm > 0) & (y + wm > 0)
+            ff_low = np.where(y > 0, v / (2 * y) * chi2.ppf(lo, 2 * y * y / v), 0.0)
+            vw, yw = v + wm * wm, y + wm
+            ff_high = vw / (2 * yw) * chi2.ppf(hi, 2 * yw * yw / vw)
+            low, high = np.where(ok, 1000 * ff_low, low), np.where(ok, 1000 * ff_high, high)
+            # Wilson.
+            ok = share & ~np.isnan(den) & (den > 0) & (num >= 0) & (num <= den)
+            p, z2 = num / den, z * z
+            centre = (p + z2 / (2 * den)) / (1 + z2 / den)
+            half = z / (1 + z2 / den) * np.sqrt(p * (1 - p) / den + z2 / (4 * den * den))
+            w_low = np.where(num == 0, 0.0, np.maximum(centre - half, 0.0))
+            w_high = np.where(num == den, 1.0, np.minimum(centre + half, 1.0))
+            low, high = np.where(ok, w_low, low), np.where(ok, w_high, high)
+            # Normal.
+            ok = mean & ~np.isnan(val) & ~np.isnan(sd) & (num > 1)
+            h = z * sd / np.sqrt(num)
+            low, high = np.where(ok, val - h, low), np.where(ok, val + h, high)
+            out[names[0]] = pa.array(low, from_pandas=True)
+            out[names[1]] = pa.array(high, from_pandas=True)
+    con.register("computed_intervals", pa.table(out))
+    con.execute("""UPDATE indicator_values SET ci_low = c.ci_low, ci_high = c.ci_high,
+                          ci99_low = c.ci99_low, ci99_high = c.ci99_high
+                   FROM computed_intervals c WHERE indicator_values.rowid = c.id""")
 
 
 def view(statement):
@@ -147,18 +201,22 @@ def build(lake, threads):
     per_indicator = {}
     con.execute("""CREATE TEMP TABLE indicator_values (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR,
                    hf VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator DOUBLE, value DOUBLE,
-                   ci_low DOUBLE, ci_high DOUBLE, suppressed BOOLEAN DEFAULT false)""")
+                   ci_low DOUBLE, ci_high DOUBLE, variance DOUBLE, w_max DOUBLE, sd DOUBLE,
+                   ci99_low DOUBLE, ci99_high DOUBLE, suppressed BOOLEAN DEFAULT false)""")
     con.execute("""CREATE TEMP TABLE strata_all (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR, hf VARCHAR,
                    breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, d DOUBLE, n DOUBLE, w DOUBLE)""")
-    columns = "indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high"
+    columns = "indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high, " \
+              + ", ".join(EXTRA)
+    units, methods = {}, {}
     for path in sorted((QUERIES / "indicators").glob("*.sql")):
-        id_, method, sql = indicator(path)
+        id_, method, unit, sql = indicator(path)
+        units[id_], methods[id_] = unit, method
         t = time.perf_counter()
         try:
             if method == "standardised":
                 con.execute(f"CREATE OR REPLACE TEMP TABLE strata AS {sql}")
                 con.execute(f"INSERT INTO indicator_values ({columns}) "
-                            f"SELECT {quote(id_)}, * FROM ({cells_query(standardise)})")
+                            f"SELECT {quote(id_)}, * FROM ({cells_query(standardise, ['variance', 'w_max'])})")
                 con.execute(f"""INSERT INTO strata_all
                     SELECT {quote(id_)} AS indicator, CAST(year AS INT) AS year, {LEVEL} AS level,
                            CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
@@ -167,10 +225,18 @@ def build(lake, threads):
                            CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
                     FROM strata""")
             else:
-                con.execute(f"INSERT INTO indicator_values ({columns}) SELECT {quote(id_)}, * FROM ({cells_query(sql)})")
+                # A mean's query gives its standard deviation (`sd`), as publish.rs finds it.
+                names = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) q LIMIT 0").description]
+                extra = ["sd"] if "sd" in names else []
+                con.execute(f"INSERT INTO indicator_values ({columns}) "
+                            f"SELECT {quote(id_)}, * FROM ({cells_query(sql, extra)})")
         except duckdb.Error as e:
             raise SystemExit(f"indicator {id_} ({path.name}): {e}")
         per_indicator[id_] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    intervals(con, units, methods)
+    phases["intervals"] = time.perf_counter() - t
 
     t = time.perf_counter()
     con.execute("CREATE OR REPLACE TEMP TABLE strata AS SELECT * FROM strata_all")
@@ -186,7 +252,7 @@ def build(lake, threads):
 def compare(con, lake):
     """Cells of lms's newest published indicator_values against DuckDB's: how many there are on each
     side, how many match on key, and how many of those differ in numerator, denominator, value or
-    interval (relative tolerance 1e-9; suppression aside: lms hides cells, DuckDB here does not)."""
+    either interval (relative tolerance 1e-9; suppression aside: lms hides cells, DuckDB here does not)."""
     files = sorted((Path(lake) / "published" / "indicator_values").glob("*.parquet"))
     if not files:
         return {"error": "no published indicator_values in the lake"}
@@ -194,7 +260,7 @@ def compare(con, lake):
     key = " AND ".join(f"l.{k} IS NOT DISTINCT FROM d.{k}" for k in ["indicator", "year", "level", "rhf", "hf", "breakdown"])
     differs = " OR ".join(
         f"(l.{c} IS NULL) <> (d.{c} IS NULL) OR abs(l.{c} - d.{c}) > 1e-9 * greatest(1, abs(d.{c}))"
-        for c in ["numerator", "denominator", "value", "ci_low", "ci_high"])
+        for c in ["numerator", "denominator", "value", "ci_low", "ci_high", "ci99_low", "ci99_high"])
     lms_cells, duck_cells = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ["lms_values", "indicator_values"])
     matched, differing = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE NOT l.suppressed AND ({differs}))
                                          FROM lms_values l JOIN indicator_values d ON {key}""").fetchone()

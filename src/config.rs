@@ -18,6 +18,9 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     pub pseudonym: PseudonymConfig,
     pub publish: PublishConfig,
+    /// `[[target]]`: an indicator's target levels (indicators.md, "Targets"); cells get `target`.
+    #[serde(rename = "target")]
+    pub targets: Vec<lms_queries::target::Target>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -161,6 +164,7 @@ impl Config {
         if self.suppression.min_count < 1 {
             anyhow::bail!("[suppression] min_count must be at least 1");
         }
+        lms_queries::target::validate(&self.targets, lms_queries::catalogue::embedded())?;
         for s in &self.sources {
             s.rhf.parse::<lms_schemas::Rhf>().map_err(|e| anyhow::anyhow!("[[source]] {}: {e}", s.name))?;
             if let Some(x) = &s.extract {
@@ -190,6 +194,27 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.suppression.min_count, 5);
         assert_eq!(c.publish.memory_limit(), Some(256 << 20));
+    }
+
+    #[test]
+    fn targets_are_read_and_checked_against_the_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lms.toml");
+        let write = |text: &str| std::fs::write(&path, text).unwrap();
+        write("[[target]]\nindicator = \"a0099_share\"\nbetter = \"higher\"\ngood = 0.8\nacceptable = 0.6\n");
+        let c = Config::load(Some(&path), |_| None).unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].better, lms_queries::target::Better::Higher);
+        write("[[target]]\nindicator = \"no_such\"\nbetter = \"higher\"\ngood = 0.8\nacceptable = 0.6\n");
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("[[target]] no_such: no such indicator"), "{e}");
+        // Higher is better, so good must be at least acceptable.
+        write("[[target]]\nindicator = \"a0099_share\"\nbetter = \"higher\"\ngood = 0.5\nacceptable = 0.6\n");
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("good must be at least acceptable when higher is better"), "{e}");
+        write("[[target]]\nindicator = \"a0099_share\"\nbetter = \"up\"\ngood = 0.8\nacceptable = 0.6\n");
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `up`"), "{e}");
     }
 
     #[test]

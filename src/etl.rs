@@ -62,6 +62,7 @@ fn etl_with(config: &Config, key: PseudonymKey, full: bool) -> anyhow::Result<Et
         publisher: Some(Arc::new(lms_queries::IndicatorPublisher {
             memory_limit: config.publish.memory_limit(),
             full,
+            targets: config.targets.clone(),
             ..lms_queries::IndicatorPublisher::new(&config.lake.url, i64::from(config.suppression.min_count))
         })),
     })

@@ -6,9 +6,8 @@
 -- extract: evaluation
 -- levels: national, rhf, hf
 -- breakdowns:
--- definition: Mean of (etter score − for score) over PAM pairs, with 95 % interval mean ± 1.96·sd/√n (sample sd); a pair is a respondent with both a for and an etter score for the same kurs_id, counted in the year of the etter response; numerator = pairs.
-SELECT year, rhf, hf, '' AS breakdown, numerator, NULL AS denominator, value,
-       value - 1.96 * sd / sqrt(numerator) AS ci_low, value + 1.96 * sd / sqrt(numerator) AS ci_high
+-- definition: Mean of (etter score − for score) over PAM pairs, with intervals mean ± z·sd/√n (sample sd; z = 1.959964 at 95 %, 3.090232 at 99.8 %); a pair is a respondent with both a for and an etter score for the same kurs_id, counted in the year of the etter response; numerator = pairs.
+SELECT year, rhf, hf, '' AS breakdown, numerator, NULL AS denominator, value, NULL AS ci_low, NULL AS ci_high, sd
 FROM (
     -- The mean and sample sd from exact integer sums of the changes in hundredths (n, Σx, Σx²;
     -- n·Σx² − (Σx)² as DECIMAL(38, 0)): no floating-point sum, whose result would depend on the

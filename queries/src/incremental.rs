@@ -270,7 +270,7 @@ impl Reused {
         let mut cells = Vec::new();
         let sql = format!(
             "SELECT indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
-                    suppressed
+                    ci99_low, ci99_high, suppressed, suppression_reason, coverage
              FROM indicator_values WHERE {kept}"
         );
         for b in crate::publish::collect(ctx, &sql).await? {

@@ -18,11 +18,15 @@ use lms_lake::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
 pub mod catalogue;
+pub mod compare;
+pub mod funnel;
 pub mod incremental;
+pub mod interval;
 mod keep;
 mod pool;
 pub mod publish;
 pub mod suppress;
+pub mod target;
 
 pub use catalogue::{Indicator, Level};
 pub use publish::{IndicatorPublisher, PUBLISHED};
@@ -137,6 +141,7 @@ impl Warehouse {
     ) -> Result<Warehouse, QueryError> {
         let urls = FileUrls::new(lake_url, &ctx)?;
         register_reference(&ctx, reference, &keep).await?;
+        keep.table(&ctx, "legend", legend_schema(), vec![legend_batch()?]).await?;
         for (name, schema) in publish::published_schemas() {
             let files = snapshot.table_files(name).map(|f| f.path.clone()).collect();
             register_files(&ctx, name, schema, files, &urls, &keep).await?;
@@ -326,6 +331,20 @@ fn deliveries_schema() -> SchemaRef {
         time("processed_at"),
         utf8("data_files", false),
     ]))
+}
+
+fn legend_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![utf8("reason", false), utf8("text_nb", false), utf8("text_en", false)]))
+}
+
+/// `legend`: why a cell can be hidden, in bokmål and English ([`suppress::LEGEND`]).
+fn legend_batch() -> Result<RecordBatch, QueryError> {
+    use datafusion::arrow::array::StringArray;
+    let column = |f: fn(&(suppress::Reason, &'static str, &'static str)) -> &'static str| {
+        Arc::new(suppress::LEGEND.iter().map(f).map(Some).collect::<StringArray>()) as _
+    };
+    RecordBatch::try_new(legend_schema(), vec![column(|l| l.0.as_str()), column(|l| l.1), column(|l| l.2)])
+        .map_err(sql_error)
 }
 
 /// The reference tables, all columns as text but counts and years (codes keep their leading zeros).

@@ -24,12 +24,13 @@ use serde::Serialize;
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::incremental::{self, Reads, Reused};
 use crate::keep::Keep;
-use crate::suppress::{Cell, Suppression, suppress};
+use crate::suppress::{Cell, Compared, Reason, Suppression, suppress};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
+use crate::{compare, interval};
 use lms_schemas::ExtractKind;
 
 /// The published tables, readable by every session.
-pub const PUBLISHED: [&str; 3] = ["indicator_values", "variation", "data_quality"];
+pub const PUBLISHED: [&str; 4] = ["indicator_values", "variation", "data_quality", "funnel"];
 
 const PRELUDE: &str = include_str!("../sql/prelude.sql");
 const STANDARDISE: &str = include_str!("../sql/standardise.sql");
@@ -71,7 +72,13 @@ pub fn indicator_values_schema() -> SchemaRef {
         f64f("value"),
         f64f("ci_low"),
         f64f("ci_high"),
+        f64f("ci99_low"),
+        f64f("ci99_high"),
         Field::new("suppressed", DataType::Boolean, false),
+        utf8("suppression_reason", true),
+        utf8("compared", true),
+        f64f("coverage"),
+        utf8("target", true),
     ]))
 }
 
@@ -110,15 +117,17 @@ pub fn data_quality_schema() -> SchemaRef {
         u64f("residence_unknown", true),
         u64f("residence_mapped_by_share", true),
         u64f("dangling_evaluations", true),
+        f64f("coverage"),
     ]))
 }
 
 /// (name, schema) of every published table.
-pub fn published_schemas() -> [(&'static str, SchemaRef); 3] {
+pub fn published_schemas() -> [(&'static str, SchemaRef); 4] {
     [
         ("indicator_values", indicator_values_schema()),
         ("variation", variation_schema()),
         ("data_quality", data_quality_schema()),
+        ("funnel", crate::funnel::funnel_schema()),
     ]
 }
 
@@ -128,6 +137,8 @@ pub struct Published {
     pub indicator_values: Vec<RecordBatch>,
     pub variation: Vec<RecordBatch>,
     pub data_quality: Vec<RecordBatch>,
+    /// The funnel limits of the share indicators (`crate::funnel`), from the shown cells.
+    pub funnel: Vec<RecordBatch>,
     /// Every cell, with its figures before withholding (never written: for tests and reports).
     pub cells: Vec<Cell>,
     pub suppression: Suppression,
@@ -241,7 +252,15 @@ pub struct BuildOptions<'a> {
     /// the build writes into a temporary directory of this host, which the engine's executors must
     /// be able to read. [`BuildOptions::memory_limit`] does not apply to it.
     pub session: Option<BuildSession>,
+    /// Cells of a region whose coverage of the indicator's extract that year is below this are
+    /// withheld (indicators.md, "Coverage": 0.75). 0: none is.
+    pub min_coverage: f64,
+    /// The configured targets (`[[target]]`, checked with [`crate::target::validate`]).
+    pub targets: &'a [crate::target::Target],
 }
+
+/// The threshold of [`BuildOptions::min_coverage`] indicators.md sets.
+pub const MIN_COVERAGE: f64 = 0.75;
 
 /// A session for [`BuildOptions::session`].
 #[derive(Clone)]
@@ -265,6 +284,8 @@ impl Default for BuildOptions<'_> {
             target_partitions: None,
             reuse: false,
             session: None,
+            min_coverage: MIN_COVERAGE,
+            targets: &[],
         }
     }
 }
@@ -426,8 +447,19 @@ pub async fn build_within(
         cells.extend(c);
         strata.extend(s);
     }
-    let suppression = suppress(&mut cells, min_count);
-    let all: Vec<Cell> = cells.iter().cloned().chain(reused.cells).collect();
+    let mut suppression = suppress(&mut cells, min_count);
+    let coverage = coverage(snapshot);
+    suppression.coverage = withhold_by_coverage(&mut cells, catalogue, &coverage, options.min_coverage);
+    // Compared with the nation over every cell: a computed region's nation may be reused, and the
+    // other way round.
+    let computed = cells.len();
+    let mut all: Vec<Cell> = cells;
+    all.extend(reused.cells);
+    compare::compare(&mut all);
+    crate::target::apply(&mut all, options.targets);
+    let cells = all[..computed].to_vec();
+    // Funnels from the shown cells of every year (computed or reused): a function of them.
+    let funnel = vec![crate::funnel::funnel_batch(&crate::funnel::funnel(&all, catalogue))?];
     let indicator_values = vec![cells_batch(&all)?];
 
     keep.table(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone()).await?;
@@ -442,7 +474,7 @@ pub async fn build_within(
     let variation = vec![sorted_by_indicator_and_year(&variation)?];
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "variation computed");
     let started = std::time::Instant::now();
-    let data_quality = data_quality(ctx, snapshot, &reused.residence).await?;
+    let data_quality = data_quality(ctx, snapshot, &reused.residence, &coverage).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
     let digest = content_digest(&[
         (DIGESTED[0], &indicator_values_schema(), &indicator_values),
@@ -452,6 +484,7 @@ pub async fn build_within(
         indicator_values,
         variation,
         data_quality,
+        funnel,
         cells,
         suppression,
         digest,
@@ -567,11 +600,17 @@ const LEVEL: &str = "CASE WHEN hf IS NOT NULL THEN 'hf' WHEN rhf IS NOT NULL THE
 
 /// Wraps a query returning cells so its columns have the published types.
 pub fn cells_query(sql: &str) -> String {
+    cells_query_with(sql, &[])
+}
+
+/// [`cells_query`], keeping the numeric columns `extra` too (as doubles).
+pub fn cells_query_with(sql: &str, extra: &[&str]) -> String {
+    let extra: String = extra.iter().map(|c| format!(", CAST({c} AS DOUBLE) AS {c}")).collect();
     format!(
         "SELECT CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
                 coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown, CAST(numerator AS BIGINT) AS numerator,
                 CAST(denominator AS DOUBLE) AS denominator, CAST(value AS DOUBLE) AS value,
-                CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high
+                CAST(ci_low AS DOUBLE) AS ci_low, CAST(ci_high AS DOUBLE) AS ci_high{extra}
          FROM (\n{sql}\n) cells"
     )
 }
@@ -600,13 +639,18 @@ async fn compute(
 ) -> Result<(Vec<Cell>, Vec<RecordBatch>), QueryError> {
     let context = |e: QueryError| QueryError::Sql(format!("indicator {} ({}): {e}", indicator.id, indicator.file));
     let (batches, strata) = match indicator.method {
-        Method::Cells => (collect(ctx, &cells_query(&indicator.sql)).await.map_err(context)?, Vec::new()),
+        Method::Cells => {
+            // A mean's query gives its standard deviation (`sd`), for the intervals.
+            let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
+            let extra: &[&str] = if df.schema().has_column_with_unqualified_name("sd") { &["sd"] } else { &[] };
+            (collect(ctx, &cells_query_with(&indicator.sql, extra)).await.map_err(context)?, Vec::new())
+        }
         Method::Standardised => {
             let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let raw = df.collect().await.map_err(|e| context(sql_error(e)))?;
             keep.table(ctx, "strata", schema, raw).await?;
-            let cells = collect(ctx, &cells_query(STANDARDISE)).await.map_err(context)?;
+            let cells = collect(ctx, &cells_query_with(STANDARDISE, &["variance", "w_max"])).await.map_err(context)?;
             let strata = collect(
                 ctx,
                 &format!(
@@ -625,9 +669,61 @@ async fn compute(
     };
     let mut cells = Vec::new();
     for b in &batches {
-        cells.extend(read_cells(b, |_| Ok((indicator.id.clone(), indicator.unit)))?);
+        let mut read = read_cells(b, |_| Ok((indicator.id.clone(), indicator.unit)))?;
+        with_intervals(b, &mut read, indicator)?;
+        cells.extend(read);
     }
     Ok((cells, strata))
+}
+
+/// Sets the 95 % and 99.8 % intervals of the cells read from `b` (indicators.md, "Intervals"):
+/// Fay–Feuer for standardised rates (from the batch's `variance` and `w_max`), Wilson for shares,
+/// normal for means (from `sd`); other cells keep what their query gave (none).
+fn with_intervals(b: &RecordBatch, cells: &mut [Cell], indicator: &Indicator) -> Result<(), QueryError> {
+    let optional = |name: &str| -> Result<Option<Vec<Option<f64>>>, QueryError> {
+        if b.column_by_name(name).is_none() {
+            return Ok(None);
+        }
+        let a = column(b, name, &DataType::Float64)?;
+        Ok(Some(a.as_primitive::<Float64Type>().iter().map(|v| v.filter(|x| x.is_finite())).collect()))
+    };
+    let set = |c: &mut Cell, f: &dyn Fn(interval::Level) -> Option<(f64, f64)>| {
+        let (a, b) = (f(interval::L95), f(interval::L998));
+        (c.ci_low, c.ci_high) = (a.map(|x| x.0), a.map(|x| x.1));
+        (c.ci99_low, c.ci99_high) = (b.map(|x| x.0), b.map(|x| x.1));
+    };
+    match (indicator.method, indicator.unit) {
+        (Method::Standardised, _) => {
+            let (variance, w_max) = (optional("variance")?, optional("w_max")?);
+            let (Some(variance), Some(w_max)) = (variance, w_max) else {
+                return Err(QueryError::Sql(format!(
+                    "indicator {}: standardised cells without variance",
+                    indicator.id
+                )));
+            };
+            for (i, c) in cells.iter_mut().enumerate() {
+                let (Some(rate), Some(variance), Some(w_max)) = (c.value, variance[i], w_max[i]) else { continue };
+                set(c, &|level| interval::fay_feuer(rate / 1000.0, variance / 1e6, w_max, level));
+            }
+        }
+        (_, Unit::Share) => {
+            for c in cells.iter_mut() {
+                let Some(n) = c.denominator else { continue };
+                let x = c.numerator as f64;
+                set(c, &|level| interval::wilson(x, n, level));
+            }
+        }
+        (_, Unit::Mean) => {
+            let Some(sd) = optional("sd")? else { return Ok(()) };
+            for (i, c) in cells.iter_mut().enumerate() {
+                let (Some(mean), Some(sd)) = (c.value, sd[i]) else { continue };
+                let n = c.numerator as f64;
+                set(c, &|level| interval::normal(mean, sd, n, level));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub(crate) fn column(batch: &RecordBatch, name: &str, ty: &DataType) -> Result<ArrayRef, QueryError> {
@@ -673,6 +769,16 @@ pub(crate) fn read_cells(
         Some(_) => Some(column(b, "suppressed", &DataType::Boolean)?),
         None => None,
     };
+    // What a published cell has beside a computed one's columns.
+    let published_floats = |name: &str| -> Result<Vec<Option<f64>>, QueryError> {
+        if b.column_by_name(name).is_some() { floats(name) } else { Ok(vec![None; b.num_rows()]) }
+    };
+    let published_strings = |name: &str| -> Result<Vec<Option<String>>, QueryError> {
+        if b.column_by_name(name).is_some() { strings(name) } else { Ok(vec![None; b.num_rows()]) }
+    };
+    let (ci99_low, ci99_high) = (published_floats("ci99_low")?, published_floats("ci99_high")?);
+    let (reason, compared) = (published_strings("suppression_reason")?, published_strings("compared")?);
+    let coverage = published_floats("coverage")?;
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         let (id, unit) = indicator(i)?;
@@ -693,8 +799,14 @@ pub(crate) fn read_cells(
             value: value[i],
             ci_low: ci_low[i],
             ci_high: ci_high[i],
+            ci99_low: ci99_low[i],
+            ci99_high: ci99_high[i],
             share: unit == Unit::Share,
             suppressed: suppressed.as_ref().is_some_and(|s| s.as_boolean().value(i)),
+            reason: reason[i].as_deref().and_then(Reason::parse),
+            compared: compared[i].as_deref().and_then(Compared::parse),
+            coverage: coverage[i],
+            target: None,
         });
     }
     Ok(out)
@@ -716,7 +828,13 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
         value: Option<f64>,
         ci_low: Option<f64>,
         ci_high: Option<f64>,
+        ci99_low: Option<f64>,
+        ci99_high: Option<f64>,
         suppressed: bool,
+        suppression_reason: Option<&'static str>,
+        compared: Option<&'static str>,
+        coverage: Option<f64>,
+        target: Option<&'static str>,
     }
     let mut order: Vec<&Cell> = cells.iter().collect();
     order.sort_by(|a, b| a.key().cmp(&b.key()));
@@ -736,7 +854,14 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
                 value: shown(c.value),
                 ci_low: shown(c.ci_low),
                 ci_high: shown(c.ci_high),
+                ci99_low: shown(c.ci99_low),
+                ci99_high: shown(c.ci99_high),
                 suppressed: c.suppressed,
+                suppression_reason: c.reason.filter(|_| c.suppressed).map(Reason::as_str),
+                // Never beside a hidden cell, whatever was computed.
+                compared: c.compared.filter(|_| !c.suppressed).map(Compared::as_str),
+                coverage: c.coverage,
+                target: c.target.filter(|_| !c.suppressed).map(crate::target::Standing::as_str),
             }
         })
         .collect();
@@ -752,6 +877,7 @@ async fn data_quality(
     ctx: &SessionContext,
     snapshot: &Snapshot,
     reused: &BTreeMap<(String, String), (u64, u64)>,
+    coverage: &Coverage,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     #[derive(Serialize, Default)]
     struct Row {
@@ -769,6 +895,7 @@ async fn data_quality(
         residence_unknown: Option<u64>,
         residence_mapped_by_share: Option<u64>,
         dangling_evaluations: Option<u64>,
+        coverage: Option<f64>,
     }
     type Key = (String, Option<String>, Option<String>, Option<String>);
     // The latest record of each delivered file (a backfill records a file again).
@@ -850,6 +977,8 @@ async fn data_quality(
         if row.delivery.is_none() {
             continue;
         }
+        let year = period.get(..4).and_then(|y| y.parse::<i32>().ok());
+        row.coverage = year.and_then(|y| coverage.get(&(rhf.clone(), extract.clone(), y)).copied());
         let n = |figure| by_period.get(&(rhf.clone(), figure, period.clone())).copied().unwrap_or(0);
         match extract.as_str() {
             "coding" => {
@@ -862,6 +991,69 @@ async fn data_quality(
     }
     let rows: Vec<Row> = rows.into_values().collect();
     json_batches(data_quality_schema(), &rows)
+}
+
+/// Coverage by (rhf, extract, year).
+pub type Coverage = BTreeMap<(String, String, i32), f64>;
+
+/// Coverage (indicators.md, "Coverage"): per region, extract and year, the months with an accepted
+/// delivery ÷ the months of the year up to the newest month any region delivered of that extract
+/// that year. Every region of [`lms_schemas::Rhf::ALL`] has a figure for every (extract, year) any
+/// region delivered: 0 where it delivered nothing.
+pub fn coverage(snapshot: &Snapshot) -> Coverage {
+    coverage_of(snapshot.periods.keys().map(|k| (k.rhf.as_str(), k.extract.as_str(), k.period.as_str())))
+}
+
+/// [`coverage`] of the delivered periods: (rhf, extract, `YYYY-MM`).
+pub fn coverage_of<'a>(delivered: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Coverage {
+    let mut months: BTreeMap<(String, String, i32), BTreeSet<u32>> = BTreeMap::new();
+    let mut newest: BTreeMap<(String, i32), u32> = BTreeMap::new();
+    for (rhf, extract, period) in delivered {
+        let (Some(year), Some(month)) =
+            (period.get(..4).and_then(|y| y.parse().ok()), period.get(5..7).and_then(|m| m.parse().ok()))
+        else {
+            continue;
+        };
+        months.entry((rhf.to_string(), extract.to_string(), year)).or_default().insert(month);
+        let n = newest.entry((extract.to_string(), year)).or_default();
+        *n = (*n).max(month);
+    }
+    let mut out = Coverage::new();
+    for ((extract, year), last) in newest {
+        for rhf in lms_schemas::Rhf::ALL {
+            let key = (rhf.code().to_string(), extract.clone(), year);
+            let delivered = months.get(&key).map_or(0, |m| m.iter().filter(|&&m| m <= last).count());
+            out.insert(key, delivered as f64 / f64::from(last));
+        }
+    }
+    out
+}
+
+/// Sets each cell's `coverage` (its region's for the indicator's extract and year; the lowest of
+/// the regions for a national cell) and withholds the shown rhf and hf cells whose coverage is below
+/// `min_coverage` (reason `coverage`). Returns how many it withheld. After disclosure control: a
+/// cell withheld for coverage is not confidential, so it takes no part in secondary suppression.
+fn withhold_by_coverage(cells: &mut [Cell], catalogue: &[Indicator], coverage: &Coverage, min_coverage: f64) -> usize {
+    let extract: BTreeMap<&str, String> =
+        catalogue.iter().map(|i| (i.id.as_str(), i.extract.name().to_string())).collect();
+    let mut withheld = 0;
+    for c in cells.iter_mut() {
+        let Some(extract) = extract.get(c.indicator.as_str()) else { continue };
+        let of = |rhf: &str| coverage.get(&(rhf.to_string(), extract.clone(), c.year)).copied();
+        c.coverage = match (&c.level, &c.rhf) {
+            (Level::National, _) => {
+                lms_schemas::Rhf::ALL.iter().filter_map(|r| of(r.code())).min_by(|a, b| a.total_cmp(b))
+            }
+            (_, Some(rhf)) => of(rhf),
+            _ => None,
+        };
+        if c.level != Level::National && !c.suppressed && c.coverage.is_some_and(|v| v < min_coverage) {
+            c.suppressed = true;
+            c.reason = Some(Reason::Coverage);
+            withheld += 1;
+        }
+    }
+    withheld
 }
 
 /// A timestamp as the Arrow JSON reader takes it.
@@ -883,6 +1075,10 @@ pub struct IndicatorPublisher {
     pub full: bool,
     /// [`BuildOptions::session`]: build on a distributed engine (`lms-ballista publish`).
     pub session: Option<BuildSession>,
+    /// [`BuildOptions::min_coverage`].
+    pub min_coverage: f64,
+    /// [`BuildOptions::targets`] (`[[target]]` of lms.toml).
+    pub targets: Vec<crate::target::Target>,
 }
 
 impl IndicatorPublisher {
@@ -893,6 +1089,8 @@ impl IndicatorPublisher {
             memory_limit: Some(BUILD_MEMORY_LIMIT),
             full: false,
             session: None,
+            min_coverage: MIN_COVERAGE,
+            targets: Vec::new(),
         }
     }
 }
@@ -914,9 +1112,13 @@ impl lms_lake::Publish for IndicatorPublisher {
             h.update(i.sql.as_bytes());
         }
         h.update(self.min_count.to_le_bytes());
+        h.update(self.min_coverage.to_le_bytes());
+        // Targets are part of what is published (`target` on the cells).
+        h.update(serde_json::to_string(&self.targets).unwrap_or_default().as_bytes());
         format!(
-            "min_count={};sql={};reference={}",
+            "min_count={};min_coverage={};sql={};reference={}",
             self.min_count,
+            self.min_coverage,
             hex::encode(&h.finalize()[..8]),
             reference_version()
         )
@@ -936,6 +1138,8 @@ impl lms_lake::Publish for IndicatorPublisher {
                 // definitions (min_count, SQL and reference data are all in the fingerprint).
                 reuse: !self.full && next.published.as_deref() == Some(self.fingerprint().as_str()),
                 session: self.session.clone(),
+                min_coverage: self.min_coverage,
+                targets: &self.targets,
             },
         )
         .await
@@ -956,9 +1160,12 @@ impl lms_lake::Publish for IndicatorPublisher {
             "indicators built"
         );
         let mut files = Vec::new();
-        for ((table, schema), batches) in
-            published_schemas().into_iter().zip([&built.indicator_values, &built.variation, &built.data_quality])
-        {
+        for ((table, schema), batches) in published_schemas().into_iter().zip([
+            &built.indicator_values,
+            &built.variation,
+            &built.data_quality,
+            &built.funnel,
+        ]) {
             let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);
             // The basis rides with data_quality, which is outside the digest (the figures' files
             // stay the bytes a full build writes).

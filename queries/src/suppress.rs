@@ -33,9 +33,99 @@ pub struct Cell {
     pub value: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// The 99.8 % interval (`ci_low`/`ci_high` are the 95 % one).
+    pub ci99_low: Option<f64>,
+    pub ci99_high: Option<f64>,
     /// A share: its complement (denominator − numerator) is checked too.
     pub share: bool,
     pub suppressed: bool,
+    /// Why it is suppressed (set with `suppressed`).
+    pub reason: Option<Reason>,
+    /// An rhf or hf cell's 95 % interval against the national value (`crate::compare`).
+    pub compared: Option<Compared>,
+    /// Its region's coverage of the extract that year; a national cell's is the lowest of the
+    /// regions' (`crate::publish::coverage`).
+    pub coverage: Option<f64>,
+    /// Where its value stands against the indicator's configured target (`crate::target`).
+    pub target: Option<crate::target::Standing>,
+}
+
+/// Why a cell is hidden (indicators.md, "Why a cell is hidden"); [`LEGEND`] says it in words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// Its numerator is 1 to `min_count − 1`.
+    Primary,
+    /// A share whose denominator minus numerator is 1 to `min_count − 1`.
+    Complement,
+    /// Hidden in a round of secondary suppression, so no hidden cell can be worked out.
+    Secondary,
+    /// Its region delivered too few months of the extract that year.
+    Coverage,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 4] = [Reason::Primary, Reason::Complement, Reason::Secondary, Reason::Coverage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Primary => "primary",
+            Reason::Complement => "complement",
+            Reason::Secondary => "secondary",
+            Reason::Coverage => "coverage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Each reason with a sentence in Norwegian bokmål and in English: the table `legend` and
+/// `GET /api/v1/legend`.
+pub const LEGEND: [(Reason, &str, &str); 4] = [
+    (
+        Reason::Primary,
+        "Prikket fordi telleren er mindre enn terskelen for prikking (1–4 med standard terskel 5): så få personer eller hendelser kan identifisere noen.",
+        "Suppressed because the numerator is below the disclosure threshold (1 to 4 at the default threshold of 5): so few persons or events could identify someone.",
+    ),
+    (
+        Reason::Complement,
+        "Prikket fordi nevneren minus telleren er mindre enn terskelen for prikking: andelen ville vist en liten gruppe.",
+        "Suppressed because the denominator minus the numerator is below the disclosure threshold: the share would reveal a small group.",
+    ),
+    (
+        Reason::Secondary,
+        "Prikket (sekundærprikking) slik at en annen prikket celle ikke kan regnes ut ved subtraksjon fra totalen.",
+        "Suppressed (secondary suppression) so that another suppressed cell cannot be worked out by subtraction from its total.",
+    ),
+    (
+        Reason::Coverage,
+        "Holdt tilbake fordi regionen har levert data for under 75 % av månedene i året.",
+        "Withheld because the region delivered data for less than 75 % of the months of the year.",
+    ),
+];
+
+/// How an rhf or hf cell compares with the nation: its 95 % interval lies wholly above, wholly
+/// below, or around the national value of the same indicator, year and breakdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compared {
+    Higher,
+    Similar,
+    Lower,
+}
+
+impl Compared {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compared::Higher => "higher",
+            Compared::Similar => "similar",
+            Compared::Lower => "lower",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Compared> {
+        [Compared::Higher, Compared::Similar, Compared::Lower].into_iter().find(|c| c.as_str() == s)
+    }
 }
 
 impl Cell {
@@ -51,20 +141,28 @@ pub struct Suppression {
     pub primary: usize,
     pub secondary: usize,
     pub rounds: usize,
+    /// Cells withheld for coverage (after disclosure control, by the build).
+    pub coverage: usize,
 }
 
 /// Whether a cell must be suppressed on its own figures.
 pub fn primary(cell: &Cell, min_count: i64) -> bool {
+    primary_reason(cell, min_count).is_some()
+}
+
+/// Why a cell must be suppressed on its own figures ([`Reason::Primary`] or
+/// [`Reason::Complement`]), if it must.
+pub fn primary_reason(cell: &Cell, min_count: i64) -> Option<Reason> {
     if cell.denominator == Some(0.0) {
-        return false;
+        return None;
     }
     let small = |n: i64| (1..min_count).contains(&n);
     if small(cell.numerator) {
-        return true;
+        return Some(Reason::Primary);
     }
     match (cell.share, cell.denominator) {
-        (true, Some(d)) if d > 0.0 => small(d.round() as i64 - cell.numerator),
-        _ => false,
+        (true, Some(d)) if d > 0.0 && small(d.round() as i64 - cell.numerator) => Some(Reason::Complement),
+        _ => None,
     }
 }
 
@@ -129,8 +227,12 @@ fn groups(cells: &[Cell]) -> Vec<(u8, Group)> {
 pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
     let mut report = Suppression::default();
     for c in cells.iter_mut() {
-        if !c.suppressed && primary(c, min_count) {
+        if c.suppressed {
+            continue;
+        }
+        if let Some(reason) = primary_reason(c, min_count) {
             c.suppressed = true;
+            c.reason = Some(reason);
             report.primary += 1;
         }
     }
@@ -169,6 +271,7 @@ pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
         report.secondary += add.len();
         for i in add {
             cells[i].suppressed = true;
+            cells[i].reason = Some(Reason::Secondary);
         }
     }
     report
@@ -191,8 +294,14 @@ mod tests {
             value: Some(n as f64),
             ci_low: None,
             ci_high: None,
+            ci99_low: None,
+            ci99_high: None,
             share: false,
             suppressed: false,
+            reason: None,
+            compared: None,
+            coverage: None,
+            target: None,
         }
     }
 
@@ -210,7 +319,7 @@ mod tests {
         let r = suppress(&mut cells, 5);
         let hidden: Vec<_> = cells.iter().filter(|c| c.suppressed).filter_map(|c| c.hf.clone()).collect();
         assert_eq!(hidden, ["B", "D"]);
-        assert_eq!(r, Suppression { primary: 1, secondary: 1, rounds: 1 });
+        assert_eq!(r, Suppression { primary: 1, secondary: 1, rounds: 1, coverage: 0 });
     }
 
     #[test]
@@ -235,7 +344,7 @@ mod tests {
         ];
         let r = suppress(&mut cells, 5);
         assert!(cells.iter().all(|c| c.suppressed));
-        assert_eq!(r, Suppression { primary: 1, secondary: 2, rounds: 2 });
+        assert_eq!(r, Suppression { primary: 1, secondary: 2, rounds: 2, coverage: 0 });
     }
 
     #[test]

@@ -195,7 +195,13 @@ fn rows_csv(rows: &[&ValueRow]) -> Result<Vec<u8>, ApiError> {
             "value",
             "ci_low",
             "ci_high",
+            "ci99_low",
+            "ci99_high",
             "suppressed",
+            "suppression_reason",
+            "compared",
+            "coverage",
+            "target",
         ])
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     }
@@ -228,6 +234,99 @@ pub async fn indicator(
     // The rows' JSON was written when the version was loaded: a poll only picks and joins.
     let kept = rows.iter().zip(json).filter(|(r, _)| filters.keep(r)).map(|(_, j)| &**j);
     Ok(with_etag(&view, "application/json", crate::state::join_json(kept)))
+}
+
+/// `GET /api/v1/indicators/{id}/funnel` (share indicators): each shown unit's share, the national
+/// share and the funnel limits; filters `year`, `level` (`rhf`, `hf`), `breakdown` (`breakdown=` the
+/// totals), `format=json|csv`.
+pub async fn funnel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    let indicator = known(&view, &id)?;
+    if indicator.unit != lms_queries::catalogue::Unit::Share {
+        return Err(ApiError::NotFound(format!("`{id}` has no funnel (funnels are drawn for shares)")));
+    }
+    let (mut year, mut level, mut breakdown, mut csv) = (None, None, None, false);
+    for (k, v) in &q {
+        match k.as_str() {
+            "year" => {
+                year = Some(v.parse::<i32>().map_err(|_| ApiError::BadRequest(format!("year `{v}`: expected YYYY")))?)
+            }
+            "level" => match v.as_str() {
+                "rhf" | "hf" => level = Some(v.clone()),
+                _ => return Err(ApiError::BadRequest(format!("level `{v}`: expected rhf or hf"))),
+            },
+            "breakdown" => breakdown = Some(v.clone()),
+            "format" => match v.as_str() {
+                "json" => csv = false,
+                "csv" => csv = true,
+                _ => return Err(ApiError::BadRequest(format!("format `{v}`: expected json or csv"))),
+            },
+            other => return Err(ApiError::BadRequest(format!("unknown parameter `{other}`"))),
+        }
+    }
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    let rows: Vec<&crate::state::FunnelRow> = view
+        .funnel
+        .get(&id)
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| year.is_none_or(|y| r.year == y))
+                .filter(|r| level.as_ref().is_none_or(|l| &r.level == l))
+                .filter(|r| breakdown.as_ref().is_none_or(|b| &r.breakdown == b))
+                .collect()
+        })
+        .unwrap_or_default();
+    if csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in &rows {
+            w.serialize(r).map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        let body = w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok(with_etag(&view, "text/csv; charset=utf-8", body));
+    }
+    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+}
+
+/// `GET /api/v1/legend` (`?format=csv` for CSV): every reason a cell can be hidden for, with a
+/// sentence in Norwegian bokmål and in English (the table `legend`).
+pub async fn legend(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    #[derive(Serialize)]
+    struct Row {
+        reason: &'static str,
+        text_nb: &'static str,
+        text_en: &'static str,
+    }
+    let rows: Vec<Row> = lms_queries::suppress::LEGEND
+        .iter()
+        .map(|(reason, nb, en)| Row { reason: reason.as_str(), text_nb: nb, text_en: en })
+        .collect();
+    match q.get("format").map(String::as_str) {
+        Some("csv") => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            for r in &rows {
+                w.serialize(r).map_err(|e| ApiError::Internal(e.to_string()))?;
+            }
+            let body = w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(with_etag(&view, "text/csv; charset=utf-8", body))
+        }
+        None | Some("json") => Ok(with_etag(&view, "application/json", json_body(&rows)?)),
+        Some(other) => Err(ApiError::BadRequest(format!("format `{other}`: expected json or csv"))),
+    }
 }
 
 pub async fn variation(

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::state::{ValueRow, View};
+use crate::state::{FunnelRow, ValueRow, View};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -64,9 +64,10 @@ fn bars(rows: &[&ValueRow], national: Option<f64>, unit: lms_queries::catalogue:
         if r.suppressed {
             let _ = write!(
                 svg,
-                r#"<text x="{}" y="{}" class="suppressed">prikket (suppressed)</text>"#,
+                r#"<text x="{}" y="{}" class="suppressed">prikket (suppressed: {})</text>"#,
                 left + 4.0,
-                y + 12.0
+                y + 12.0,
+                esc(r.suppression_reason.as_deref().unwrap_or("unknown"))
             );
             continue;
         }
@@ -74,9 +75,15 @@ fn bars(rows: &[&ValueRow], national: Option<f64>, unit: lms_queries::catalogue:
             let _ = write!(svg, r#"<text x="{}" y="{}" class="empty">–</text>"#, left + 4.0, y + 12.0);
             continue;
         };
+        // Coloured by the configured target where the indicator has one (Resultatportalen's
+        // green, yellow, red), else by level.
+        let (class, standing) = match r.target.as_deref() {
+            Some(t @ ("good" | "acceptable" | "below")) => (format!("target-{t}"), format!(" (target: {t})")),
+            _ => (class.to_string(), String::new()),
+        };
         let _ = write!(
             svg,
-            r#"<rect class="{class}" x="{left}" y="{}" width="{:.1}" height="{}"><title>{name}: {}</title></rect>"#,
+            r#"<rect class="{class}" x="{left}" y="{}" width="{:.1}" height="{}"><title>{name}: {}{standing}</title></rect>"#,
             y + 2.0,
             x(v) - left,
             row_h - 5.0,
@@ -163,6 +170,86 @@ fn trend(rows: &[&ValueRow], unit: lms_queries::catalogue::Unit) -> String {
     svg
 }
 
+/// A funnel plot: each unit's share (y) against its denominator (x, logarithmic), with the national
+/// share and the 95 % and 99.8 % limits as curves (from the rows' p₀ and φ, the formula of
+/// indicators.md "Funnel limits"); units outside a limit are drawn in its colour.
+fn funnel_plot(rows: &[&FunnelRow]) -> String {
+    let Some(first) = rows.first() else {
+        return "<p>No funnel: no unit with a shown share and a shown national share.</p>".into();
+    };
+    let (p0, factor) = (first.national, if first.overdispersed { first.phi.unwrap_or(1.0).sqrt() } else { 1.0 });
+    let (w, h, pad) = (560.0, 300.0, 46.0);
+    let n_min = rows.iter().map(|r| r.denominator).fold(f64::INFINITY, f64::min).max(1.0);
+    let n_max = rows.iter().map(|r| r.denominator).fold(0.0_f64, f64::max).max(n_min * 2.0);
+    let (l0, l1) = ((n_min / 1.5).ln(), (n_max * 1.5).ln());
+    let lowest = rows.iter().map(|r| r.value.min(r.low998)).fold(p0, f64::min);
+    let highest = rows.iter().map(|r| r.value.max(r.high998)).fold(p0, f64::max);
+    let (v0, v1) = ((lowest - 0.02).max(0.0), (highest + 0.02).min(1.0));
+    let x = |n: f64| pad + (w - 2.0 * pad) * (n.max(1.0).ln() - l0) / (l1 - l0);
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - v0) / (v1 - v0).max(1e-9);
+    let mut svg = format!(
+        r#"<svg class="funnel" role="img" width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    // The limit curves over 60 denominators, evenly spaced on the logarithmic axis.
+    for (z, class) in [(1.959964, "limit95"), (3.090232, "limit998")] {
+        for sign in [1.0, -1.0] {
+            let points: Vec<String> = (0..=60)
+                .map(|i| {
+                    let n = (l0 + (l1 - l0) * f64::from(i) / 60.0).exp();
+                    let v = (p0 + sign * z * factor * (p0 * (1.0 - p0) / n).sqrt()).clamp(v0, v1);
+                    format!("{:.1},{:.1}", x(n), y(v))
+                })
+                .collect();
+            let _ = write!(svg, r#"<polyline class="{class}" points="{}"/>"#, points.join(" "));
+        }
+    }
+    let _ = write!(
+        svg,
+        r#"<line class="national" x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><text class="national-label" x="{:.1}" y="{:.1}" text-anchor="end">Norge {:.1} %</text>"#,
+        pad,
+        w - pad,
+        y(p0),
+        y(p0),
+        w - pad,
+        y(p0) - 4.0,
+        100.0 * p0
+    );
+    for r in rows {
+        let class = match r.outside.as_deref() {
+            Some("above998" | "below998") => "out998",
+            Some(_) => "out95",
+            None => "inside",
+        };
+        let name = r.hf.as_deref().or(r.rhf.as_deref()).unwrap_or("?");
+        let _ = write!(
+            svg,
+            r#"<circle class="unit {class}" cx="{:.1}" cy="{:.1}" r="4"><title>{}: {:.3} of {:.0}{}</title></circle>"#,
+            x(r.denominator),
+            y(r.value),
+            esc(name),
+            r.value,
+            r.denominator,
+            r.outside.as_deref().map(|o| format!(" ({o})")).unwrap_or_default()
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="middle">denominator (log scale)</text><text class="label" x="4" y="{:.1}">share</text>"#,
+        w / 2.0,
+        h - 10.0,
+        pad - 10.0
+    );
+    if first.overdispersed {
+        let _ = write!(
+            svg,
+            r#"<text class="label" x="{pad}" y="14">over-dispersed: limits widened by √φ, φ = {:.2}</text>"#,
+            first.phi.unwrap_or(1.0)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// The page for one indicator (the first of the catalogue when `id` is not given).
 pub fn render(view: &View, id: Option<&str>) -> Option<String> {
     let indicator = match id {
@@ -180,9 +267,10 @@ pub fn render(view: &View, id: Option<&str>) -> Option<String> {
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733}nav{columns:3;font-size:.85rem;margin-bottom:1rem}
 nav a{display:block;color:#0b5394;text-decoration:none}nav a.current{font-weight:bold}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}.label{font-size:11px}.value{font-size:10px;fill:#333}
-rect.rhf{fill:#0b5394}rect.hf{fill:#6fa8dc}.whisker{stroke:#222;stroke-width:1;fill:none}
+rect.rhf{fill:#0b5394}rect.hf{fill:#6fa8dc}rect.target-good{fill:#27ae60}rect.target-acceptable{fill:#f1c40f}rect.target-below{fill:#c0392b}.whisker{stroke:#222;stroke-width:1;fill:none}
 .national{stroke:#c0392b;stroke-width:1.5;stroke-dasharray:4 3}.national-label{font-size:11px;fill:#c0392b}
-.suppressed{font-size:11px;fill:#8a6d3b;font-style:italic}.line{fill:none;stroke:#0b5394;stroke-width:2}circle{fill:#0b5394}
+.suppressed{font-size:11px;fill:#8a6d3b;font-style:italic}.limit95{fill:none;stroke:#7f8c8d;stroke-dasharray:5 3}
+.limit998{fill:none;stroke:#34495e}circle.out95{fill:#e67e22}circle.out998{fill:#c0392b}.note{font-size:.8rem;color:#555}.line{fill:none;stroke:#0b5394;stroke-width:2}circle{fill:#0b5394}
 table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.2rem .6rem;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;font-style:italic}</style></head><body>"#,
     );
@@ -217,12 +305,27 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
         let _ = write!(html, r#"</section><section id="breakdown"><h2>Norway by {}, {latest}</h2>"#, esc(name));
         html.push_str(&bars(&by, national, indicator.unit));
     }
+    // The funnel of a share: the health trusts of the latest year (the regions where no trust has one).
+    if let Some(all) = view.funnel.get(&indicator.id) {
+        let of = |level: &str| -> Vec<&FunnelRow> {
+            all.iter().filter(|r| r.year == latest && r.level == level && r.breakdown.is_empty()).collect()
+        };
+        let (level, rows) = match of("hf") {
+            rows if !rows.is_empty() => ("health trusts", rows),
+            _ => ("regions", of("rhf")),
+        };
+        let _ = write!(
+            html,
+            r#"</section><section id="funnel"><h2>Funnel plot, {level}, {latest}</h2><p class="note">Each unit's share against its denominator; the lines are the national share and its 95 % (dashed) and 99.8 % (solid) limits.</p>"#
+        );
+        html.push_str(&funnel_plot(&rows));
+    }
     html.push_str(r#"</section><section id="trend"><h2>National trend</h2>"#);
     let nat: Vec<&ValueRow> = rows.iter().copied().filter(|r| r.level == "national").collect();
     html.push_str(&trend(&nat, indicator.unit));
     let _ = write!(
         html,
-        r#"</section><section id="table"><h2>Values, {latest}</h2><table><thead><tr><th>unit</th><th>level</th><th>value</th><th>95 % interval</th><th>numerator</th><th>denominator</th></tr></thead><tbody>"#
+        r#"</section><section id="table"><h2>Values, {latest}</h2><table><thead><tr><th>unit</th><th>level</th><th>value</th><th>95 % interval</th><th>vs. Norway</th><th>target</th><th>numerator</th><th>denominator</th></tr></thead><tbody>"#
     );
     for r in rows.iter().filter(|r| r.year == latest) {
         let interval = match (r.ci_low, r.ci_high) {
@@ -230,21 +333,30 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
             _ => String::new(),
         };
         let (class, value) = if r.suppressed {
-            (r#" class="suppressed""#, "prikket".to_string())
+            let reason = r.suppression_reason.as_deref().unwrap_or("unknown");
+            (r#" class="suppressed""#, format!("prikket: {reason}"))
         } else {
             ("", show(r.value, indicator.unit))
         };
         let _ = write!(
             html,
-            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&unit_name(r)),
             r.level,
             esc(&value),
             esc(&interval),
+            esc(r.compared.as_deref().unwrap_or("")),
+            esc(r.target.as_deref().unwrap_or("")),
             r.numerator.map(|n| n.to_string()).unwrap_or_default(),
             r.denominator.map(|d| format!("{d:.0}")).unwrap_or_default()
         );
     }
-    html.push_str("</tbody></table></section></body></html>");
+    html.push_str("</tbody></table></section>");
+    // Why a cell is empty: the reasons of the legend (`GET /api/v1/legend`).
+    html.push_str(r#"<section id="legend"><h2>Why a cell is empty</h2><dl>"#);
+    for (reason, nb, en) in lms_queries::suppress::LEGEND {
+        let _ = write!(html, "<dt>prikket: {}</dt><dd>{} <i>{}</i></dd>", reason.as_str(), esc(nb), esc(en));
+    }
+    html.push_str("</dl></section></body></html>");
     Some(html)
 }

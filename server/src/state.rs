@@ -74,7 +74,23 @@ pub struct ValueRow {
     pub ci_low: Option<f64>,
     #[serde(default)]
     pub ci_high: Option<f64>,
+    #[serde(default)]
+    pub ci99_low: Option<f64>,
+    #[serde(default)]
+    pub ci99_high: Option<f64>,
     pub suppressed: bool,
+    /// Why the cell is hidden (`GET /api/v1/legend`).
+    #[serde(default)]
+    pub suppression_reason: Option<String>,
+    /// An rhf or hf cell against the nation: `higher`, `similar` or `lower`.
+    #[serde(default)]
+    pub compared: Option<String>,
+    /// The region's share of the year's months delivered (national: the lowest region's).
+    #[serde(default)]
+    pub coverage: Option<f64>,
+    /// Against the indicator's configured target: `good`, `acceptable` or `below`.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// One row of `variation`.
@@ -98,6 +114,31 @@ pub struct VariationRow {
     #[serde(default)]
     pub scv: Option<f64>,
     pub suppressed: bool,
+}
+
+/// One row of `funnel`: a unit's share against the nation's, with its funnel limits.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FunnelRow {
+    pub indicator: String,
+    pub year: i32,
+    pub level: String,
+    #[serde(default)]
+    pub rhf: Option<String>,
+    #[serde(default)]
+    pub hf: Option<String>,
+    pub breakdown: String,
+    pub denominator: f64,
+    pub value: f64,
+    pub national: f64,
+    pub low95: f64,
+    pub high95: f64,
+    pub low998: f64,
+    pub high998: f64,
+    #[serde(default)]
+    pub phi: Option<f64>,
+    pub overdispersed: bool,
+    #[serde(default)]
+    pub outside: Option<String>,
 }
 
 /// One row of the `data_freshness` view, as of loading.
@@ -132,6 +173,8 @@ pub struct View {
     /// Each cell's JSON object, aligned with `values`: a filtered answer joins the ones it keeps.
     pub row_json: BTreeMap<String, Vec<Box<str>>>,
     pub variation: BTreeMap<String, Vec<VariationRow>>,
+    /// Funnel rows by indicator (share indicators), in (year, level, breakdown, rhf, hf) order.
+    pub funnel: BTreeMap<String, Vec<FunnelRow>>,
     pub freshness: Vec<FreshnessRow>,
     pub runs: Vec<RunRecord>,
     /// The lake's part of `/metrics` (indicators, ETL, lake version, build), encoded once.
@@ -162,7 +205,13 @@ pub struct ApiRow<'a> {
     pub value: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    pub ci99_low: Option<f64>,
+    pub ci99_high: Option<f64>,
     pub suppressed: bool,
+    pub suppression_reason: Option<&'a str>,
+    pub compared: Option<&'a str>,
+    pub coverage: Option<f64>,
+    pub target: Option<&'a str>,
 }
 
 impl<'a> From<&'a ValueRow> for ApiRow<'a> {
@@ -180,7 +229,13 @@ impl<'a> From<&'a ValueRow> for ApiRow<'a> {
             value: r.value,
             ci_low: r.ci_low,
             ci_high: r.ci_high,
+            ci99_low: r.ci99_low,
+            ci99_high: r.ci99_high,
             suppressed: r.suppressed,
+            suppression_reason: r.suppression_reason.as_deref(),
+            compared: r.compared.as_deref(),
+            coverage: r.coverage,
+            target: r.target.as_deref(),
         }
     }
 }
@@ -237,6 +292,13 @@ impl View {
         for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year").await? {
             variation.entry(v.indicator.clone()).or_default().push(v);
         }
+        let mut funnel: BTreeMap<String, Vec<FunnelRow>> = BTreeMap::new();
+        for f in
+            rows::<FunnelRow>(&warehouse, "SELECT * FROM funnel ORDER BY indicator, year, level, breakdown, rhf, hf")
+                .await?
+        {
+            funnel.entry(f.indicator.clone()).or_default().push(f);
+        }
         let freshness = rows(
             &warehouse,
             "SELECT source, rhf, extract, CAST(newest_delivery AS VARCHAR) AS newest_delivery, months_delivered \
@@ -256,6 +318,7 @@ impl View {
             values_json,
             row_json,
             variation,
+            funnel,
             freshness,
             runs,
             metrics,

@@ -90,6 +90,15 @@ fn bad_configuration_is_a_usage_error() {
     let (code, _, err) = run(&["--config", config.to_str().unwrap(), "status"]);
     assert_eq!(code, 2);
     assert!(err.contains("[lake] url"), "{err}");
+    // A target of an indicator the catalogue does not have.
+    std::fs::write(
+        &config,
+        "[[target]]\nindicator = \"a0099_shares\"\nbetter = \"higher\"\ngood = 0.9\nacceptable = 0.8\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["--config", config.to_str().unwrap(), "status"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("[[target]] a0099_shares: no such indicator"), "{err}");
 }
 
 #[test]
@@ -168,7 +177,7 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     };
     let published = digest(&out);
     assert!(published.starts_with("sha256:") && published.len() == 71, "{out}");
-    assert!(out.contains("built from min_count=5;sql="), "{out}");
+    assert!(out.contains("built from min_count=5;min_coverage=0.75;sql="), "{out}");
     let reference = format!("reference data version {}", lms_queries::publish::reference_version());
     assert!(out.contains(&reference), "{out}");
     for rhf in ["HSO", "HV", "HMN", "HN"] {

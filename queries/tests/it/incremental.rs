@@ -130,6 +130,7 @@ async fn the_same_as_a_full_build(lab: &Lab, snapshot: &Snapshot, expected: &[i3
     assert_eq!(incremental.digest, full.digest);
     assert_eq!(incremental.indicator_values, full.indicator_values);
     assert_eq!(incremental.variation, full.variation);
+    assert_eq!(incremental.funnel, full.funnel);
     assert_eq!(incremental.data_quality, full.data_quality, "residence counts reused where not rebuilt");
     assert_eq!(incremental.basis, full.basis);
     assert!(written(lab, &lake, &incremental, "incremental").await == written(lab, &lake, &full, "full").await);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use lms_etl::{Etl, EtlOptions, Source};
 use lms_queries::publish::{BuildOptions, Published, build, build_within};
-use lms_queries::suppress::Cell;
+use lms_queries::suppress::{Cell, Reason};
 use lms_queries::{Access, Level, Warehouse};
 use lms_schemas::identity::{PseudonymKey, synthetic_number};
 use lms_schemas::{Reference, Rhf};
@@ -212,12 +212,17 @@ async fn fixture() -> Fixture {
     Fixture { _dir: dir, url, lake: etl.lake, snapshot }
 }
 
+/// The fixture's tables without the coverage rule: it holds March 2024 only, so every region's
+/// coverage is 1/3 or 0 (`coverage_withholds_regions_that_delivered_too_few_months` checks it).
 async fn published(f: &Fixture, min_count: i64) -> Published {
+    published_with(f, min_count, 0.0).await
+}
+
+async fn published_with(f: &Fixture, min_count: i64, min_coverage: f64) -> Published {
     let pop = population_csv();
     let reference = [("population", pop.as_str())];
-    build(&f.url, &f.lake, &f.snapshot, &BuildOptions { min_count, reference: &reference, ..BuildOptions::default() })
-        .await
-        .unwrap()
+    let options = BuildOptions { min_count, reference: &reference, min_coverage, ..BuildOptions::default() };
+    build(&f.url, &f.lake, &f.snapshot, &options).await.unwrap()
 }
 
 /// Looks cells up by (indicator, level, unit code, breakdown).
@@ -268,6 +273,21 @@ impl Cells<'_> {
     fn share(&self, id: &str, level: Level, unit: &str, breakdown: &str, n: i64, d: i64) {
         let v = (d > 0).then(|| n as f64 / d as f64);
         self.check(id, level, unit, breakdown, n, Some(d as f64), v);
+        // The Wilson interval, written out (indicators.md, "Intervals"), at 95 % and 99.8 %.
+        let c = self.cell(id, level, unit, breakdown);
+        for (z, low, high) in [(1.959964, c.ci_low, c.ci_high), (3.090232, c.ci99_low, c.ci99_high)] {
+            if d == 0 {
+                assert_eq!((low, high), (None, None), "no interval without a denominator: {id} {unit}");
+                continue;
+            }
+            let (p, n, z2) = (n as f64 / d as f64, d as f64, z * z);
+            let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+            let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+            let (want_low, want_high) = ((centre - half).max(0.0), (centre + half).min(1.0));
+            let (low, high) = (low.unwrap(), high.unwrap());
+            assert!((low - want_low).abs() < 1e-12, "{id} {unit} z={z}: low {low} ≠ {want_low}");
+            assert!((high - want_high).abs() < 1e-12, "{id} {unit} z={z}: high {high} ≠ {want_high}");
+        }
     }
 
     /// Asserts a count.
@@ -394,6 +414,7 @@ fn standardised(events: &[(&str, &str, &str)], areas: &[&str], by_age_only: Opti
     let total: f64 = AREAS.iter().flat_map(|a| ["F", "M"].map(|s| AGES.map(|g| population(a.0, s, g)))).flatten().sum();
     let mut rate = 0.0;
     let mut variance = 0.0;
+    let mut w_max = 0.0_f64;
     let mut d_sum = 0;
     let mut n_sum = 0.0;
     let sexes: Vec<&str> = match by_age_only {
@@ -416,11 +437,17 @@ fn standardised(events: &[(&str, &str, &str)], areas: &[&str], by_age_only: Opti
             if n > 0.0 {
                 rate += w * d as f64 / n;
                 variance += w * w * d as f64 / (n * n);
+                w_max = w_max.max(w / n);
             }
         }
     }
-    let (rate, sd) = (1000.0 * rate, 1000.0 * variance.sqrt());
-    (rate, (rate - 1.96 * sd).max(0.0), rate + 1.96 * sd, d_sum, n_sum)
+    // Fay–Feuer, as indicators.md writes it (the χ² quantiles are checked in `intervals.rs`).
+    let (y, v) = (rate, variance);
+    let q = lms_queries::interval::chi2_quantile;
+    let low = if y > 0.0 { v / (2.0 * y) * q(0.025, 2.0 * y * y / v) } else { 0.0 };
+    let (vw, yw) = (v + w_max * w_max, y + w_max);
+    let high = vw / (2.0 * yw) * q(0.975, 2.0 * yw * yw / vw);
+    (1000.0 * rate, 1000.0 * low, 1000.0 * high, d_sum, n_sum)
 }
 
 /// A0099 contacts with a known home: (area, sex, age group). c10 (Oslo without district) is left out.
@@ -575,7 +602,7 @@ async fn evaluations() {
     let (a, b) = (3.0_f64, 12.5_f64);
     let mean = (a + b) / 2.0;
     let sd = (((a - mean).powi(2) + (b - mean).powi(2)) / 1.0).sqrt();
-    let half = 1.96 * sd / 2.0_f64.sqrt();
+    let half = 1.959964 * sd / 2.0_f64.sqrt();
     for (level, unit) in [(National, ""), (Region, "HSO"), (Hf, "VV")] {
         c.check("pam_change", level, unit, "", 2, None, Some(mean));
         let cell = c.cell("pam_change", level, unit, "");
@@ -647,6 +674,75 @@ async fn disclosure_control_on_the_published_table() {
     }
     assert_eq!(hidden, p.cells.iter().filter(|c| c.suppressed).count());
     assert_eq!(hidden, p.suppression.primary + p.suppression.secondary);
+    // Each hidden cell says why: course_runs HSO (4) for its numerator, a0099_share national
+    // (complement 4) for its complement, and the rest as the rule's rounds chose them.
+    assert_eq!(c.cell("course_runs", Region, "HSO", "").reason, Some(Reason::Primary));
+    assert_eq!(c.cell("a0099_share", National, "", "").reason, Some(Reason::Complement));
+    let by = |r: Reason| p.cells.iter().filter(|c| c.reason == Some(r)).count();
+    assert_eq!(by(Reason::Primary) + by(Reason::Complement), p.suppression.primary);
+    assert_eq!(by(Reason::Secondary), p.suppression.secondary);
+    assert!(p.suppression.secondary > 0, "the fixture has secondary suppression");
+    assert_eq!(by(Reason::Coverage), 0, "coverage is not applied here");
+    let reason = batch.column_by_name("suppression_reason").unwrap();
+    let reason = reason.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+    for i in 0..batch.num_rows() {
+        assert_eq!(suppressed.value(i), reason.is_valid(i), "row {i}: a reason exactly where hidden");
+    }
+}
+
+/// Coverage (indicators.md, "Coverage"): months delivered ÷ months up to the newest any region
+/// delivered, per region, extract and year; worked out by hand.
+#[test]
+fn coverage_counts_months_up_to_the_newest_any_region_delivered() {
+    let delivered = [
+        ("HSO", "coding", "2024-01"),
+        ("HSO", "coding", "2024-02"),
+        ("HSO", "coding", "2024-03"),
+        ("HSO", "coding", "2024-04"),
+        ("HV", "coding", "2024-01"),
+        ("HV", "coding", "2024-04"),
+        ("HV", "activity", "2024-02"),
+        ("HMN", "coding", "2023-12"),
+    ];
+    let c = lms_queries::publish::coverage_of(delivered.into_iter());
+    let get = |rhf: &str, extract: &str, year: i32| c.get(&(rhf.to_string(), extract.to_string(), year)).copied();
+    // Coding 2024 runs to April: HSO 4/4, HV 2/4, HMN and HN nothing.
+    assert_eq!(get("HSO", "coding", 2024), Some(1.0));
+    assert_eq!(get("HV", "coding", 2024), Some(0.5));
+    assert_eq!(get("HMN", "coding", 2024), Some(0.0));
+    assert_eq!(get("HN", "coding", 2024), Some(0.0));
+    // Activity 2024 runs to February (its own extract): HV 1/2.
+    assert_eq!(get("HV", "activity", 2024), Some(0.5));
+    assert_eq!(get("HSO", "activity", 2024), Some(0.0));
+    // Coding 2023: December is the newest, so 1/12 for HMN.
+    assert_eq!(get("HMN", "coding", 2023), Some(1.0 / 12.0));
+    assert_eq!(get("HSO", "evaluation", 2024), None, "nobody delivered evaluations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_withholds_regions_that_delivered_too_few_months() {
+    let f = fixture().await;
+    // Threshold 1 suppresses nothing for disclosure; coverage 0.75 withholds every region's cells:
+    // the fixture delivers March 2024 only (1/3 for HSO and HV, 0 for HMN and HN).
+    let p = published_with(&f, 1, 0.75).await;
+    let c = Cells(&p.cells);
+    assert_eq!((p.suppression.primary, p.suppression.secondary), (0, 0));
+    let hso = c.cell("course_runs", Region, "HSO", "");
+    assert!(hso.suppressed);
+    assert_eq!((hso.reason, hso.coverage), (Some(Reason::Coverage), Some(1.0 / 3.0)));
+    let vv = c.cell("a0099_share", Hf, "VV", "");
+    assert_eq!((vv.suppressed, vv.reason, vv.coverage), (true, Some(Reason::Coverage), Some(1.0 / 3.0)));
+    // The nation is shown, with the lowest region's coverage (HMN and HN delivered nothing).
+    let nation = c.cell("course_runs", National, "", "");
+    assert_eq!((nation.suppressed, nation.reason, nation.coverage), (false, None, Some(0.0)));
+    assert_eq!(nation.numerator, 5);
+    let regional = p.cells.iter().filter(|c| c.level != National).count();
+    assert_eq!(p.suppression.coverage, regional, "every region and trust cell withheld");
+    assert!(p.cells.iter().filter(|c| c.level != National).all(|c| c.reason == Some(Reason::Coverage)));
+    // data_quality carries the figures: HSO's coding row 1/3.
+    let text = String::from_utf8(lms_queries::format::csv(&p.data_quality)).unwrap();
+    let hso_coding = text.lines().find(|l| l.starts_with("hso,") && l.contains(",coding,")).unwrap();
+    assert!(hso_coding.ends_with(&format!(",{}", 1.0_f64 / 3.0)), "{hso_coding}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -660,9 +756,11 @@ async fn data_quality_counts_unknown_residence_and_dangling_evaluations() {
         text.lines().find(|l| l.starts_with(&format!("{source},")) && l.contains(&format!(",{extract},"))).unwrap()
     };
     // residence_unknown, residence_mapped_by_share (no split code in the fixture), dangling_evaluations.
-    assert!(line("hso", "coding").ends_with(",2,0,"), "{}", line("hso", "coding"));
-    assert!(line("hv", "coding").ends_with(",0,0,"), "{}", line("hv", "coding"));
-    assert!(line("hso", "evaluation").ends_with(",,,2"), "{}", line("hso", "evaluation"));
+    // Then coverage: March of the year up to March, 1/3.
+    let third = format!("{}", 1.0_f64 / 3.0);
+    assert!(line("hso", "coding").ends_with(&format!(",2,0,,{third}")), "{}", line("hso", "coding"));
+    assert!(line("hv", "coding").ends_with(&format!(",0,0,,{third}")), "{}", line("hv", "coding"));
+    assert!(line("hso", "evaluation").ends_with(&format!(",,,2,{third}")), "{}", line("hso", "evaluation"));
     assert!(line("hso", "activity").contains(",5,5,0,"), "read, loaded, rejected: {}", line("hso", "activity"));
 }
 

@@ -1,7 +1,9 @@
 //! The lake as SQL: tables from the committed files only, read-only statements, access levels.
 
+mod funnel;
 mod incremental;
 mod indicators;
+mod intervals;
 mod kommune_history;
 mod publish;
 mod reproducible;

@@ -13,7 +13,7 @@
 //!   cells, and a threshold of 1 hides nothing.
 
 use lms_queries::catalogue::Level;
-use lms_queries::suppress::{Cell, Suppression, primary, suppress};
+use lms_queries::suppress::{Cell, Reason, Suppression, primary, suppress};
 use proptest::prelude::*;
 
 /// The threshold of the rule (`min_count`).
@@ -100,8 +100,14 @@ fn make_cell(level: Level, rhf: Option<&str>, hf: Option<&str>, breakdown: Strin
         value,
         ci_low: None,
         ci_high: None,
+        ci99_low: None,
+        ci99_high: None,
         share,
         suppressed: false,
+        reason: None,
+        compared: None,
+        coverage: None,
+        target: None,
     }
 }
 
@@ -294,9 +300,30 @@ proptest! {
             newly += usize::from(a.suppressed && !b.suppressed);
             let mut same = a.clone();
             same.suppressed = b.suppressed;
+            same.reason = b.reason;
             prop_assert!(same == *b, "changed more than the flag of {}", label(a));
         }
         prop_assert_eq!(report.primary + report.secondary, newly);
+    }
+
+    #[test]
+    fn f_every_hidden_cell_says_why(t in any_table()) {
+        let mut cells = build(&t);
+        let report = suppress(&mut cells, MIN);
+        let small = |n: i64| (1..MIN).contains(&n);
+        let mut secondary = 0;
+        for c in &cells {
+            let complement = c.denominator.filter(|&d| c.share && d > 0.0).map(|d| d.round() as i64 - c.numerator);
+            let expected = match (c.suppressed, small(c.numerator), complement.is_some_and(small)) {
+                (false, _, _) => None,
+                (true, true, _) => Some(Reason::Primary),
+                (true, false, true) => Some(Reason::Complement),
+                (true, false, false) => Some(Reason::Secondary),
+            };
+            prop_assert_eq!(c.reason, expected, "{}", label(c));
+            secondary += usize::from(c.reason == Some(Reason::Secondary));
+        }
+        prop_assert_eq!(secondary, report.secondary);
     }
 
     #[test]

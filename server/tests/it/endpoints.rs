@@ -92,7 +92,86 @@ async fn catalogue_and_indicator_values() {
     assert!(!hidden.is_empty());
     for r in hidden {
         assert!(r["value"].is_null() && r["numerator"].is_null() && r["ci_low"].is_null(), "{r}");
+        assert!(r["ci99_low"].is_null() && r["ci99_high"].is_null() && r["compared"].is_null(), "{r}");
+        let reason = r["suppression_reason"].as_str().unwrap_or_default();
+        assert!(["primary", "complement", "secondary", "coverage"].contains(&reason), "a hidden cell says why: {r}");
     }
+    // Shown cells say nothing of suppression; units with an interval are compared with the nation.
+    for r in all.as_array().unwrap().iter().filter(|r| r["suppressed"] == false) {
+        assert!(r["suppression_reason"].is_null(), "{r}");
+        if r["level"] != "national" && !r["ci_low"].is_null() {
+            assert!(["higher", "similar", "lower"].contains(&r["compared"].as_str().unwrap_or_default()), "{r}");
+        }
+    }
+
+    // The funnel of a share: one row per shown trust with a denominator, none for a hidden one.
+    let (status, _, funnel) =
+        get(addr, "/api/v1/indicators/a0099_share/funnel?year=2024&level=hf&breakdown=", Some(DASHBOARD)).await;
+    assert_eq!(status, 200, "{funnel}");
+    let funnel = json(&funnel);
+    let funnel = funnel.as_array().unwrap();
+    let cells: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["year"] == 2024 && r["level"] == "hf" && r["breakdown"] == "")
+        .collect();
+    let shown: Vec<&str> = cells
+        .iter()
+        .filter(|r| r["suppressed"] == false && r["denominator"].as_f64().is_some_and(|d| d > 0.0))
+        .map(|r| r["hf"].as_str().unwrap())
+        .collect();
+    let mut drawn: Vec<&str> = funnel.iter().map(|r| r["hf"].as_str().unwrap()).collect();
+    assert!(!drawn.is_empty());
+    let (mut shown, drawn_count) = (shown, drawn.len());
+    shown.sort();
+    drawn.sort();
+    drawn.dedup();
+    assert_eq!(drawn.len(), drawn_count, "one row per trust");
+    assert_eq!(drawn, shown, "the shown trusts");
+    for r in funnel {
+        let f = |k: &str| r[k].as_f64().unwrap();
+        assert!(f("low998") <= f("low95") && f("low95") <= f("national") && f("national") <= f("high95"), "{r}");
+        assert!(f("high95") <= f("high998") && f("low998") >= 0.0 && f("high998") <= 1.0, "{r}");
+    }
+    let (status, _, csv) =
+        get(addr, "/api/v1/indicators/a0099_share/funnel?year=2024&level=hf&format=csv", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("indicator,year,level,rhf,hf,breakdown,denominator,value,national,"), "{csv}");
+    assert_eq!(get(addr, "/api/v1/indicators/course_runs/funnel", Some(DASHBOARD)).await.0, 404, "a count has none");
+    assert_eq!(get(addr, "/api/v1/indicators/a0099_share/funnel?level=nation", Some(DASHBOARD)).await.0, 400);
+
+    // The target of the size-class rate (main.rs): good ≥ 0.25, acceptable ≥ 0.23, below.
+    let (_, _, rates) = get(addr, "/api/v1/indicators/education_rate_by_size_class?year=2024", Some(DASHBOARD)).await;
+    let rates = json(&rates);
+    assert!(!rates.as_array().unwrap().is_empty());
+    for r in rates.as_array().unwrap() {
+        let expected = match r["value"].as_f64() {
+            Some(v) if v >= 0.25 => "good",
+            Some(v) if v >= 0.23 => "acceptable",
+            Some(_) => "below",
+            None => {
+                assert!(r["target"].is_null(), "no value, no target: {r}");
+                continue;
+            }
+        };
+        assert_eq!(r["target"], expected, "{r}");
+    }
+    // An indicator without a target has none.
+    assert!(all.as_array().unwrap().iter().all(|r| r["target"].is_null()));
+
+    // The legend: every reason, in bokmål and English, as JSON and CSV.
+    let (status, _, legend) = get(addr, "/api/v1/legend", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    let legend = json(&legend);
+    let reasons: Vec<&str> = legend.as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["primary", "complement", "secondary", "coverage"]);
+    assert!(legend.as_array().unwrap().iter().all(|r| r["text_nb"].is_string() && r["text_en"].is_string()));
+    let (status, _, csv) = get(addr, "/api/v1/legend?format=csv", Some(DASHBOARD)).await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("reason,text_nb,text_en\nprimary,"), "{csv}");
+    let (status, _, _) = get(addr, "/api/v1/legend", None).await;
+    assert_eq!(status, 401, "the legend needs a token like every API answer");
 
     // CSV: the same rows.
     let (status, headers, body) =
@@ -102,7 +181,7 @@ async fn catalogue_and_indicator_values() {
     let mut lines = body.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "time,indicator,year,level,rhf,hf,breakdown,numerator,denominator,value,ci_low,ci_high,suppressed"
+        "time,indicator,year,level,rhf,hf,breakdown,numerator,denominator,value,ci_low,ci_high,ci99_low,ci99_high,suppressed,suppression_reason,compared,coverage,target"
     );
     assert_eq!(lines.count(), 6);
 
@@ -141,7 +220,10 @@ async fn etag_and_if_none_match() {
     assert!(p["digest"].as_str().unwrap().starts_with("sha256:") && p["digest"].as_str().unwrap().len() == 71, "{p}");
     assert_eq!(p["digested_tables"], serde_json::json!(["indicator_values", "variation"]));
     let definitions = p["definitions"].as_str().unwrap();
-    assert!(definitions.starts_with("min_count=5;sql=") && definitions.contains(";reference="), "{p}");
+    assert!(
+        definitions.starts_with("min_count=5;min_coverage=0.75;sql=") && definitions.contains(";reference="),
+        "{p}"
+    );
     assert_eq!(p["reference_version"], lms_queries::publish::reference_version(), "{p}");
     for path in TAGGED {
         let r = client().get(format!("http://{addr}{path}")).bearer_auth(DASHBOARD).send().await.unwrap();
@@ -186,7 +268,11 @@ async fn a_republish_with_nothing_changed_keeps_the_digest_and_the_etag() {
         reference: std::sync::Arc::new(lms_schemas::Reference::embedded().unwrap()),
         key: lms_schemas::identity::PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
         options: lms_etl::EtlOptions::default(),
-        publisher: Some(std::sync::Arc::new(lms_queries::IndicatorPublisher::new(&url, 5))),
+        // The definitions the shared lake was published with (main.rs), target included.
+        publisher: Some(std::sync::Arc::new(lms_queries::IndicatorPublisher {
+            targets: vec![crate::size_class_target()],
+            ..lms_queries::IndicatorPublisher::new(&url, 5)
+        })),
     };
     assert_eq!(etl.republish().await.unwrap().version, Some(2));
     assert_eq!(state.refresh().await.unwrap(), Some(2));

@@ -47,7 +47,11 @@ pub fn lake_url() -> &'static str {
                         reference,
                         key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
                         options: EtlOptions::default(),
-                        publisher: Some(Arc::new(IndicatorPublisher::new(&url, 5))),
+                        // A target on the size-class rate, so the page and the API have one to show.
+                        publisher: Some(Arc::new(IndicatorPublisher {
+                            targets: vec![size_class_target()],
+                            ..IndicatorPublisher::new(&url, 5)
+                        })),
                     };
                     let sources: Vec<Source> = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", Rhf::Hmn), ("hn", Rhf::Hn)]
                         .into_iter()
@@ -67,6 +71,17 @@ pub fn lake_url() -> &'static str {
 }
 
 /// The secrets of the test tokens, one per role.
+/// The fixture's target: `education_rate_by_size_class` is good at 0.25 per 1 000 or more,
+/// acceptable from 0.23.
+pub fn size_class_target() -> lms_queries::target::Target {
+    lms_queries::target::Target {
+        indicator: "education_rate_by_size_class".into(),
+        better: lms_queries::target::Better::Higher,
+        good: 0.25,
+        acceptable: 0.23,
+    }
+}
+
 pub const DASHBOARD: &str = "dash-secret";
 pub const CONTROLLER: &str = "ctrl-secret";
 pub const ANALYST: &str = "analyst-secret";
