@@ -199,31 +199,53 @@ def build(lake, threads):
 
     standardise = (QUERIES / "sql" / "standardise.sql").read_text()
     per_indicator = {}
-    con.execute("""CREATE TEMP TABLE indicator_values (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR,
+    con.execute("""CREATE TEMP TABLE indicator_values (indicator VARCHAR, year INT, period VARCHAR, level VARCHAR, rhf VARCHAR,
                    hf VARCHAR, breakdown VARCHAR, numerator BIGINT, denominator DOUBLE, value DOUBLE,
                    ci_low DOUBLE, ci_high DOUBLE, variance DOUBLE, w_max DOUBLE, sd DOUBLE,
                    ci99_low DOUBLE, ci99_high DOUBLE, suppressed BOOLEAN DEFAULT false)""")
-    con.execute("""CREATE TEMP TABLE strata_all (indicator VARCHAR, year INT, level VARCHAR, rhf VARCHAR, hf VARCHAR,
-                   breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, d DOUBLE, n DOUBLE, w DOUBLE)""")
+    con.execute("""CREATE TEMP TABLE strata_all (indicator VARCHAR, year INT, period VARCHAR, level VARCHAR, rhf VARCHAR,
+                   hf VARCHAR, breakdown VARCHAR, sex VARCHAR, age_group VARCHAR, d DOUBLE, n DOUBLE, w DOUBLE)""")
+
+    def keep_strata(id_, period):
+        con.execute(f"""INSERT INTO strata_all
+            SELECT {quote(id_)} AS indicator, CAST(year AS INT) AS year, {period} AS period, {LEVEL} AS level,
+                   CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
+                   coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
+                   CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
+                   CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
+            FROM strata""")
     columns = "indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high, " \
               + ", ".join(EXTRA)
-    units, methods = {}, {}
+    # Pooled windows (publish.rs `windows`): middle years whose neighbours also have coding rows.
+    years = {r[0] for r in con.execute("SELECT DISTINCT CAST(substr(period, 1, 4) AS INT) FROM coding").fetchall()}
+    middles = sorted(y for y in years if y - 1 in years and y + 1 in years)
+    units, methods, view_of = {}, {}, {}
     for path in sorted((QUERIES / "indicators").glob("*.sql")):
         id_, method, unit, sql = indicator(path)
         units[id_], methods[id_] = unit, method
+        view_of[id_] = re.search(r"^-- view:\s*(\w+)", path.read_text(), re.M).group(1)
         t = time.perf_counter()
         try:
             if method == "standardised":
                 con.execute(f"CREATE OR REPLACE TEMP TABLE strata AS {sql}")
                 con.execute(f"INSERT INTO indicator_values ({columns}) "
                             f"SELECT {quote(id_)}, * FROM ({cells_query(standardise, ['variance', 'w_max'])})")
-                con.execute(f"""INSERT INTO strata_all
-                    SELECT {quote(id_)} AS indicator, CAST(year AS INT) AS year, {LEVEL} AS level,
-                           CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf,
-                           coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
-                           CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
-                           CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
-                    FROM strata""")
+                keep_strata(id_, "CAST(CAST(year AS INT) AS VARCHAR)")
+                if middles and view_of[id_] == "residence":
+                    # publish.rs `pooled_strata_query`: d and n summed over the window, the middle
+                    # year's w; then the same standardisation, marked with the window's period.
+                    values = ", ".join(f"({m})" for m in middles)
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE single_strata AS SELECT * FROM strata""")
+                    con.execute(f"""CREATE OR REPLACE TEMP TABLE strata AS
+                        SELECT m.middle AS year, s.rhf, s.hf, s.breakdown, s.sex, s.age_group,
+                               sum(s.d) AS d, sum(s.n) AS n, max(CASE WHEN s.year = m.middle THEN s.w END) AS w
+                        FROM (VALUES {values}) AS m(middle)
+                        JOIN single_strata s ON s.year >= m.middle - 1 AND s.year <= m.middle + 1
+                        GROUP BY m.middle, s.rhf, s.hf, s.breakdown, s.sex, s.age_group""")
+                    con.execute(f"INSERT INTO indicator_values ({columns}, period) "
+                                f"SELECT {quote(id_)}, *, CAST(year - 1 AS VARCHAR) || '-' || CAST(year + 1 AS VARCHAR) "
+                                f"FROM ({cells_query(standardise, ['variance', 'w_max'])})")
+                    keep_strata(id_, "CAST(CAST(year AS INT) - 1 AS VARCHAR) || '-' || CAST(CAST(year AS INT) + 1 AS VARCHAR)")
             else:
                 # A mean's query gives its standard deviation (`sd`), as publish.rs finds it.
                 names = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) q LIMIT 0").description]
@@ -234,6 +256,7 @@ def build(lake, threads):
             raise SystemExit(f"indicator {id_} ({path.name}): {e}")
         per_indicator[id_] = time.perf_counter() - t
 
+    con.execute("UPDATE indicator_values SET period = CAST(year AS VARCHAR) WHERE period IS NULL")
     t = time.perf_counter()
     intervals(con, units, methods)
     phases["intervals"] = time.perf_counter() - t
@@ -257,7 +280,8 @@ def compare(con, lake):
     if not files:
         return {"error": "no published indicator_values in the lake"}
     con.execute(f"CREATE TEMP VIEW lms_values AS SELECT * FROM read_parquet({quote(files[-1])})")
-    key = " AND ".join(f"l.{k} IS NOT DISTINCT FROM d.{k}" for k in ["indicator", "year", "level", "rhf", "hf", "breakdown"])
+    key = " AND ".join(f"l.{k} IS NOT DISTINCT FROM d.{k}"
+                       for k in ["indicator", "year", "period", "level", "rhf", "hf", "breakdown"])
     differs = " OR ".join(
         f"(l.{c} IS NULL) <> (d.{c} IS NULL) OR abs(l.{c} - d.{c}) > 1e-9 * greatest(1, abs(d.{c}))"
         for c in ["numerator", "denominator", "value", "ci_low", "ci_high", "ci99_low", "ci99_high"])

@@ -1,6 +1,6 @@
 //! `compared` (indicators.md, "Compared with the nation"): an rhf or hf cell is `higher` or `lower`
 //! where its 95 % interval lies wholly above or wholly below the national value of the same
-//! indicator, year and breakdown, and `similar` where the interval holds it.
+//! indicator, year (or pooled window) and breakdown, and `similar` where the interval holds it.
 //!
 //! Invariant: a cell gets a comparison only when neither it nor the national cell is suppressed and
 //! both have their figures, so `compared` never says anything of a hidden value.
@@ -12,10 +12,10 @@ use crate::suppress::{Cell, Compared};
 
 /// Sets `compared` on every rhf and hf cell of `cells` (clearing it where it cannot be said).
 pub fn compare(cells: &mut [Cell]) {
-    let national: HashMap<(&str, i32, &str), f64> = cells
+    let national: HashMap<(&str, i32, &str, &str), f64> = cells
         .iter()
         .filter(|c| c.level == Level::National && !c.suppressed)
-        .filter_map(|c| c.value.map(|v| ((c.indicator.as_str(), c.year, c.breakdown.as_str()), v)))
+        .filter_map(|c| c.value.map(|v| ((c.indicator.as_str(), c.year, c.period.as_str(), c.breakdown.as_str()), v)))
         .collect();
     let verdicts: Vec<Option<Compared>> = cells
         .iter()
@@ -23,7 +23,7 @@ pub fn compare(cells: &mut [Cell]) {
             if c.level == Level::National || c.suppressed {
                 return None;
             }
-            let nation = *national.get(&(c.indicator.as_str(), c.year, c.breakdown.as_str()))?;
+            let nation = *national.get(&(c.indicator.as_str(), c.year, c.period.as_str(), c.breakdown.as_str()))?;
             let (low, high) = (c.ci_low?, c.ci_high?);
             Some(if low > nation {
                 Compared::Higher

@@ -249,17 +249,26 @@ pub struct Reused {
 impl Reused {
     /// Reads from the published tables registered in `ctx` what the years outside `rebuilt` keep.
     /// `scope` gives, for each indicator whose cells are computed for some years only, those years.
+    /// `pooled`: the middle years of the pooled windows computed (the windows holding a rebuilt year).
     pub async fn read(
         ctx: &SessionContext,
         catalogue: &[Indicator],
         scope: &BTreeMap<&str, &BTreeSet<i32>>,
+        pooled: &BTreeSet<i32>,
         rebuilt: &BTreeSet<i32>,
     ) -> Result<Reused, QueryError> {
         let mut kept = Vec::new();
         let mut unit: BTreeMap<&str, Unit> = BTreeMap::new();
         for i in catalogue {
             if let Some(years) = scope.get(i.id.as_str()) {
-                kept.push(format!("(indicator = '{}' AND {})", i.id, year_not_in(years)));
+                // A single year's rows (period = year) outside the years computed; a pooled
+                // window's outside the windows computed.
+                kept.push(format!(
+                    "(indicator = '{}' AND ((length(period) = 4 AND {}) OR (length(period) > 4 AND {})))",
+                    i.id,
+                    year_not_in(years),
+                    year_not_in(pooled)
+                ));
                 unit.insert(&i.id, i.unit);
             }
         }
@@ -269,7 +278,7 @@ impl Reused {
         let kept = kept.join(" OR ");
         let mut cells = Vec::new();
         let sql = format!(
-            "SELECT indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
+            "SELECT indicator, year, period, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
                     ci99_low, ci99_high, suppressed, suppression_reason, coverage
              FROM indicator_values WHERE {kept}"
         );

@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::incremental::{self, Reads, Reused};
 use crate::keep::Keep;
-use crate::suppress::{Cell, Compared, Reason, Suppression, suppress};
+use crate::suppress::{Cell, Compared, Reason, Suppression, suppress_with_windows};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
 use crate::{compare, interval};
 use lms_schemas::ExtractKind;
@@ -58,11 +58,12 @@ fn f64f(name: &str) -> Field {
     Field::new(name, DataType::Float64, true)
 }
 
-/// `indicator_values`: one row per (indicator, year, level, rhf, hf, breakdown).
+/// `indicator_values`: one row per (indicator, year, period, level, rhf, hf, breakdown).
 pub fn indicator_values_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("indicator", false),
         Field::new("year", DataType::Int32, false),
+        utf8("period", false),
         utf8("level", false),
         utf8("rhf", true),
         utf8("hf", true),
@@ -82,11 +83,12 @@ pub fn indicator_values_schema() -> SchemaRef {
     ]))
 }
 
-/// `variation`: one row per (indicator, year) of the residence-view standardised rates.
+/// `variation`: one row per (indicator, year, period) of the residence-view standardised rates.
 pub fn variation_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("indicator", false),
         Field::new("year", DataType::Int32, false),
+        utf8("period", false),
         Field::new("areas", DataType::Int64, false),
         f64f("max"),
         f64f("min"),
@@ -371,10 +373,19 @@ pub async fn build_within(
         (Some(before), Some(now)) => Some(incremental::changed_years(before, now)),
         _ => None,
     };
+    // The pooled windows of the lake, and, in an incremental build, the windows holding a rebuilt
+    // year: those are computed again, which needs the coding of their three years.
+    let windows = windows(snapshot);
+    let pooled_scope: Option<BTreeSet<i32>> = rebuilt
+        .as_ref()
+        .map(|years| windows.iter().copied().filter(|m| years.iter().any(|y| (m - 1..=m + 1).contains(y))).collect());
+    let computed_windows = pooled_scope.as_ref().unwrap_or(&windows);
     let scoped;
     let tables = match &rebuilt {
         Some(years) => {
-            scoped = incremental::scoped(snapshot, years);
+            let mut read: BTreeSet<i32> = years.clone();
+            read.extend(computed_windows.iter().flat_map(|m| [m - 1, *m, m + 1]));
+            scoped = incremental::scoped(snapshot, &read);
             &scoped
         }
         None => snapshot,
@@ -429,25 +440,33 @@ pub async fn build_within(
             scope.insert(&i.id, years);
         }
     }
-    let reused = match &rebuilt {
-        Some(years) => Reused::read(ctx, catalogue, &scope, years).await?,
-        None => Reused::default(),
+    let reused = match (&rebuilt, &pooled_scope) {
+        (Some(years), Some(pooled)) => Reused::read(ctx, catalogue, &scope, pooled, years).await?,
+        _ => Reused::default(),
     };
-    let kept = |indicator: &str, year: i32| scope.get(indicator).is_none_or(|years| years.contains(&year));
+    // A single year's cell is kept where its year is computed, a pooled window's where the window
+    // holds a rebuilt year.
+    let kept = |indicator: &str, year: i32, period: &str| {
+        if period.len() > 4 {
+            pooled_scope.as_ref().is_none_or(|windows| windows.contains(&year))
+        } else {
+            scope.get(indicator).is_none_or(|years| years.contains(&year))
+        }
+    };
     prepare(ctx, scratch.path(), keep).await?;
     let mut cells = Vec::new();
     let mut strata = Vec::new();
     for indicator in catalogue {
         let started = std::time::Instant::now();
-        let (mut c, s) = compute(ctx, keep, indicator).await?;
+        let (mut c, s) = compute(ctx, keep, indicator, computed_windows).await?;
         // The cells of the years not computed are read from tables without those years' rows:
         // the published ones stand in for them.
-        c.retain(|c| kept(&c.indicator, c.year));
+        c.retain(|c| kept(&c.indicator, c.year, &c.period));
         tracing::debug!(indicator = %indicator.id, seconds = started.elapsed().as_secs_f64(), "indicator computed");
         cells.extend(c);
         strata.extend(s);
     }
-    let mut suppression = suppress(&mut cells, min_count);
+    let mut suppression = suppress_with_windows(&mut cells, &reused.cells, min_count);
     let coverage = coverage(snapshot);
     suppression.coverage = withhold_by_coverage(&mut cells, catalogue, &coverage, options.min_coverage);
     // Compared with the nation over every cell: a computed region's nation may be reused, and the
@@ -468,7 +487,7 @@ pub async fn build_within(
     let started = std::time::Instant::now();
     let mut variation = conform(collect(ctx, VARIATION).await?, variation_schema())?;
     if rebuilt.is_some() {
-        variation = keep_rows(variation, |indicator, year| kept(indicator, year))?;
+        variation = keep_rows(variation, |indicator, year, period| kept(indicator, year, period))?;
         variation.extend(conform(reused.variation, variation_schema())?);
     }
     let variation = vec![sorted_by_indicator_and_year(&variation)?];
@@ -495,15 +514,20 @@ pub async fn build_within(
 }
 
 /// The rows of `batches` (with columns `indicator` and `year`) for which `keep` holds.
-fn keep_rows(batches: Vec<RecordBatch>, keep: impl Fn(&str, i32) -> bool) -> Result<Vec<RecordBatch>, QueryError> {
+fn keep_rows(
+    batches: Vec<RecordBatch>,
+    keep: impl Fn(&str, i32, &str) -> bool,
+) -> Result<Vec<RecordBatch>, QueryError> {
     batches
         .into_iter()
         .map(|b| {
             let indicator = column(&b, "indicator", &DataType::Utf8)?;
             let year = column(&b, "year", &DataType::Int32)?;
+            let period = column(&b, "period", &DataType::Utf8)?;
             let (indicator, year) = (indicator.as_string::<i32>(), year.as_primitive::<Int32Type>());
+            let period = period.as_string::<i32>();
             let mask: datafusion::arrow::array::BooleanArray =
-                (0..b.num_rows()).map(|i| Some(keep(indicator.value(i), year.value(i)))).collect();
+                (0..b.num_rows()).map(|i| Some(keep(indicator.value(i), year.value(i), period.value(i)))).collect();
             datafusion::arrow::compute::filter_record_batch(&b, &mask).map_err(sql_error)
         })
         .collect()
@@ -516,7 +540,7 @@ fn sorted_by_indicator_and_year(batches: &[RecordBatch]) -> Result<RecordBatch, 
     let all = concat_batches(&variation_schema(), batches).map_err(sql_error)?;
     let by =
         |name: &str| SortColumn { values: all.column_by_name(name).expect("variation column").clone(), options: None };
-    let order = lexsort_to_indices(&[by("indicator"), by("year")], None).map_err(sql_error)?;
+    let order = lexsort_to_indices(&[by("indicator"), by("year"), by("period")], None).map_err(sql_error)?;
     take_record_batch(&all, &order).map_err(sql_error)
 }
 
@@ -619,6 +643,7 @@ fn strata_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("indicator", false),
         Field::new("year", DataType::Int32, true),
+        utf8("period", false),
         utf8("level", false),
         utf8("rhf", true),
         utf8("hf", true),
@@ -636,14 +661,15 @@ async fn compute(
     ctx: &SessionContext,
     keep: &Keep,
     indicator: &Indicator,
+    windows: &BTreeSet<i32>,
 ) -> Result<(Vec<Cell>, Vec<RecordBatch>), QueryError> {
     let context = |e: QueryError| QueryError::Sql(format!("indicator {} ({}): {e}", indicator.id, indicator.file));
-    let (batches, strata) = match indicator.method {
+    let (mut batches, mut strata) = match indicator.method {
         Method::Cells => {
             // A mean's query gives its standard deviation (`sd`), for the intervals.
             let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
             let extra: &[&str] = if df.schema().has_column_with_unqualified_name("sd") { &["sd"] } else { &[] };
-            (collect(ctx, &cells_query_with(&indicator.sql, extra)).await.map_err(context)?, Vec::new())
+            (vec![(collect(ctx, &cells_query_with(&indicator.sql, extra)).await.map_err(context)?, false)], Vec::new())
         }
         Method::Standardised => {
             let df = ctx.sql(&indicator.sql).await.map_err(|e| context(sql_error(e)))?;
@@ -651,29 +677,84 @@ async fn compute(
             let raw = df.collect().await.map_err(|e| context(sql_error(e)))?;
             keep.table(ctx, "strata", schema, raw).await?;
             let cells = collect(ctx, &cells_query_with(STANDARDISE, &["variance", "w_max"])).await.map_err(context)?;
-            let strata = collect(
-                ctx,
-                &format!(
-                    "SELECT '{}' AS indicator, CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf,
-                            CAST(hf AS VARCHAR) AS hf, coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
-                            CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
-                            CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
-                     FROM strata",
-                    indicator.id
-                ),
-            )
-            .await
-            .map_err(context)?;
-            (cells, conform(strata, strata_schema())?)
+            let strata = collect(ctx, &strata_query(&indicator.id, false)).await.map_err(context)?;
+            (vec![(cells, false)], conform(strata, strata_schema())?)
         }
     };
+    // Pooled three-year windows of the residence-view standardised rates: the strata summed over
+    // the window's years, weighted by the middle year's weights (indicators.md, "Pooled three-year
+    // rates"), through the same standardisation.
+    if indicator.method == Method::Standardised && indicator.view == catalogue::View::Residence && !windows.is_empty() {
+        let pooled = collect(ctx, &pooled_strata_query(windows)).await.map_err(context)?;
+        let schema = pooled.first().map(|b| b.schema()).unwrap_or_else(strata_schema);
+        keep.table(ctx, "strata", schema, pooled).await?;
+        let cells = collect(ctx, &standardised_cells_query()).await.map_err(context)?;
+        batches.push((cells, true));
+        let pooled_strata = collect(ctx, &strata_query(&indicator.id, true)).await.map_err(context)?;
+        strata.extend(conform(pooled_strata, strata_schema())?);
+    }
     let mut cells = Vec::new();
-    for b in &batches {
-        let mut read = read_cells(b, |_| Ok((indicator.id.clone(), indicator.unit)))?;
-        with_intervals(b, &mut read, indicator)?;
-        cells.extend(read);
+    for (batches, pooled) in &batches {
+        for b in batches {
+            let mut read = read_cells(b, |_| Ok((indicator.id.clone(), indicator.unit)))?;
+            if *pooled {
+                for c in &mut read {
+                    c.period = format!("{}-{}", c.year - 1, c.year + 1);
+                }
+            }
+            with_intervals(b, &mut read, indicator)?;
+            cells.extend(read);
+        }
     }
     Ok((cells, strata))
+}
+
+/// The strata of the pooled windows with middle years `windows`, from the single years' `strata`:
+/// per stratum d and n summed over the three years, w of the middle year; `year` the middle year.
+pub fn pooled_strata_query(windows: &BTreeSet<i32>) -> String {
+    let middles: Vec<String> = windows.iter().map(|m| format!("({m})")).collect();
+    format!(
+        "SELECT m.middle AS year, s.rhf, s.hf, s.breakdown, s.sex, s.age_group,
+                sum(s.d) AS d, sum(s.n) AS n, max(CASE WHEN s.year = m.middle THEN s.w END) AS w
+         FROM (VALUES {}) AS m(middle)
+         JOIN strata s ON s.year >= m.middle - 1 AND s.year <= m.middle + 1
+         GROUP BY m.middle, s.rhf, s.hf, s.breakdown, s.sex, s.age_group",
+        middles.join(", ")
+    )
+}
+
+/// The cells of the standardised strata in the table `strata` (`sql/standardise.sql`), with the
+/// `variance` and `w_max` their intervals are computed from.
+pub fn standardised_cells_query() -> String {
+    cells_query_with(STANDARDISE, &["variance", "w_max"])
+}
+
+/// The strata of the table `strata` as rows of [`strata_schema`]; `pooled`: of pooled windows.
+fn strata_query(indicator: &str, pooled: bool) -> String {
+    let period = if pooled {
+        "CAST(CAST(year AS INT) - 1 AS VARCHAR) || '-' || CAST(CAST(year AS INT) + 1 AS VARCHAR)"
+    } else {
+        "CAST(CAST(year AS INT) AS VARCHAR)"
+    };
+    format!(
+        "SELECT '{indicator}' AS indicator, CAST(year AS INT) AS year, {period} AS period, {LEVEL} AS level,
+                CAST(rhf AS VARCHAR) AS rhf, CAST(hf AS VARCHAR) AS hf, coalesce(CAST(breakdown AS VARCHAR), '') AS breakdown,
+                CAST(sex AS VARCHAR) AS sex, CAST(age_group AS VARCHAR) AS age_group,
+                CAST(d AS DOUBLE) AS d, CAST(n AS DOUBLE) AS n, CAST(w AS DOUBLE) AS w
+         FROM strata"
+    )
+}
+
+/// The middle years of the pooled windows of a lake: years whose year before and after also have
+/// coded contacts (indicators.md: three consecutive years that all have rows of the extract).
+pub fn windows(snapshot: &Snapshot) -> BTreeSet<i32> {
+    let years: BTreeSet<i32> = snapshot
+        .periods
+        .keys()
+        .filter(|k| k.extract == "coding")
+        .filter_map(|k| k.period.get(..4).and_then(|y| y.parse().ok()))
+        .collect();
+    years.iter().copied().filter(|y| years.contains(&(y - 1)) && years.contains(&(y + 1))).collect()
 }
 
 /// Sets the 95 % and 99.8 % intervals of the cells read from `b` (indicators.md, "Intervals"):
@@ -779,6 +860,7 @@ pub(crate) fn read_cells(
     let (ci99_low, ci99_high) = (published_floats("ci99_low")?, published_floats("ci99_high")?);
     let (reason, compared) = (published_strings("suppression_reason")?, published_strings("compared")?);
     let coverage = published_floats("coverage")?;
+    let period = published_strings("period")?;
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         let (id, unit) = indicator(i)?;
@@ -790,6 +872,7 @@ pub(crate) fn read_cells(
         out.push(Cell {
             indicator: id,
             year: year.value(i),
+            period: period[i].clone().unwrap_or_else(|| year.value(i).to_string()),
             level,
             rhf: rhf[i].clone(),
             hf: hf[i].clone(),
@@ -819,6 +902,7 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
     struct Row<'a> {
         indicator: &'a str,
         year: i32,
+        period: &'a str,
         level: &'a str,
         rhf: Option<&'a str>,
         hf: Option<&'a str>,
@@ -845,6 +929,7 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
             Row {
                 indicator: &c.indicator,
                 year: c.year,
+                period: &c.period,
                 level: c.level.as_str(),
                 rhf: c.rhf.as_deref(),
                 hf: c.hf.as_deref(),
@@ -1039,7 +1124,15 @@ fn withhold_by_coverage(cells: &mut [Cell], catalogue: &[Indicator], coverage: &
     let mut withheld = 0;
     for c in cells.iter_mut() {
         let Some(extract) = extract.get(c.indicator.as_str()) else { continue };
-        let of = |rhf: &str| coverage.get(&(rhf.to_string(), extract.clone(), c.year)).copied();
+        // A pooled window's cell: the lowest of its three years.
+        let years = if c.pooled() { c.year - 1..=c.year + 1 } else { c.year..=c.year };
+        let of = |rhf: &str| {
+            years
+                .clone()
+                .map(|y| coverage.get(&(rhf.to_string(), extract.clone(), y)).copied())
+                .collect::<Option<Vec<f64>>>()
+                .and_then(|v| v.into_iter().min_by(|a, b| a.total_cmp(b)))
+        };
         c.coverage = match (&c.level, &c.rhf) {
             (Level::National, _) => {
                 lms_schemas::Rhf::ALL.iter().filter_map(|r| of(r.code())).min_by(|a, b| a.total_cmp(b))

@@ -22,7 +22,10 @@ use crate::catalogue::Level;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cell {
     pub indicator: String,
+    /// The year, or a pooled window's middle year.
     pub year: i32,
+    /// `YYYY` (= `year`) for one year, `YYYY-YYYY` for a pooled three-year window.
+    pub period: String,
     pub level: Level,
     pub rhf: Option<String>,
     pub hf: Option<String>,
@@ -129,9 +132,14 @@ impl Compared {
 }
 
 impl Cell {
-    /// What identifies the cell: (indicator, year, level, rhf, hf, breakdown).
-    pub fn key(&self) -> (&str, i32, Level, Option<&str>, Option<&str>, &str) {
-        (&self.indicator, self.year, self.level, self.rhf.as_deref(), self.hf.as_deref(), &self.breakdown)
+    /// What identifies the cell: (indicator, year, period, level, rhf, hf, breakdown).
+    pub fn key(&self) -> (&str, i32, &str, Level, Option<&str>, Option<&str>, &str) {
+        (&self.indicator, self.year, &self.period, self.level, self.rhf.as_deref(), self.hf.as_deref(), &self.breakdown)
+    }
+
+    /// A pooled window's cell (its period is not its year).
+    pub fn pooled(&self) -> bool {
+        self.period.len() > 4
     }
 }
 
@@ -187,7 +195,8 @@ fn groups(cells: &[Cell]) -> Vec<(u8, Group)> {
     let mut map: BTreeMap<Key, Group> = BTreeMap::new();
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     for (i, c) in cells.iter().enumerate() {
-        let ind = c.indicator.clone();
+        // A pooled window's cells are groups of their own.
+        let ind = format!("{}|{}", c.indicator, c.period);
         // (a) region with its HFs, (b) nation with its regions: per (indicator, year, breakdown).
         match c.level {
             Level::Hf => map
@@ -277,6 +286,48 @@ pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
     report
 }
 
+/// [`suppress`] for cells that include pooled three-year windows (indicators.md, "Pooled three-year
+/// rates"), and returns what it did in all.
+///
+/// A pooled cell's numerator is the sum of its three years' numerators. So where a year's cell of
+/// the same unit and breakdown is hidden, a shown pooled cell would give it away by subtraction
+/// (the window minus the shown years): the pooled cell is then hidden too (reason `secondary`).
+/// Single years are suppressed first, on their own groups; then the pooled cells, on theirs (a
+/// window's cells form their own groups), with those hidden for their years already counted.
+/// A pooled cell is never the reason a single year is hidden, so suppression stays within each
+/// year, and an incremental build that recomputes some years reads the others' state from the
+/// publication (`others`: cells not in `cells`, with their published `suppressed` and reason).
+///
+/// Invariant: a shown pooled cell has all three years shown (or hidden for coverage, which is not
+/// confidential), and no group of either kind has exactly one hidden cell (as for [`suppress`]).
+pub fn suppress_with_windows(cells: &mut Vec<Cell>, others: &[Cell], min_count: i64) -> Suppression {
+    let (mut singles, mut pooled): (Vec<Cell>, Vec<Cell>) = cells.drain(..).partition(|c| !c.pooled());
+    let mut report = suppress(&mut singles, min_count);
+    type Unit<'a> = (&'a str, i32, Level, Option<&'a str>, Option<&'a str>, &'a str);
+    let hidden: std::collections::HashSet<Unit<'_>> = singles
+        .iter()
+        .chain(others.iter().filter(|c| !c.pooled()))
+        .filter(|c| c.suppressed && c.reason != Some(Reason::Coverage))
+        .map(|c| (c.indicator.as_str(), c.year, c.level, c.rhf.as_deref(), c.hf.as_deref(), c.breakdown.as_str()))
+        .collect();
+    let mut by_year = 0;
+    for p in pooled.iter_mut().filter(|p| !p.suppressed) {
+        let unit = |y: i32| (p.indicator.as_str(), y, p.level, p.rhf.as_deref(), p.hf.as_deref(), p.breakdown.as_str());
+        if (p.year - 1..=p.year + 1).any(|y| hidden.contains(&unit(y))) {
+            p.suppressed = true;
+            p.reason = Some(Reason::Secondary);
+            by_year += 1;
+        }
+    }
+    let windows = suppress(&mut pooled, min_count);
+    report.primary += windows.primary;
+    report.secondary += windows.secondary + by_year;
+    report.rounds = report.rounds.max(windows.rounds);
+    cells.extend(singles);
+    cells.extend(pooled);
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +336,7 @@ mod tests {
         Cell {
             indicator: "x".into(),
             year: 2024,
+            period: "2024".into(),
             level,
             rhf: rhf.map(Into::into),
             hf: hf.map(Into::into),

@@ -105,6 +105,8 @@ struct Filters {
     rhf: Option<String>,
     hf: Option<String>,
     breakdown: Option<String>,
+    /// `YYYY` or `YYYY-YYYY`; `all` for both; none: the single years.
+    period: Option<String>,
     csv: bool,
 }
 
@@ -134,6 +136,16 @@ impl Filters {
                 "rhf" => f.rhf = Some(v.clone()),
                 "hf" => f.hf = Some(v.clone()),
                 "breakdown" => f.breakdown = Some(v.clone()),
+                "period" => {
+                    let year = |t: &str| t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit());
+                    let ok = v == "all" || year(v) || v.split_once('-').is_some_and(|(a, b)| year(a) && year(b));
+                    if !ok {
+                        return Err(ApiError::BadRequest(format!(
+                            "period={v}: expected a year (2024), a pooled window (2023-2025) or all"
+                        )));
+                    }
+                    f.period = Some(v.clone());
+                }
                 "format" => match v.as_str() {
                     "json" => f.csv = false,
                     "csv" => f.csv = true,
@@ -141,7 +153,7 @@ impl Filters {
                 },
                 _ => {
                     return Err(ApiError::BadRequest(format!(
-                        "unknown parameter `{k}` (expected year, from, to, level, rhf, hf, breakdown, format)"
+                        "unknown parameter `{k}` (expected year, from, to, level, rhf, hf, breakdown, period, format)"
                     )));
                 }
             }
@@ -156,6 +168,7 @@ impl Filters {
             && self.rhf.is_none()
             && self.hf.is_none()
             && self.breakdown.is_none()
+            && self.period.is_none()
     }
 
     fn keep(&self, r: &ValueRow) -> bool {
@@ -165,6 +178,11 @@ impl Filters {
             && self.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
             && self.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
             && self.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
+            && match self.period.as_deref() {
+                None => r.period.len() == 4,
+                Some("all") => true,
+                Some(p) => r.period == p,
+            }
     }
 }
 
@@ -186,6 +204,7 @@ fn rows_csv(rows: &[&ValueRow]) -> Result<Vec<u8>, ApiError> {
             "time",
             "indicator",
             "year",
+            "period",
             "level",
             "rhf",
             "hf",
@@ -332,6 +351,7 @@ pub async fn legend(
 pub async fn variation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = admit(&state, &headers, Role::Dashboard)?;
@@ -350,7 +370,17 @@ pub async fn variation(
         #[serde(flatten)]
         row: &'a crate::state::VariationRow,
     }
-    let rows: Vec<Row> = rows.iter().map(|row| Row { time: format!("{}-01-01T00:00:00Z", row.year), row }).collect();
+    // The single years, as before pooled windows; `period=all` or a window for those.
+    let period = q.get("period").map(String::as_str);
+    let rows: Vec<Row> = rows
+        .iter()
+        .filter(|r| match period {
+            None => r.period.len() == 4,
+            Some("all") => true,
+            Some(p) => r.period == p,
+        })
+        .map(|row| Row { time: format!("{}-01-01T00:00:00Z", row.year), row })
+        .collect();
     Ok(with_etag(&view, "application/json", json_body(&rows)?))
 }
 

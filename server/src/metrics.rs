@@ -28,18 +28,25 @@ pub fn lake_metrics(version: u64, values: &BTreeMap<String, Vec<ValueRow>>, runs
     };
     let indicator = gauge(
         "lms_indicator_value",
-        "Published indicator value for the latest year of each indicator (suppressed cells absent)",
-        &["indicator", "year", "level", "rhf", "hf", "breakdown"],
+        "Published indicator value for the latest year of each indicator, and its latest pooled three-year window (label period; suppressed cells absent)",
+        &["indicator", "year", "period", "level", "rhf", "hf", "breakdown"],
     );
     for (id, rows) in values {
-        let Some(latest) = rows.iter().map(|r| r.year).max() else { continue };
-        for r in rows.iter().filter(|r| r.year == latest && !r.suppressed) {
+        // The latest single year and the latest pooled window (middle year) of the indicator.
+        let latest = |pooled: bool| rows.iter().filter(|r| (r.period.len() > 4) == pooled).map(|r| r.year).max();
+        let (single, window) = (latest(false), latest(true));
+        let shown = rows.iter().filter(|r| {
+            let pooled = r.period.len() > 4;
+            !r.suppressed && Some(r.year) == if pooled { window } else { single }
+        });
+        for r in shown {
             if let Some(v) = r.value {
                 let year = r.year.to_string();
                 indicator
                     .with_label_values(&[
                         id.as_str(),
                         year.as_str(),
+                        r.period.as_str(),
                         r.level.as_str(),
                         r.rhf.as_deref().unwrap_or(""),
                         r.hf.as_deref().unwrap_or(""),

@@ -58,6 +58,8 @@ impl ServerOptions {
 pub struct ValueRow {
     pub indicator: String,
     pub year: i32,
+    /// `YYYY`, or `YYYY-YYYY` for a pooled three-year window (`year` is then its middle year).
+    pub period: String,
     pub level: String,
     #[serde(default)]
     pub rhf: Option<String>,
@@ -98,6 +100,7 @@ pub struct ValueRow {
 pub struct VariationRow {
     pub indicator: String,
     pub year: i32,
+    pub period: String,
     pub areas: i64,
     #[serde(default)]
     pub max: Option<f64>,
@@ -196,6 +199,7 @@ pub struct ApiRow<'a> {
     pub time: String,
     pub indicator: &'a str,
     pub year: i32,
+    pub period: &'a str,
     pub level: &'a str,
     pub rhf: Option<&'a str>,
     pub hf: Option<&'a str>,
@@ -220,6 +224,7 @@ impl<'a> From<&'a ValueRow> for ApiRow<'a> {
             time: format!("{}-01-01T00:00:00Z", r.year),
             indicator: &r.indicator,
             year: r.year,
+            period: &r.period,
             level: &r.level,
             rhf: r.rhf.as_deref(),
             hf: r.hf.as_deref(),
@@ -268,7 +273,7 @@ impl View {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let cells: Vec<ValueRow> = rows(
             &warehouse,
-            "SELECT * FROM indicator_values ORDER BY indicator, year, \
+            "SELECT * FROM indicator_values ORDER BY indicator, year, period, \
              CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END, rhf, hf, breakdown",
         )
         .await?;
@@ -286,10 +291,16 @@ impl View {
                 (id.clone(), json)
             })
             .collect();
-        let values_json =
-            row_json.iter().map(|(id, rows)| (id.clone(), Bytes::from(join_json(rows.iter().map(|r| &**r))))).collect();
+        // The answer without filters: the single years (pooled windows on request, `period=`).
+        let values_json = row_json
+            .iter()
+            .map(|(id, rows)| {
+                let singles = rows.iter().zip(&values[id]).filter(|(_, v)| v.period.len() == 4).map(|(r, _)| &**r);
+                (id.clone(), Bytes::from(join_json(singles)))
+            })
+            .collect();
         let mut variation: BTreeMap<String, Vec<VariationRow>> = BTreeMap::new();
-        for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year").await? {
+        for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year, period").await? {
             variation.entry(v.indicator.clone()).or_default().push(v);
         }
         let mut funnel: BTreeMap<String, Vec<FunnelRow>> = BTreeMap::new();

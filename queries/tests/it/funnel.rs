@@ -9,6 +9,7 @@ fn cell(level: Level, hf: Option<&str>, numerator: i64, denominator: f64) -> Cel
     Cell {
         indicator: "a0099_share".into(),
         year: 2024,
+        period: "2024".into(),
         level,
         rhf: (level != Level::National).then(|| "HSO".to_string()),
         hf: hf.map(Into::into),

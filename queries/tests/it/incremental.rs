@@ -175,6 +175,26 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
         assert!(lab.stage(pick) > 0, "{what}");
         let snapshot = lab.load_data_only().await;
         let full = the_same_as_a_full_build(&lab, &snapshot, years, evaluations).await;
+        // With January 2025, 2023–2025 all have contacts: the first pooled window, 2023-2025, for
+        // every residence-view standardised rate, with its variation row; none before.
+        let pooled = |id: &str| full.cells.iter().filter(|c| c.indicator == id && c.period == "2023-2025").count();
+        let windows = full.cells.iter().filter(|c| c.period.len() > 4).count();
+        if what == "January 2025" {
+            for id in [
+                "education_contacts_rate",
+                "education_persons_rate",
+                "education_rate_by_size_class",
+                "education_rate_by_sex",
+                "sami_area_education_rate",
+            ] {
+                assert!(pooled(id) > 0, "{id}: pooled cells");
+                assert!(full.cells.iter().all(|c| c.period.len() == 4 || c.year == 2024), "the middle year");
+            }
+            let text = String::from_utf8(lms_queries::format::csv(&full.variation)).unwrap();
+            assert!(text.contains(",2024,2023-2025,"), "a pooled variation row: {text}");
+        } else {
+            assert_eq!(windows, 0, "{what}: no window of three years yet");
+        }
         publishing.republish().await.unwrap();
         let published = publishing.lake.snapshot().await.unwrap();
         assert_eq!(published.digest, Some(full.digest), "{what}: the ETL's incremental publication");

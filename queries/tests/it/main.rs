@@ -5,6 +5,7 @@ mod incremental;
 mod indicators;
 mod intervals;
 mod kommune_history;
+mod pooled;
 mod publish;
 mod reproducible;
 mod suppression;

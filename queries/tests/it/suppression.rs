@@ -91,6 +91,7 @@ fn make_cell(level: Level, rhf: Option<&str>, hf: Option<&str>, breakdown: Strin
     Cell {
         indicator: "x".into(),
         year: 2024,
+        period: "2024".into(),
         level,
         rhf: rhf.map(Into::into),
         hf: hf.map(Into::into),

@@ -160,6 +160,19 @@ async fn catalogue_and_indicator_values() {
     // An indicator without a target has none.
     assert!(all.as_array().unwrap().iter().all(|r| r["target"].is_null()));
 
+    // Periods: a year's cells carry it as their period; `period=` filters, `period=all` adds the
+    // pooled windows (this two-year lake has none), a window of other years answers nothing.
+    let period_is_year = |r: &Value| r["period"].as_str().and_then(|p| p.parse::<i64>().ok()) == r["year"].as_i64();
+    assert!(all.as_array().unwrap().iter().all(period_is_year), "single years");
+    let (_, _, y2024) = get(addr, "/api/v1/indicators/a0099_share?period=2024", Some(DASHBOARD)).await;
+    let y2024 = json(&y2024);
+    assert_eq!(y2024.as_array().unwrap().len(), all.as_array().unwrap().iter().filter(|r| r["year"] == 2024).count());
+    let (_, _, every) = get(addr, "/api/v1/indicators/a0099_share?period=all", Some(DASHBOARD)).await;
+    assert_eq!(json(&every), all);
+    let (_, _, none) = get(addr, "/api/v1/indicators/education_contacts_rate?period=2022-2024", Some(DASHBOARD)).await;
+    assert_eq!(json(&none), serde_json::json!([]));
+    assert_eq!(get(addr, "/api/v1/indicators/a0099_share?period=24", Some(DASHBOARD)).await.0, 400);
+
     // The legend: every reason, in bokmål and English, as JSON and CSV.
     let (status, _, legend) = get(addr, "/api/v1/legend", Some(DASHBOARD)).await;
     assert_eq!(status, 200);
@@ -181,7 +194,7 @@ async fn catalogue_and_indicator_values() {
     let mut lines = body.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "time,indicator,year,level,rhf,hf,breakdown,numerator,denominator,value,ci_low,ci_high,ci99_low,ci99_high,suppressed,suppression_reason,compared,coverage,target"
+        "time,indicator,year,period,level,rhf,hf,breakdown,numerator,denominator,value,ci_low,ci_high,ci99_low,ci99_high,suppressed,suppression_reason,compared,coverage,target"
     );
     assert_eq!(lines.count(), 6);
 
@@ -450,7 +463,7 @@ async fn metrics_in_the_prometheus_text_format() {
         get(addr, "/api/v1/indicators/course_runs?year=2024&level=national&breakdown=", Some(DASHBOARD)).await;
     let value = json(&api)[0]["value"].as_f64().unwrap();
     let line = format!(
-        r#"lms_indicator_value{{breakdown="",hf="",indicator="course_runs",level="national",rhf="",year="2024"}} {value}"#
+        r#"lms_indicator_value{{breakdown="",hf="",indicator="course_runs",level="national",period="2024",rhf="",year="2024"}} {value}"#
     );
     assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     assert!(!text.contains(r#"year="2023""#), "only the latest year");
