@@ -6,8 +6,12 @@ usage: duckdb_indicators.py LAKE_DIR [--threads N] [--out FILE]
 
 Follows queries/src/publish.rs: the prelude's views, the eleven the Rust build keeps in memory
 materialised as temporary tables (`contact` stays a view); each indicator wrapped as `cells_query`
-wraps it; standardised ones through standardise.sql, their strata kept for variation.sql; the two
-data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
+wraps it; standardised ones through standardise.sql (the residence-view ones also for every pooled
+three-year window), their strata kept for variation.sql; the intervals (Fay–Feuer, Wilson, normal at
+95 % and 99.8 %) computed with NumPy and SciPy from the cells, as queries/src/interval.rs does; the
+two data-quality counts. Disclosure control is not applied: every cell has `suppressed = false`.
+With --compare, also recomputes the funnel table in DuckDB SQL from lms's published shown cells and
+compares it with lms's `funnel`.
 
 Prints JSON: {"seconds", "cells", "variation_rows", "per_indicator": {id: seconds}, "phases": {step:
 seconds} (each prelude view as `prelude.NAME`), ...}; seconds is
@@ -110,8 +114,8 @@ def intervals(con, units, methods):
     import pyarrow as pa
     from scipy.stats import chi2
 
-    t = con.execute("""SELECT rowid AS id, indicator, numerator, denominator, value, variance, w_max, sd
-                       FROM indicator_values""").fetch_arrow_table()
+    t = con.sql("""SELECT rowid AS id, indicator, numerator, denominator, value, variance, w_max, sd
+                   FROM indicator_values""").to_arrow_table()
     col = lambda name: t.column(name).to_numpy(zero_copy_only=False).astype(float)
     ind = t.column("indicator").to_pylist()
     num, den, val, var, wm, sd = (col(c) for c in ["numerator", "denominator", "value", "variance", "w_max", "sd"])
@@ -288,7 +292,73 @@ def compare(con, lake):
     lms_cells, duck_cells = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ["lms_values", "indicator_values"])
     matched, differing = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE NOT l.suppressed AND ({differs}))
                                          FROM lms_values l JOIN indicator_values d ON {key}""").fetchone()
-    return {"file": files[-1].name, "lms_cells": lms_cells, "duckdb_cells": duck_cells, "matched": matched,
+    out = {"file": files[-1].name, "lms_cells": lms_cells, "duckdb_cells": duck_cells, "matched": matched,
+           "differing": differing}
+    units = {i: u for i, _, u, _ in map(indicator, (QUERIES / "indicators").glob("*.sql"))}
+    out["funnel"] = compare_funnel(con, lake, units)
+    return out
+
+
+def compare_funnel(con, lake, units):
+    """lms's published `funnel` against the funnel DuckDB computes here, in SQL, from the shown cells
+    of lms's published indicator_values (indicators.md, "Funnel limits"): p₀, the limits, the
+    winsorised φ (nearest rank ⌈p·k⌉), the χ² test, `overdispersed` and `outside`."""
+    files = sorted((Path(lake) / "published" / "funnel").glob("*.parquet"))
+    if not files:
+        return {"error": "no published funnel in the lake"}
+    shares = ", ".join(quote(i) for i, u in units.items() if u == "share")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE duck_funnel AS
+        WITH shown AS (
+            SELECT * FROM lms_values WHERE indicator IN ({shares}) AND NOT suppressed AND value IS NOT NULL
+        ),
+        nation AS (SELECT indicator, year, breakdown, value AS p0 FROM shown WHERE level = 'national'),
+        units AS (
+            SELECT u.indicator, u.year, u.level, u.rhf, u.hf, u.breakdown, u.denominator AS n, u.value AS p, n0.p0,
+                   sqrt(n0.p0 * (1 - n0.p0) / u.denominator) AS se
+            FROM shown u JOIN nation n0 USING (indicator, year, breakdown)
+            WHERE u.level IN ('rhf', 'hf') AND u.denominator > 0
+        ),
+        z AS (
+            SELECT *, CASE WHEN p0 > 0 AND p0 < 1 THEN (p - p0) / se END AS z,
+                   count(*) OVER g AS k,
+                   row_number() OVER (PARTITION BY indicator, year, level, breakdown ORDER BY (p - p0) / nullif(se, 0)) AS r
+            FROM units WINDOW g AS (PARTITION BY indicator, year, level, breakdown)
+        ),
+        clip AS (
+            SELECT indicator, year, level, breakdown,
+                   max(CASE WHEN r = greatest(1, CAST(ceil(k * 10 / 100.0) AS INT)) THEN z END) AS lo,
+                   max(CASE WHEN r = greatest(1, CAST(ceil(k * 90 / 100.0) AS INT)) THEN z END) AS hi
+            FROM z GROUP BY indicator, year, level, breakdown
+        ),
+        phi AS (
+            SELECT z.indicator, z.year, z.level, z.breakdown, max(z.k) AS k,
+                   CASE WHEN max(z.k) >= 2 AND bool_and(z.z IS NOT NULL)
+                        THEN sum(power(least(greatest(z.z, c.lo), c.hi), 2)) / max(z.k) END AS phi
+            FROM z JOIN clip c USING (indicator, year, level, breakdown)
+            GROUP BY z.indicator, z.year, z.level, z.breakdown
+        ),
+        limits AS (
+            SELECT z.*, f.phi,
+                   coalesce(f.phi * f.k > f.k - 1 + 1.644854 * sqrt(2 * (f.k - 1)), false) AS overdispersed
+            FROM z JOIN phi f USING (indicator, year, level, breakdown)
+        )
+        SELECT indicator, year, level, rhf, hf, breakdown, n AS denominator, p AS value, p0 AS national, phi, overdispersed,
+               least(greatest(p0 - 1.959964 * w * se, 0), 1) AS low95, least(greatest(p0 + 1.959964 * w * se, 0), 1) AS high95,
+               least(greatest(p0 - 3.090232 * w * se, 0), 1) AS low998, least(greatest(p0 + 3.090232 * w * se, 0), 1) AS high998
+        FROM (SELECT *, CASE WHEN overdispersed THEN sqrt(phi) ELSE 1 END AS w FROM limits)""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW lms_funnel AS SELECT * FROM read_parquet({quote(files[-1])})")
+    key = " AND ".join(f"l.{k} IS NOT DISTINCT FROM d.{k}"
+                       for k in ["indicator", "year", "level", "rhf", "hf", "breakdown"])
+    differs = " OR ".join(
+        [f"(l.{c} IS NULL) <> (d.{c} IS NULL) OR abs(l.{c} - d.{c}) > 1e-9 * greatest(1, abs(d.{c}))"
+         for c in ["denominator", "value", "national", "phi", "low95", "high95", "low998", "high998"]]
+        + ["l.overdispersed <> d.overdispersed",
+           """l.outside IS DISTINCT FROM CASE WHEN d.value > d.high998 THEN 'above998' WHEN d.value > d.high95 THEN 'above95'
+                WHEN d.value < d.low998 THEN 'below998' WHEN d.value < d.low95 THEN 'below95' END"""])
+    lms_rows, duck_rows = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ["lms_funnel", "duck_funnel"])
+    matched, differing = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE {differs})
+                                         FROM lms_funnel l JOIN duck_funnel d ON {key}""").fetchone()
+    return {"file": files[-1].name, "lms_rows": lms_rows, "duckdb_rows": duck_rows, "matched": matched,
             "differing": differing}
 
 

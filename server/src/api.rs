@@ -178,11 +178,17 @@ impl Filters {
             && self.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
             && self.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
             && self.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
-            && match self.period.as_deref() {
-                None => r.period.len() == 4,
-                Some("all") => true,
-                Some(p) => r.period == p,
-            }
+            && period_matches(self.period.as_deref(), &r.period)
+    }
+}
+
+/// Whether a row of `period` answers the filter `period=` (none: the single years; `all`: every
+/// row; else that period).
+fn period_matches(filter: Option<&str>, period: &str) -> bool {
+    match filter {
+        None => period.len() == 4,
+        Some("all") => true,
+        Some(p) => period == p,
     }
 }
 
@@ -191,6 +197,15 @@ fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Indicator, Api
         .iter()
         .find(|i| i.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{id}` (GET /api/v1/indicators lists them)")))
+}
+
+/// CSV of rows with a header from their fields (nothing for no rows).
+fn csv_of<T: Serialize>(rows: &[T]) -> Result<Vec<u8>, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// CSV of indicator rows, with `time` first.
@@ -303,12 +318,7 @@ pub async fn funnel(
         })
         .unwrap_or_default();
     if csv {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for r in &rows {
-            w.serialize(r).map_err(|e| ApiError::Internal(e.to_string()))?;
-        }
-        let body = w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(with_etag(&view, "text/csv; charset=utf-8", body));
+        return Ok(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?));
     }
     Ok(with_etag(&view, "application/json", json_body(&rows)?))
 }
@@ -335,14 +345,7 @@ pub async fn legend(
         .map(|(reason, nb, en)| Row { reason: reason.as_str(), text_nb: nb, text_en: en })
         .collect();
     match q.get("format").map(String::as_str) {
-        Some("csv") => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in &rows {
-                w.serialize(r).map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-            let body = w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(with_etag(&view, "text/csv; charset=utf-8", body))
-        }
+        Some("csv") => Ok(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?)),
         None | Some("json") => Ok(with_etag(&view, "application/json", json_body(&rows)?)),
         Some(other) => Err(ApiError::BadRequest(format!("format `{other}`: expected json or csv"))),
     }
@@ -374,11 +377,7 @@ pub async fn variation(
     let period = q.get("period").map(String::as_str);
     let rows: Vec<Row> = rows
         .iter()
-        .filter(|r| match period {
-            None => r.period.len() == 4,
-            Some("all") => true,
-            Some(p) => r.period == p,
-        })
+        .filter(|r| period_matches(period, &r.period))
         .map(|row| Row { time: format!("{}-01-01T00:00:00Z", row.year), row })
         .collect();
     Ok(with_etag(&view, "application/json", json_body(&rows)?))

@@ -33,12 +33,9 @@ pub fn lake_metrics(version: u64, values: &BTreeMap<String, Vec<ValueRow>>, runs
     );
     for (id, rows) in values {
         // The latest single year and the latest pooled window (middle year) of the indicator.
-        let latest = |pooled: bool| rows.iter().filter(|r| (r.period.len() > 4) == pooled).map(|r| r.year).max();
+        let latest = |pooled: bool| rows.iter().filter(|r| r.pooled() == pooled).map(|r| r.year).max();
         let (single, window) = (latest(false), latest(true));
-        let shown = rows.iter().filter(|r| {
-            let pooled = r.period.len() > 4;
-            !r.suppressed && Some(r.year) == if pooled { window } else { single }
-        });
+        let shown = rows.iter().filter(|r| !r.suppressed && Some(r.year) == if r.pooled() { window } else { single });
         for r in shown {
             if let Some(v) = r.value {
                 let year = r.year.to_string();

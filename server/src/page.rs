@@ -259,7 +259,7 @@ pub fn render(view: &View, id: Option<&str>) -> Option<String> {
     let rows: Vec<&ValueRow> = view
         .values
         .get(&indicator.id)
-        .map(|r| r.iter().filter(|r| r.breakdown.is_empty() && r.period.len() == 4).collect())
+        .map(|r| r.iter().filter(|r| r.breakdown.is_empty() && !r.pooled()).collect())
         .unwrap_or_default();
     let latest = rows.iter().map(|r| r.year).max();
     let mut html = String::from(
@@ -300,7 +300,7 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
     if let Some(name) = indicator.breakdowns.first() {
         let by: Vec<&ValueRow> = view.values[&indicator.id]
             .iter()
-            .filter(|r| r.year == latest && r.period.len() == 4 && r.level == "national" && !r.breakdown.is_empty())
+            .filter(|r| r.year == latest && !r.pooled() && r.level == "national" && !r.breakdown.is_empty())
             .collect();
         let _ = write!(html, r#"</section><section id="breakdown"><h2>Norway by {}, {latest}</h2>"#, esc(name));
         html.push_str(&bars(&by, national, indicator.unit));

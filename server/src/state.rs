@@ -95,6 +95,13 @@ pub struct ValueRow {
     pub target: Option<String>,
 }
 
+impl ValueRow {
+    /// A pooled three-year window's cell (its period is not a single year).
+    pub fn pooled(&self) -> bool {
+        self.period.len() > 4
+    }
+}
+
 /// One row of `variation`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct VariationRow {
@@ -295,7 +302,7 @@ impl View {
         let values_json = row_json
             .iter()
             .map(|(id, rows)| {
-                let singles = rows.iter().zip(&values[id]).filter(|(_, v)| v.period.len() == 4).map(|(r, _)| &**r);
+                let singles = rows.iter().zip(&values[id]).filter(|(_, v)| !v.pooled()).map(|(r, _)| &**r);
                 (id.clone(), Bytes::from(join_json(singles)))
             })
             .collect();
