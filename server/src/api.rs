@@ -270,6 +270,23 @@ pub async fn indicator(
     Ok(with_etag(&view, "application/json", crate::state::join_json(kept)))
 }
 
+/// `GET /api/v1/indicators/{id}/jsonstat`: the indicator as a JSON-stat 2.0 dataset
+/// (`crate::jsonstat`), with PxWebApi v2's selection (`valueCodes[period]=2023,2024`).
+pub async fn jsonstat(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    known(&view, &id)?;
+    let dataset = crate::jsonstat::dataset(&view, &id, &q)?;
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    Ok(with_etag(&view, "application/json", json_body(&dataset)?))
+}
+
 /// `GET /api/v1/indicators/{id}/funnel` (share indicators): each shown unit's share, the national
 /// share and the funnel limits; filters `year`, `level` (`rhf`, `hf`), `breakdown` (`breakdown=` the
 /// totals), `format=json|csv`.

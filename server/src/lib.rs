@@ -14,6 +14,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod flight;
+pub mod jsonstat;
 pub mod metrics;
 pub mod page;
 pub mod state;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/indicators", get(api::catalogue))
         .route("/api/v1/indicators/{id}", get(api::indicator))
         .route("/api/v1/indicators/{id}/funnel", get(api::funnel))
+        .route("/api/v1/indicators/{id}/jsonstat", get(api::jsonstat))
         .route("/api/v1/variation/{id}", get(api::variation))
         .route("/api/v1/legend", get(api::legend))
         .route("/api/v1/publication", get(api::publication))

@@ -548,3 +548,77 @@ async fn overview_page() {
         .unwrap();
     assert_eq!(r.status(), 304);
 }
+
+/// JSON-stat 2.0: every cell of the indicator API at its place in the cube, suppressed cells null
+/// with their reason as status; PxWebApi-style selection; and a real JSON-stat reader (pyjstat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonstat_holds_every_cell_and_says_why_one_is_missing() {
+    let (addr, _stop) = start(options()).await;
+    let (status, _, body) = get(addr, "/api/v1/indicators/a0099_share/jsonstat", Some(DASHBOARD)).await;
+    assert_eq!(status, 200, "{body}");
+    let d = json(&body);
+    assert_eq!((d["version"].as_str(), d["class"].as_str()), (Some("2.0"), Some("dataset")));
+    assert_eq!(d["id"], serde_json::json!(["period", "unit", "breakdown"]));
+    let size: Vec<usize> = d["size"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let values = d["value"].as_array().unwrap();
+    assert_eq!(values.len(), size.iter().product::<usize>());
+    let index = |dim: &str, code: &str| d["dimension"][dim]["category"]["index"][code].as_u64().unwrap() as usize;
+    let (_, _, rows) = get(addr, "/api/v1/indicators/a0099_share?period=all", Some(DASHBOARD)).await;
+    let rows = json(&rows);
+    let rows = rows.as_array().unwrap();
+    for r in rows {
+        let unit = match r["level"].as_str().unwrap() {
+            "national" => "national".to_string(),
+            "rhf" => format!("rhf:{}", r["rhf"].as_str().unwrap()),
+            _ => format!("hf:{}", r["hf"].as_str().unwrap()),
+        };
+        let breakdown = match r["breakdown"].as_str().unwrap() {
+            "" => "total",
+            b => b,
+        };
+        let at = (index("period", r["period"].as_str().unwrap()) * size[1] + index("unit", &unit)) * size[2]
+            + index("breakdown", breakdown);
+        if r["suppressed"] == true {
+            assert!(values[at].is_null(), "{r}");
+            assert_eq!(d["status"][at.to_string()], r["suppression_reason"], "{r}");
+        } else {
+            assert_eq!(values[at], r["value"], "{r}");
+        }
+    }
+    let shown = values.iter().filter(|v| !v.is_null()).count();
+    assert_eq!(
+        shown + d["status"].as_object().unwrap().len(),
+        rows.iter().filter(|r| !r["value"].is_null() || r["suppressed"] == true).count()
+    );
+    assert!(d["extension"]["legend"]["primary"]["en"].is_string());
+
+    // Selection as PxWebApi v2 writes it.
+    let (_, _, some) = get(
+        addr,
+        "/api/v1/indicators/a0099_share/jsonstat?valueCodes[period]=2024&valueCodes[unit]=national,rhf:HV&valueCodes[breakdown]=total",
+        Some(DASHBOARD),
+    )
+    .await;
+    let some = json(&some);
+    assert_eq!(some["size"], serde_json::json!([1, 2, 1]));
+    assert_eq!(get(addr, "/api/v1/indicators/a0099_share/jsonstat?year=2024", Some(DASHBOARD)).await.0, 400);
+
+    // A JSON-stat reader: pyjstat (PyPI) turns the dataset into a table of the same values.
+    let have_pyjstat =
+        std::process::Command::new("python3").args(["-c", "import pyjstat"]).output().is_ok_and(|o| o.status.success());
+    if !have_pyjstat {
+        eprintln!("SKIPPED the pyjstat reading of JSON-stat: `pyjstat` is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a0099_share.json");
+    std::fs::write(&file, &body).unwrap();
+    let script = "import sys\n\
+                  from pyjstat import pyjstat\n\
+                  df = pyjstat.Dataset.read(open(sys.argv[1]).read()).write('dataframe')\n\
+                  print(len(df), int(df['value'].notna().sum()), ','.join(df.columns))";
+    let out = std::process::Command::new("python3").args(["-c", script, file.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(text, format!("{} {shown} period,unit,breakdown,value", values.len()));
+}
