@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Indicator, Level, Unit};
 use crate::interval::{L95, L998};
@@ -22,13 +22,15 @@ use crate::{QueryError, json_batches, sql_error, utf8};
 /// The one-sided 95 % normal quantile of the over-dispersion test.
 pub const Z_TEST: f64 = 1.644854;
 
-/// One unit of a funnel.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One unit of a funnel: a row of the table `funnel` (the server reads them back as these).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FunnelRow {
     pub indicator: String,
     pub year: i32,
-    pub level: &'static str,
+    pub level: String,
+    #[serde(default)]
     pub rhf: Option<String>,
+    #[serde(default)]
     pub hf: Option<String>,
     pub breakdown: String,
     /// The unit's denominator n and share p.
@@ -41,11 +43,13 @@ pub struct FunnelRow {
     pub low998: f64,
     pub high998: f64,
     /// φ over the group's shown units (none where p₀ is 0 or 1, or fewer than two units).
+    #[serde(default)]
     pub phi: Option<f64>,
     /// The χ² test at 5 % found over-dispersion: the limits are widened by √φ.
     pub overdispersed: bool,
     /// `above95`, `above998`, `below95` or `below998`; none inside the 95 % limits.
-    pub outside: Option<&'static str>,
+    #[serde(default)]
+    pub outside: Option<String>,
 }
 
 pub fn funnel_schema() -> SchemaRef {
@@ -148,7 +152,7 @@ pub fn funnel(cells: &[Cell], catalogue: &[Indicator]) -> Vec<FunnelRow> {
             out.push(FunnelRow {
                 indicator: indicator.to_string(),
                 year,
-                level,
+                level: level.to_string(),
                 rhf: c.rhf.clone(),
                 hf: c.hf.clone(),
                 breakdown: breakdown.to_string(),
@@ -161,7 +165,7 @@ pub fn funnel(cells: &[Cell], catalogue: &[Indicator]) -> Vec<FunnelRow> {
                 high998,
                 phi,
                 overdispersed: wide,
-                outside,
+                outside: outside.map(str::to_string),
             });
         }
     }

@@ -126,30 +126,8 @@ pub struct VariationRow {
     pub suppressed: bool,
 }
 
-/// One row of `funnel`: a unit's share against the nation's, with its funnel limits.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FunnelRow {
-    pub indicator: String,
-    pub year: i32,
-    pub level: String,
-    #[serde(default)]
-    pub rhf: Option<String>,
-    #[serde(default)]
-    pub hf: Option<String>,
-    pub breakdown: String,
-    pub denominator: f64,
-    pub value: f64,
-    pub national: f64,
-    pub low95: f64,
-    pub high95: f64,
-    pub low998: f64,
-    pub high998: f64,
-    #[serde(default)]
-    pub phi: Option<f64>,
-    pub overdispersed: bool,
-    #[serde(default)]
-    pub outside: Option<String>,
-}
+/// One row of `funnel`, as the build writes it.
+pub use lms_queries::funnel::FunnelRow;
 
 /// One row of the `data_freshness` view, as of loading.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
