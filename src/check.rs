@@ -157,12 +157,19 @@ pub struct RegionTally {
 /// `lms demo`: generate the demo extracts, check every delivery, load them into the lake at
 /// `dir/lake` with a key kept outside it (`dir/secrets/pseudonym.key`), building the indicators in
 /// the same commit, and serve them on `listen` until interrupted.
-pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
+pub fn demo(dir: &Path, listen: &str, postgres_listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
     // The demo's server has no tokens: it listens on loopback only.
     let addr = match crate::serve::listen_address(listen, &lms_server::Tokens::default()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("lms demo: --listen: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let postgres = match crate::serve::listen_address(postgres_listen, &lms_server::Tokens::default()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lms demo: --postgres-listen: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
@@ -219,10 +226,17 @@ pub fn demo(dir: &Path, listen: &str, scale: f64) -> anyhow::Result<ExitCode> {
          WHERE level = 'national'\"`.",
         config.lake.url
     );
+    println!(
+        "The same tables over the PostgreSQL protocol (psql, Grafana, R, Python, ODBC): \
+         `psql -h {} -p {} -U lms lms -c '\\dt'`.\n",
+        postgres.ip(),
+        postgres.port()
+    );
     crate::etl::runtime().block_on(crate::serve::run(
         lms_server::ServerOptions::new(&config.lake.url),
         addr,
         None,
+        Some(crate::serve::Postgres { addr: postgres, tls: None }),
         None,
     ))?;
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,8 @@ pub struct Config {
     #[serde(rename = "source")]
     pub sources: Vec<SourceConfig>,
     pub server: ServerConfig,
+    /// `[postgres]`: the PostgreSQL wire protocol, off unless `listen` is set.
+    pub postgres: PostgresConfig,
     pub suppression: SuppressionConfig,
     #[serde(rename = "token")]
     pub tokens: Vec<TokenConfig>,
@@ -59,11 +61,50 @@ fn default_schedule() -> String {
 pub struct ServerConfig {
     pub listen: String,
     pub flight_listen: String,
+    /// Most rows one SQL query answers, over HTTP, Flight SQL and the PostgreSQL protocol.
+    pub sql_row_limit: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), flight_listen: "127.0.0.1:50051".into() }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            flight_listen: "127.0.0.1:50051".into(),
+            sql_row_limit: lms_server::ServerOptions::new("").sql_row_limit,
+        }
+    }
+}
+
+/// The PostgreSQL wire protocol for psql, Grafana's PostgreSQL data source, R, Python and ODBC.
+/// A token is the password; from other hosts only over TLS (`tls_cert` and `tls_key`, PEM files).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// IP:PORT, e.g. `127.0.0.1:5433`; absent: not served.
+    pub listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+}
+
+impl PostgresConfig {
+    /// Tokens are passwords here: a listener other hosts reach needs TLS. (Without tokens the
+    /// server binds to loopback whatever `listen` says.)
+    fn validate(&self, tokens: bool) -> anyhow::Result<()> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            anyhow::bail!("[postgres] tls_cert and tls_key go together");
+        }
+        if let Some(listen) = &self.listen {
+            let addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|_| anyhow::anyhow!("[postgres] listen `{listen}`: expected IP:PORT, e.g. 127.0.0.1:5433"))?;
+            if tokens && !addr.ip().is_loopback() && self.tls_cert.is_none() {
+                anyhow::bail!(
+                    "[postgres] listen {addr} is reachable from other hosts: set tls_cert and tls_key, \
+                     since clients send their token as the password"
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +179,19 @@ impl Config {
         if let Some(v) = env("LMS_SERVER_FLIGHT_LISTEN") {
             config.server.flight_listen = v;
         }
+        if let Some(v) = env("LMS_SERVER_SQL_ROW_LIMIT") {
+            config.server.sql_row_limit =
+                v.parse().map_err(|_| anyhow::anyhow!("LMS_SERVER_SQL_ROW_LIMIT={v}: expected a whole number"))?;
+        }
+        if let Some(v) = env("LMS_POSTGRES_LISTEN") {
+            config.postgres.listen = Some(v);
+        }
+        if let Some(v) = env("LMS_POSTGRES_TLS_CERT") {
+            config.postgres.tls_cert = Some(v);
+        }
+        if let Some(v) = env("LMS_POSTGRES_TLS_KEY") {
+            config.postgres.tls_key = Some(v);
+        }
         if let Some(v) = env("LMS_SUPPRESSION_MIN_COUNT") {
             config.suppression.min_count =
                 v.parse().map_err(|_| anyhow::anyhow!("LMS_SUPPRESSION_MIN_COUNT={v}: expected a whole number"))?;
@@ -165,6 +219,7 @@ impl Config {
             anyhow::bail!("[suppression] min_count must be at least 1");
         }
         lms_queries::target::validate(&self.targets, lms_queries::catalogue::embedded())?;
+        self.postgres.validate(!self.tokens.is_empty())?;
         for s in &self.sources {
             s.rhf.parse::<lms_schemas::Rhf>().map_err(|e| anyhow::anyhow!("[[source]] {}: {e}", s.name))?;
             if let Some(x) = &s.extract {
@@ -215,6 +270,30 @@ mod tests {
         write("[[target]]\nindicator = \"a0099_share\"\nbetter = \"up\"\ngood = 0.8\nacceptable = 0.6\n");
         let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
         assert!(e.contains("unknown variant `up`"), "{e}");
+    }
+
+    #[test]
+    fn postgres_needs_tls_where_other_hosts_reach_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lms.toml");
+        let token =
+            "[[token]]\nname = \"g\"\nrole = \"dashboard\"\nsha256 = \"".to_string() + &"ab".repeat(32) + "\"\n";
+        let write = |text: &str| std::fs::write(&path, format!("{token}{text}")).unwrap();
+        assert_eq!(Config::load(None, |_| None).unwrap().postgres.listen, None, "off by default");
+        write("[postgres]\nlisten = \"127.0.0.1:5433\"\n");
+        assert_eq!(Config::load(Some(&path), |_| None).unwrap().postgres.listen.as_deref(), Some("127.0.0.1:5433"));
+        write("[postgres]\nlisten = \"0.0.0.0:5433\"\n");
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("[postgres] listen 0.0.0.0:5433 is reachable from other hosts"), "{e}");
+        write("[postgres]\nlisten = \"0.0.0.0:5433\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n");
+        assert!(Config::load(Some(&path), |_| None).is_ok());
+        write("[postgres]\nlisten = \"127.0.0.1:5433\"\ntls_cert = \"c.pem\"\n");
+        let e = Config::load(Some(&path), |_| None).unwrap_err().to_string();
+        assert!(e.contains("tls_cert and tls_key go together"), "{e}");
+        write("[postgres]\nlisten = \"127.0.0.1:5433\"\n");
+        let env = |k: &str| (k == "LMS_POSTGRES_LISTEN").then(|| "localhost".to_string());
+        let e = Config::load(Some(&path), env).unwrap_err().to_string();
+        assert!(e.contains("expected IP:PORT"), "{e}");
     }
 
     #[test]

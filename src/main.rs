@@ -34,6 +34,9 @@ enum Command {
         /// Address to serve on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Address to serve the PostgreSQL wire protocol on (loopback, no password).
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        postgres_listen: String,
         /// Demo volume (1 ≈ national volume).
         #[arg(long, default_value_t = 0.1)]
         scale: f64,
@@ -146,7 +149,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Generate(args) => generate(&args),
         Command::Check(args) => return check::run(&args),
-        Command::Demo { dir, listen, scale } => check::demo(&dir, &listen, scale),
+        Command::Demo { dir, listen, postgres_listen, scale } => check::demo(&dir, &listen, &postgres_listen, scale),
         Command::Etl(EtlCommand::Run { incoming, source }) => etl::run(&config, incoming.as_deref(), source.as_deref()),
         Command::Etl(EtlCommand::Backfill { source, from, to }) => etl::backfill(&config, &source, &from, &to),
         Command::Etl(EtlCommand::Publish { full }) => etl::publish(&config, full),

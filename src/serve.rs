@@ -45,6 +45,25 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
         Ok(a) => a,
         Err(e) => return usage(e),
     };
+    let postgres = match &config.postgres.listen {
+        Some(listen) => {
+            let addr = match listen_address(listen, &tokens) {
+                Ok(a) => a,
+                Err(e) => return usage(format!("[postgres] {e}")),
+            };
+            let tls = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
+                (Some(cert), Some(key)) => {
+                    match lms_server::postgres::tls(std::path::Path::new(cert), std::path::Path::new(key)) {
+                        Ok(t) => Some(t),
+                        Err(e) => return usage(e),
+                    }
+                }
+                _ => None,
+            };
+            Some(Postgres { addr, tls })
+        }
+        None => None,
+    };
     let mut scheduled = None;
     if schedule {
         let sources = config_sources(config)?;
@@ -70,16 +89,24 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
     }
     let mut options = ServerOptions::new(&config.lake.url);
     options.tokens = tokens;
-    runtime().block_on(run(options, addr, Some(flight), scheduled))?;
+    options.sql_row_limit = config.server.sql_row_limit;
+    runtime().block_on(run(options, addr, Some(flight), postgres, scheduled))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves HTTP on `addr` (and Arrow Flight SQL on `flight`) until Ctrl-C or SIGTERM; a running ETL
-/// pass is let finish first.
+/// Where to serve the PostgreSQL wire protocol, and with which certificate.
+pub struct Postgres {
+    pub addr: SocketAddr,
+    pub tls: Option<lms_server::postgres::TlsAcceptor>,
+}
+
+/// Serves HTTP on `addr` (and Arrow Flight SQL on `flight`, PostgreSQL on `postgres`) until Ctrl-C
+/// or SIGTERM; a running ETL pass is let finish first.
 pub async fn run(
     options: ServerOptions,
     addr: SocketAddr,
     flight: Option<SocketAddr>,
+    postgres: Option<Postgres>,
     scheduled: Option<(lms_etl::Etl, Vec<lms_etl::schedule::Scheduled>)>,
 ) -> anyhow::Result<()> {
     let state = Arc::new(AppState::new(options).map_err(|e| anyhow::anyhow!("{e}"))?);
@@ -98,18 +125,37 @@ pub async fn run(
         Some(f) => Some(tokio::net::TcpListener::bind(f).await.map_err(|e| anyhow::anyhow!("listening on {f}: {e}"))?),
         None => None,
     };
-    // One line, so a reader of the first line has both addresses (and nothing more is printed).
-    match &flight_listener {
-        Some(l) => println!(
-            "serving LMS Monitor on http://{bound}/ and Arrow Flight SQL on grpc://{} (Ctrl-C stops)",
-            l.local_addr()?
-        ),
-        None => println!("serving LMS Monitor on http://{bound}/ (Ctrl-C stops)"),
+    let postgres_listener = match postgres {
+        Some(p) => Some((
+            tokio::net::TcpListener::bind(p.addr).await.map_err(|e| anyhow::anyhow!("listening on {}: {e}", p.addr))?,
+            p.tls,
+        )),
+        None => None,
+    };
+    // One line, so a reader of the first line has every address (and nothing more is printed).
+    let mut also = Vec::new();
+    if let Some(l) = &flight_listener {
+        also.push(format!("Arrow Flight SQL on grpc://{}", l.local_addr()?));
     }
+    if let Some((l, tls)) = &postgres_listener {
+        let ssl = if tls.is_some() { "?sslmode=require" } else { "" };
+        also.push(format!("PostgreSQL on postgresql://{}/lms{ssl}", l.local_addr()?));
+    }
+    let also = match also.len() {
+        0 => String::new(),
+        _ => format!(", {}", also.join(", ")),
+    };
+    println!("serving LMS Monitor on http://{bound}/{also} (Ctrl-C stops)");
     let flight_server = flight_listener.map(|listener| {
         let mut stopped_flight = stopped.clone();
         tokio::spawn(lms_server::flight::serve(listener, state.clone(), async move {
             let _ = stopped_flight.wait_for(|s| *s).await;
+        }))
+    });
+    let postgres_server = postgres_listener.map(|(listener, tls)| {
+        let mut stopped_postgres = stopped.clone();
+        tokio::spawn(lms_server::postgres::serve(listener, state.clone(), tls, async move {
+            let _ = stopped_postgres.wait_for(|s| *s).await;
         }))
     });
     let mut stopped_server = stopped.clone();
@@ -125,6 +171,9 @@ pub async fn run(
     server.await??;
     if let Some(f) = flight_server {
         f.await??;
+    }
+    if let Some(p) = postgres_server {
+        p.await??;
     }
     Ok(())
 }

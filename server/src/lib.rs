@@ -17,6 +17,7 @@ pub mod flight;
 pub mod jsonstat;
 pub mod metrics;
 pub mod page;
+pub mod postgres;
 pub mod state;
 
 use std::collections::HashMap;

@@ -1,12 +1,15 @@
 //! The deployment's dashboards ask only for what the server serves: every Infinity query of every
-//! dashboard in `deploy/grafana/dashboards` is run against the server (with the dashboard role, as
-//! Grafana's data source has it) and must answer rows; every PromQL metric must be one `/metrics`
-//! exposes, every indicator named in a query one of the catalogue. And `docker compose config`
-//! accepts `compose.yaml` where Docker's compose plugin is installed.
+//! dashboard in `deploy/grafana/dashboards` is run against the server, and every PostgreSQL query
+//! over its PostgreSQL protocol with `psql` (with the dashboard role, as Grafana's data sources have
+//! it), and must answer rows; every PromQL metric must be one `/metrics` exposes, every indicator
+//! named in a query one of the catalogue. No registry here ships a Grafana server, so the dashboards
+//! are type-checked against Grafana's own dashboard and panel types (`@grafana/schema`, with
+//! `tsc`), and `docker compose config` accepts `compose.yaml` where Docker's compose plugin is
+//! installed.
 
 use std::path::{Path, PathBuf};
 
-use crate::{DASHBOARD, get, options, start};
+use crate::{DASHBOARD, get, options};
 
 fn deploy() -> PathBuf {
     crate::manifest_dir().join("../deploy")
@@ -35,7 +38,9 @@ fn targets() -> Vec<(String, String, serde_json::Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_names_what_the_server_serves() {
-    let (addr, _stop) = start(options()).await;
+    let (addr, pg) = crate::postgres::start(options(), None).await;
+    let psql = crate::have("psql", "the dashboards' PostgreSQL queries");
+    let mut sql = 0;
     let ids: Vec<&str> = lms_queries::catalogue::embedded().iter().map(|i| i.id.as_str()).collect();
     let mut infinity = 0;
     let mut promql = 0;
@@ -75,10 +80,20 @@ async fn every_dashboard_query_names_what_the_server_serves() {
                     assert!(ids.contains(&id.as_str()), "{file}: {expr}: no indicator `{id}`");
                 }
             }
+            "grafana-postgresql-datasource" => {
+                sql += 1;
+                let query = t["rawSql"].as_str().unwrap();
+                assert!(!query.contains('$'), "{file}: {query}: macros and variables are not run here");
+                if psql {
+                    let (code, out, err) = crate::postgres::psql(pg, DASHBOARD, "disable", query).await;
+                    assert_eq!(code, 0, "{file}: {query}: {err}");
+                    assert!(!out.trim().is_empty(), "{file}: {query} answers no rows");
+                }
+            }
             other => panic!("{file}: data source {other}"),
         }
     }
-    assert!(infinity >= 10 && promql >= 8, "{infinity} Infinity and {promql} PromQL queries");
+    assert!(infinity >= 10 && promql >= 8 && sql >= 1, "{infinity} Infinity, {promql} PromQL, {sql} SQL queries");
 }
 
 /// `lms_…` metric names in a PromQL expression.
@@ -155,4 +170,45 @@ fn compose_config_is_accepted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The dashboards against Grafana's types: `deploy/grafana/schema-check` writes each dashboard and
+/// panel as a TypeScript constant that must satisfy `@grafana/schema`'s type for it (the core
+/// panels' own options), and `tsc` checks them. A dashboard with a misplaced option must fail.
+#[test]
+fn dashboards_have_grafanas_types() {
+    let dir = deploy().join("grafana/schema-check");
+    if !dir.join("node_modules/@grafana/schema").is_dir() || !crate::have("node", "the dashboards' type check") {
+        eprintln!("SKIPPED the dashboards' type check: run `npm ci` in deploy/grafana/schema-check (.ci/run does)");
+        return;
+    }
+    let check = |files: &[PathBuf]| {
+        let generated =
+            std::process::Command::new("node").arg("gen.mjs").args(files).current_dir(&dir).output().unwrap();
+        assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+        let tsc = std::process::Command::new("node")
+            .args(["node_modules/typescript/bin/tsc", "-p", "."])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        (tsc.status.success(), String::from_utf8_lossy(&tsc.stdout).to_string())
+    };
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(deploy().join("grafana/dashboards")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let (ok, out) = check(&files);
+    assert!(ok, "{out}");
+    // The check can fail: a panel's height given as text.
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.json");
+    let mut d: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy().join("grafana/dashboards/national-trend.json")).unwrap(),
+    )
+    .unwrap();
+    d["panels"][0]["gridPos"]["h"] = serde_json::json!("8");
+    std::fs::write(&broken, d.to_string()).unwrap();
+    let (ok, out) = check(std::slice::from_ref(&broken));
+    assert!(!ok && out.contains("generated/broken.ts") && out.contains("not assignable to type 'number'"), "{out}");
+    let (ok, _) = check(&files);
+    assert!(ok, "the real dashboards again");
 }

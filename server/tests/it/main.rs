@@ -5,6 +5,7 @@ mod browser;
 mod dashboards;
 mod endpoints;
 mod flight;
+mod postgres;
 mod prometheus;
 
 use std::net::SocketAddr;

@@ -1,0 +1,661 @@
+//! The PostgreSQL wire protocol (simple and extended query) for tools that speak it: psql, Grafana's
+//! PostgreSQL data source, R's RPostgres, psycopg, ODBC and JDBC drivers. The protocol, the Arrow →
+//! PostgreSQL encoding and `pg_catalog` come from `datafusion-postgres` (pgwire underneath); this
+//! module decides who may connect and what they see:
+//!
+//! - The password is a configured token, checked as a bearer token is over HTTP. Without TLS it is
+//!   accepted only from loopback peers. With no tokens configured (as in `lms demo`) the server
+//!   listens on loopback only and every caller is an analyst, with no password asked.
+//! - A role sees over the wire the tables it reads over HTTP: `dashboard` the indicator tables
+//!   (`indicator_values`, `variation`, `funnel`, `legend`), `controller` also `data_quality` and
+//!   `data_freshness`, `analyst` every published table and the reference data. Person-level tables
+//!   are in no session the server has.
+//! - Only reading statements run: a query must plan to a read-only plan (DDL, DML and `SET` of
+//!   DataFusion options are refused); psql's, JDBC's and Grafana's `SET`, `SHOW`, `BEGIN` and
+//!   cursor statements are answered as PostgreSQL would.
+//! - The HTTP SQL endpoint's limits hold: `sql_concurrency` queries at a time, each within
+//!   `sql_timeout` from planning to its last row, and at most `sql_row_limit` rows.
+//!
+//! Each lake version gets its own sessions (one per role, made on first use), so a connection's
+//! next query reads the version the server serves by then.
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DFSchema, ParamValues, ScalarValue};
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::{
+    ColumnarValue, EmptyRelation, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::pgwire;
+use datafusion_postgres::{DfSessionService, QueryHook};
+use futures::{Sink, SinkExt, StreamExt};
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::Authentication;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+pub use pgwire::tokio::TlsAcceptor;
+use pgwire::types::format::FormatOptions;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::auth::Role;
+use crate::state::AppState;
+
+/// The tables each role sees (an analyst sees every table of the published session).
+const DASHBOARD_TABLES: [&str; 4] = ["indicator_values", "variation", "funnel", "legend"];
+const CONTROLLER_TABLES: [&str; 2] = ["data_quality", "data_freshness"];
+
+/// Whether `role` may read `table` over the wire.
+pub fn visible(role: Role, table: &str) -> bool {
+    match role {
+        Role::Analyst => !lms_queries::PERSON_LEVEL.contains(&table),
+        Role::Controller => DASHBOARD_TABLES.contains(&table) || CONTROLLER_TABLES.contains(&table),
+        Role::Dashboard => DASHBOARD_TABLES.contains(&table),
+    }
+}
+
+type PgStatement = (String, Option<(Statement, LogicalPlan)>);
+
+fn error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
+}
+
+/// The role a connection authenticated with, kept where the client cannot set it (startup
+/// parameters go to the metadata map; this is a typed session extension).
+struct Admitted(Role);
+
+fn role_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Role> {
+    client.session_extensions().get::<Admitted>().map(|a| a.0).ok_or_else(|| fatal("28000", "not authenticated"))
+}
+
+/// Password authentication with the configured tokens.
+struct TokenStartup {
+    state: Arc<AppState>,
+    parameters: DefaultServerParameterProvider,
+    pids: RandomPidSecretKeyGenerator,
+}
+
+impl TokenStartup {
+    async fn admit<C>(&self, client: &mut C, role: Role) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.session_extensions().insert(Admitted(role));
+        let (pid, secret) = self.pids.generate(client);
+        client.set_pid_and_secret_key(pid, secret);
+        finish_authentication(client, &self.parameters).await
+    }
+}
+
+#[async_trait]
+impl StartupHandler for TokenStartup {
+    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let tokens = &self.state.options.tokens;
+                if tokens.is_empty() {
+                    // No tokens: the listener is on loopback and every caller is an analyst.
+                    return self.admit(client, Role::Analyst).await;
+                }
+                if !client.is_secure() && !client.socket_addr().ip().is_loopback() {
+                    return Err(fatal(
+                        "28000",
+                        "this server takes a token as password only over TLS from other hosts (sslmode=require)",
+                    ));
+                }
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client.send(PgWireBackendMessage::Authentication(Authentication::CleartextPassword)).await?;
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(password) => {
+                let password = password.into_password()?;
+                let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+                let bearer = format!("Bearer {}", password.password);
+                match self.state.options.tokens.role(Some(&bearer)) {
+                    Ok(role) => {
+                        tracing::debug!(%user, %role, "postgres connection admitted");
+                        self.admit(client, role).await?;
+                    }
+                    Err(_) => return Err(PgWireError::InvalidPassword(user)),
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Sessions of the served version, one per role, made on first use.
+#[derive(Default)]
+struct Sessions {
+    version: u64,
+    by_role: [Option<Arc<DfSessionService>>; 3],
+}
+
+/// The query handlers: each query goes to the session of the connection's role over the version
+/// served, within the limits.
+pub struct Wire {
+    state: Arc<AppState>,
+    sessions: tokio::sync::Mutex<Sessions>,
+    /// For the statement descriptions pgwire asks of a parsed statement (they need no session).
+    describer: Arc<DfSessionService>,
+    startup: Arc<TokenStartup>,
+}
+
+impl Wire {
+    pub fn new(state: Arc<AppState>) -> Wire {
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.default_transaction_read_only = true;
+        Wire {
+            startup: Arc::new(TokenStartup { state: state.clone(), parameters, pids: Default::default() }),
+            state,
+            sessions: Default::default(),
+            describer: Arc::new(DfSessionService::new(Arc::new(SessionContext::new()))),
+        }
+    }
+
+    /// The session `role` queries the served version in.
+    async fn session(&self, role: Role) -> PgWireResult<Arc<DfSessionService>> {
+        let view = self.state.ready().map_err(|e| error("57P03", e.to_string()))?;
+        let mut sessions = self.sessions.lock().await;
+        if sessions.version != view.version {
+            *sessions = Sessions { version: view.version, by_role: Default::default() };
+        }
+        let slot = &mut sessions.by_role[role as usize];
+        if let Some(s) = slot {
+            return Ok(s.clone());
+        }
+        let ctx = role_session(view.warehouse.context(), role).await.map_err(|e| error("XX000", e))?;
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnly { last: false }),
+            Arc::new(CursorStatementHook),
+            Arc::new(SetShowHook),
+            Arc::new(TransactionStatementHook),
+            Arc::new(ReadOnly { last: true }),
+        ];
+        let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
+        *slot = Some(service.clone());
+        Ok(service)
+    }
+
+    /// A permit to run a query, and its deadline (from now).
+    async fn permit(&self) -> PgWireResult<(Arc<OwnedSemaphorePermit>, tokio::time::Instant)> {
+        let timeout = self.state.options.sql_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let permit = tokio::time::timeout_at(deadline, self.state.sql_permits.clone().acquire_owned())
+            .await
+            .map_err(|_| too_long(timeout))?
+            .map_err(|e| error("XX000", e.to_string()))?;
+        Ok((Arc::new(permit), deadline))
+    }
+
+    /// `response` with its rows held to the row limit and the deadline, keeping the permit until the
+    /// last row is sent.
+    fn govern(
+        &self,
+        response: Response,
+        permit: Arc<OwnedSemaphorePermit>,
+        deadline: tokio::time::Instant,
+    ) -> Response {
+        let Response::Query(query) = response else { return response };
+        let QueryResponse { command_tag, row_schema, data_rows, .. } = query;
+        let timeout = self.state.options.sql_timeout;
+        let limit = self.state.options.sql_row_limit;
+        let rows = data_rows.take(limit);
+        let rows = futures::stream::unfold((rows, Some(permit)), move |(mut rows, permit)| async move {
+            permit.as_ref()?;
+            match tokio::time::timeout_at(deadline, rows.next()).await {
+                Ok(Some(row)) => Some((row, (rows, permit))),
+                Ok(None) => None,
+                // The error ends the stream: the permit goes with it.
+                Err(_) => Some((Err(too_long(timeout)), (rows, None))),
+            }
+        });
+        let mut governed = QueryResponse::new(row_schema, rows);
+        governed.set_command_tag(&command_tag);
+        Response::Query(governed)
+    }
+}
+
+fn too_long(timeout: Duration) -> PgWireError {
+    error("57014", format!("canceling statement: it took longer than {} s", timeout.as_secs()))
+}
+
+/// A session over the tables of `published` that `role` may read, with `information_schema` and
+/// `pg_catalog` for the clients' table and column listings, and the same memory budget.
+async fn role_session(published: &SessionContext, role: Role) -> Result<SessionContext, String> {
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = SessionContext::new_with_config_rt(config, published.runtime_env());
+    let catalog = published.catalog("datafusion").ok_or("no catalog `datafusion`")?;
+    let schema = catalog.schema("public").ok_or("no schema `public`")?;
+    for name in schema.table_names() {
+        if !visible(role, &name) {
+            continue;
+        }
+        if let Some(table) = schema.table(&name).await.map_err(|e| e.to_string())? {
+            ctx.register_table(name.as_str(), table).map_err(|e| e.to_string())?;
+        }
+    }
+    setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).map_err(|e| e.to_string())?;
+    ctx.register_udf(ScalarUDF::from(PgFunction::new("version")));
+    ctx.register_udf(ScalarUDF::from(PgFunction::new("current_setting")));
+    Ok(ctx)
+}
+
+/// PostgreSQL's `version()` and `current_setting(name [, missing_ok])`, which drivers ask for on
+/// connecting: SQLAlchemy parses the version, Grafana's PostgreSQL data source reads
+/// `server_version_num`. The version is the one the protocol's `server_version` parameter gives.
+#[derive(Debug)]
+struct PgFunction {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl PgFunction {
+    fn new(name: &'static str) -> PgFunction {
+        let signature = match name {
+            "version" => Signature::nullary(Volatility::Stable),
+            _ => Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+                ],
+                Volatility::Stable,
+            ),
+        };
+        PgFunction { name, signature }
+    }
+}
+
+impl PartialEq for PgFunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for PgFunction {}
+
+impl std::hash::Hash for PgFunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+/// A setting as PostgreSQL 16 names it; `None` for the ones this server does not have.
+fn setting(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "server_version" => "16.6",
+        "server_version_num" => "160006",
+        "search_path" => "public",
+        "server_encoding" | "client_encoding" => "UTF8",
+        "datestyle" => "ISO, MDY",
+        "timezone" => "UTC",
+        "standard_conforming_strings" | "integer_datetimes" => "on",
+        "transaction_read_only" | "default_transaction_read_only" => "on",
+        "max_identifier_length" => "63",
+        _ => return None,
+    })
+}
+
+impl ScalarUDFImpl for PgFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+        if self.name == "version" {
+            let version = format!(
+                "PostgreSQL 16.6 (LMS Monitor {}, Apache DataFusion {})",
+                env!("CARGO_PKG_VERSION"),
+                datafusion::DATAFUSION_VERSION
+            );
+            return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version))));
+        }
+        let names = args.args[0].to_array(args.number_rows)?;
+        let names = names.as_string::<i32>();
+        let values: StringArray = names.iter().map(|n| n.and_then(setting)).collect();
+        Ok(ColumnarValue::Array(Arc::new(values)))
+    }
+}
+
+/// Lets reading statements through and refuses the rest. First in the hook chain it plans and runs
+/// queries itself (so a query that would write, `SELECT … INTO` among them, never runs) and passes
+/// `SET`, `SHOW`, transaction and cursor statements on to the library's hooks; last, it refuses
+/// whatever none of them answered (`SET datafusion.…`, for one).
+struct ReadOnly {
+    last: bool,
+}
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+fn refused(statement: &Statement) -> PgWireError {
+    let text = statement.to_string();
+    let head: String = text.chars().take(60).collect();
+    error("25006", format!("read-only: only queries are allowed (`{head}`)"))
+}
+
+enum Kind {
+    /// Planned and run here.
+    Query,
+    /// Savepoints, which drivers (psqlODBC, SQLAlchemy) set around statements: there is nothing to
+    /// undo in a read-only session, so they are answered with their tag and do nothing.
+    Savepoint(&'static str),
+    /// Left to the library's hooks.
+    Session,
+    Refused,
+}
+
+fn kind(statement: &Statement) -> Kind {
+    match statement {
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. } => Kind::Query,
+        // A dotted name is a DataFusion option (`datafusion.runtime.memory_limit` among them) and
+        // the session is shared by the role's connections: only PostgreSQL's one-word settings
+        // pass, which the library keeps per connection or ignores.
+        Statement::Savepoint { .. } => Kind::Savepoint("SAVEPOINT"),
+        Statement::ReleaseSavepoint { .. } => Kind::Savepoint("RELEASE"),
+        Statement::Rollback { savepoint: Some(_), .. } => Kind::Savepoint("ROLLBACK"),
+        Statement::Set(Set::SingleAssignment { variable, .. }) if variable.0.len() == 1 => Kind::Session,
+        Statement::Set(Set::SetTimeZone { .. } | Set::SetNames { .. } | Set::SetNamesDefault {}) => Kind::Session,
+        Statement::ShowVariable { .. }
+        | Statement::ShowStatus { .. }
+        | Statement::ShowCatalogs { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Declare { .. }
+        | Statement::Fetch { .. }
+        | Statement::Close { .. } => Kind::Session,
+        _ => Kind::Refused,
+    }
+}
+
+/// Plans `statement` in `ctx`, refusing any plan that would change something.
+async fn plan_read_only(statement: &Statement, ctx: &SessionContext) -> PgWireResult<LogicalPlan> {
+    let plan = ctx
+        .state()
+        .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+        .await
+        .map_err(|e| error("42601", e.to_string()))?;
+    read_only().verify_plan(&plan).map_err(|_| refused(statement))?;
+    Ok(plan)
+}
+
+/// A cursor's query must read too.
+async fn check_cursor(statement: &Statement, ctx: &SessionContext) -> PgWireResult<()> {
+    if let Statement::Declare { stmts } = statement {
+        for d in stmts {
+            if let Some(q) = &d.for_query {
+                plan_read_only(&Statement::Query(q.clone()), ctx).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl QueryHook for ReadOnly {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if self.last {
+            return Some(Err(refused(statement)));
+        }
+        match kind(statement) {
+            Kind::Query => Some(
+                async {
+                    let plan = plan_read_only(statement, ctx).await?;
+                    let df = ctx.execute_logical_plan(plan).await.map_err(|e| error("42601", e.to_string()))?;
+                    let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+                    Ok(Response::Query(encode_dataframe(df, &Format::UnifiedText, Some(options)).await?))
+                }
+                .await,
+            ),
+            Kind::Savepoint(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
+            Kind::Session => check_cursor(statement, ctx).await.err().map(Err),
+            Kind::Refused => Some(Err(refused(statement))),
+        }
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if self.last {
+            return None;
+        }
+        match kind(statement) {
+            Kind::Query => Some(plan_read_only(statement, ctx).await),
+            Kind::Savepoint(_) => Some(Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))),
+            Kind::Session => check_cursor(statement, ctx).await.err().map(Err),
+            Kind::Refused => Some(Err(refused(statement))),
+        }
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        // Parsing refused the rest; a `SET` no hook answered has an empty plan and does nothing.
+        match kind(statement) {
+            Kind::Refused => Some(Err(refused(statement))),
+            Kind::Savepoint(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Wire {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.session(role_of(client)?).await?;
+        let (permit, deadline) = self.permit().await?;
+        let responses = tokio::time::timeout_at(deadline, SimpleQueryHandler::do_query(&*session, client, query))
+            .await
+            .map_err(|_| too_long(self.state.options.sql_timeout))??;
+        Ok(responses.into_iter().map(|r| self.govern(r, permit.clone(), deadline)).collect())
+    }
+}
+
+/// Parses and plans each statement in the session of the connection's role.
+pub struct RoleParser {
+    wire: Arc<Wire>,
+}
+
+#[async_trait]
+impl QueryParser for RoleParser {
+    type Statement = PgStatement;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<PgStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let session = self.wire.session(role_of(client)?).await?;
+        session.query_parser().parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, statement: &PgStatement) -> PgWireResult<Vec<Type>> {
+        self.wire.describer.query_parser().get_parameter_types(statement)
+    }
+
+    fn get_result_schema(&self, statement: &PgStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        self.wire.describer.query_parser().get_result_schema(statement, format)
+    }
+}
+
+/// The handlers of one server (shared by its connections).
+pub struct Handlers {
+    wire: Arc<Wire>,
+    parser: Arc<RoleParser>,
+}
+
+impl Handlers {
+    pub fn new(state: Arc<AppState>) -> Handlers {
+        let wire = Arc::new(Wire::new(state));
+        Handlers { parser: Arc::new(RoleParser { wire: wire.clone() }), wire }
+    }
+}
+
+/// The extended protocol: parse in the role's session, run within the limits.
+pub struct Extended {
+    wire: Arc<Wire>,
+    parser: Arc<RoleParser>,
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Extended {
+    type Statement = PgStatement;
+    type QueryParser = RoleParser;
+
+    fn query_parser(&self) -> Arc<RoleParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<PgStatement>, max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = PgStatement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let session = self.wire.session(role_of(client)?).await?;
+        let (permit, deadline) = self.wire.permit().await?;
+        let response =
+            tokio::time::timeout_at(deadline, ExtendedQueryHandler::do_query(&*session, client, portal, max_rows))
+                .await
+                .map_err(|_| too_long(self.wire.state.options.sql_timeout))??;
+        Ok(self.wire.govern(response, permit, deadline))
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.wire.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::new(Extended { wire: self.wire.clone(), parser: self.parser.clone() })
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.wire.startup.clone()
+    }
+}
+
+/// A TLS acceptor from PEM files: the certificate chain and its private key.
+pub fn tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, String> {
+    use pgwire::tokio::tokio_rustls::rustls;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("[postgres] tls_cert {}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("[postgres] tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| format!("[postgres] TLS: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves the PostgreSQL protocol on `listener` until `shutdown` completes (open connections end
+/// with the process).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handlers = Arc::new(Handlers::new(state));
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, peer): (tokio::net::TcpStream, SocketAddr) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "postgres: accept failed");
+                    continue;
+                }
+            },
+        };
+        let handlers = handlers.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
+            }
+        });
+    }
+}
