@@ -242,15 +242,21 @@ impl Wire {
         let timeout = self.state.options.sql_timeout;
         let limit = self.state.options.sql_row_limit;
         let rows = data_rows.take(limit);
-        let rows = futures::stream::unfold((rows, Some(permit)), move |(mut rows, permit)| async move {
-            permit.as_ref()?;
-            match tokio::time::timeout_at(deadline, rows.next()).await {
-                Ok(Some(row)) => Some((row, (rows, permit))),
-                Ok(None) => None,
-                // The error ends the stream: the permit goes with it.
-                Err(_) => Some((Err(too_long(timeout)), (rows, None))),
-            }
-        });
+        // One timer for the whole answer, and a clock check per row for a stream that never waits.
+        let timer = Box::pin(tokio::time::sleep_until(deadline));
+        let rows =
+            futures::stream::unfold((rows, Some(permit), timer), move |(mut rows, permit, mut timer)| async move {
+                permit.as_ref()?;
+                if tokio::time::Instant::now() >= deadline {
+                    // The error ends the stream: the permit goes with it.
+                    return Some((Err(too_long(timeout)), (rows, None, timer)));
+                }
+                tokio::select! {
+                    biased;
+                    row = rows.next() => row.map(|r| (r, (rows, permit, timer))),
+                    _ = &mut timer => Some((Err(too_long(timeout)), (rows, None, timer))),
+                }
+            });
         let mut governed = QueryResponse::new(row_schema, rows);
         governed.set_command_tag(&command_tag);
         Response::Query(governed)
@@ -279,12 +285,14 @@ async fn role_session(published: &SessionContext, role: Role) -> Result<SessionC
     setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider).map_err(|e| e.to_string())?;
     ctx.register_udf(ScalarUDF::from(PgFunction::new("version")));
     ctx.register_udf(ScalarUDF::from(PgFunction::new("current_setting")));
+    ctx.register_udf(ScalarUDF::from(PgFunction::new("to_regtype")));
     Ok(ctx)
 }
 
-/// PostgreSQL's `version()` and `current_setting(name [, missing_ok])`, which drivers ask for on
-/// connecting: SQLAlchemy parses the version, Grafana's PostgreSQL data source reads
-/// `server_version_num`. The version is the one the protocol's `server_version` parameter gives.
+/// PostgreSQL's `version()`, `current_setting(name [, missing_ok])` and `to_regtype(name)`, which
+/// drivers ask for on connecting: SQLAlchemy parses the version, Grafana's PostgreSQL data source
+/// reads `server_version_num`, psycopg looks up extension types (hstore) by `to_regtype`, which
+/// here finds none. The version is the one the protocol's `server_version` parameter gives.
 #[derive(Debug)]
 struct PgFunction {
     name: &'static str,
@@ -295,6 +303,7 @@ impl PgFunction {
     fn new(name: &'static str) -> PgFunction {
         let signature = match name {
             "version" => Signature::nullary(Volatility::Stable),
+            "to_regtype" => Signature::exact(vec![DataType::Utf8], Volatility::Stable),
             _ => Signature::one_of(
                 vec![
                     TypeSignature::Exact(vec![DataType::Utf8]),
@@ -347,7 +356,8 @@ impl ScalarUDFImpl for PgFunction {
     }
 
     fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
+        // to_regtype gives an oid, an int4 in this pg_catalog.
+        Ok(if self.name == "to_regtype" { DataType::Int32 } else { DataType::Utf8 })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
@@ -358,6 +368,9 @@ impl ScalarUDFImpl for PgFunction {
                 datafusion::DATAFUSION_VERSION
             );
             return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(version))));
+        }
+        if self.name == "to_regtype" {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Int32(None)));
         }
         let names = args.args[0].to_array(args.number_rows)?;
         let names = names.as_string::<i32>();

@@ -22,16 +22,7 @@ fn client_available() -> bool {
 }
 
 async fn client(uri: &str, token: Option<&str>, what: &str) -> serde_json::Value {
-    let script = crate::manifest_dir().join("tests/it/flight_sql.py");
-    let args = [uri.to_string(), token.unwrap_or("-").to_string(), what.to_string()];
-    let out =
-        tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg(script).args(args).output())
-            .await
-            .unwrap()
-            .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    })
+    crate::python_json("flight_sql.py", vec![uri.to_string(), token.unwrap_or("-").to_string(), what.to_string()]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

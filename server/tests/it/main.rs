@@ -143,3 +143,16 @@ pub fn have(program: &str, what: &str) -> bool {
     }
     found
 }
+
+/// Runs the Python client `script` of this directory with `args`; what it prints, as JSON.
+pub async fn python_json(script: &str, args: Vec<String>) -> serde_json::Value {
+    let script = manifest_dir().join("tests/it").join(script);
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg(script).args(args).output())
+            .await
+            .unwrap()
+            .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}

@@ -52,17 +52,9 @@ fn psycopg_available() -> bool {
 }
 
 async fn psycopg(pg: SocketAddr, password: &str, sql: &str, params: &[&str]) -> serde_json::Value {
-    let script = crate::manifest_dir().join("tests/it/postgres_client.py");
     let mut args = vec![pg.port().to_string(), password.to_string(), sql.to_string()];
     args.extend(params.iter().map(|p| p.to_string()));
-    let out =
-        tokio::task::spawn_blocking(move || std::process::Command::new("python3").arg(script).args(args).output())
-            .await
-            .unwrap()
-            .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-    })
+    crate::python_json("postgres_client.py", args).await
 }
 
 /// The HTTP API's national `participants` series: (year, value).
@@ -153,17 +145,19 @@ async fn psql_reads_the_dashboard_tables_with_a_dashboard_token_and_nothing_else
         assert_ne!(code, 0, "{write}");
         assert!(err.contains("read-only"), "{write}: {err}");
     }
-    // What drivers ask on connecting: a version SQLAlchemy can parse, Grafana's server_version_num;
+    // What drivers ask on connecting: a version SQLAlchemy can parse, Grafana's server_version_num,
+    // psycopg's extension types (none);
     // and the savepoints psqlODBC and SQLAlchemy set around statements (nothing to undo here).
     let (code, out, err) = psql(
         pg,
         DASHBOARD,
         "disable",
-        "SELECT version(), CAST(current_setting('server_version_num') AS INT) / 100, current_setting('no_such', true)",
+        "SELECT version(), CAST(current_setting('server_version_num') AS INT) / 100, current_setting('no_such', true), \
+         to_regtype('hstore')",
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("PostgreSQL 16.6 (LMS Monitor ") && out.trim().ends_with("|1600|"), "{out}");
+    assert!(out.starts_with("PostgreSQL 16.6 (LMS Monitor ") && out.trim().ends_with("|1600||"), "{out}");
     let (code, out, err) = psql(
         pg,
         DASHBOARD,
