@@ -11,8 +11,8 @@
 //!   `data_freshness`, `analyst` every published table and the reference data. Person-level tables
 //!   are in no session the server has.
 //! - Only reading statements run: a query must plan to a read-only plan (DDL, DML and `SET` of
-//!   DataFusion options are refused); psql's, JDBC's and Grafana's `SET`, `SHOW`, `BEGIN` and
-//!   cursor statements are answered as PostgreSQL would.
+//!   DataFusion options are refused); psql's, JDBC's and Grafana's `SET`, `SHOW` and `BEGIN` are
+//!   answered as PostgreSQL would. Cursors are not offered.
 //! - The HTTP SQL endpoint's limits hold: `sql_concurrency` queries at a time, each within
 //!   `sql_timeout` from planning to its last row, and at most `sql_row_limit` rows.
 //!
@@ -40,7 +40,6 @@ use datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::hooks::HookClient;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire;
@@ -69,18 +68,36 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::auth::Role;
 use crate::state::AppState;
 
-/// The tables each role sees (an analyst sees every table of the published session).
+/// The tables each role sees, each role also those of the roles below it. Named, not "all but the
+/// person-level ones", so a table added to the published session is not served here until it is
+/// added (a test compares the analyst's list with the session's tables).
 const DASHBOARD_TABLES: [&str; 4] = ["indicator_values", "variation", "funnel", "legend"];
 const CONTROLLER_TABLES: [&str; 2] = ["data_quality", "data_freshness"];
+const ANALYST_TABLES: [&str; 6] =
+    ["regions", "health_trusts", "areas", "population", "icd10_groups", "kommune_history"];
 
 /// Whether `role` may read `table` over the wire.
 pub fn visible(role: Role, table: &str) -> bool {
+    let allowed = |tables: &[&str]| tables.contains(&table);
     match role {
-        Role::Analyst => !lms_queries::PERSON_LEVEL.contains(&table),
-        Role::Controller => DASHBOARD_TABLES.contains(&table) || CONTROLLER_TABLES.contains(&table),
-        Role::Dashboard => DASHBOARD_TABLES.contains(&table),
+        Role::Analyst => allowed(&DASHBOARD_TABLES) || allowed(&CONTROLLER_TABLES) || allowed(&ANALYST_TABLES),
+        Role::Controller => allowed(&DASHBOARD_TABLES) || allowed(&CONTROLLER_TABLES),
+        Role::Dashboard => allowed(&DASHBOARD_TABLES),
     }
 }
+
+/// PostgreSQL settings a client may set on its connection (the library keeps them per connection).
+/// Any other one-word setting is answered and ignored: DataFusion reads some short names as its
+/// own options (`timezone`), and its options belong to the session the role's connections share.
+const CONNECTION_SETTINGS: [&str; 7] = [
+    "statement_timeout",
+    "datestyle",
+    "intervalstyle",
+    "bytea_output",
+    "application_name",
+    "extra_float_digits",
+    "search_path",
+];
 
 type PgStatement = (String, Option<(Statement, LogicalPlan)>);
 
@@ -135,7 +152,14 @@ impl StartupHandler for TokenStartup {
                 save_startup_parameters_to_metadata(client, startup);
                 let tokens = &self.state.options.tokens;
                 if tokens.is_empty() {
-                    // No tokens: the listener is on loopback and every caller is an analyst.
+                    // No tokens: every caller is an analyst, so only from this host (the listener is
+                    // bound to loopback too; this holds whoever calls `serve`).
+                    if !client.socket_addr().ip().is_loopback() {
+                        return Err(fatal(
+                            "28000",
+                            "this server has no tokens: it takes connections from this host only",
+                        ));
+                    }
                     return self.admit(client, Role::Analyst).await;
                 }
                 if !client.is_secure() && !client.socket_addr().ip().is_loopback() {
@@ -186,6 +210,8 @@ impl Wire {
     pub fn new(state: Arc<AppState>) -> Wire {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.default_transaction_read_only = true;
+        // What `version()` and `current_setting('server_version')` say too.
+        parameters.server_version = "16.6".into();
         Wire {
             startup: Arc::new(TokenStartup { state: state.clone(), parameters, pids: Default::default() }),
             state,
@@ -208,7 +234,6 @@ impl Wire {
         let ctx = role_session(view.warehouse.context(), role).await.map_err(|e| error("XX000", e))?;
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly { last: false }),
-            Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
             Arc::new(ReadOnly { last: true }),
@@ -218,25 +243,31 @@ impl Wire {
         Ok(service)
     }
 
-    /// A permit to run a query, and its deadline (from now).
-    async fn permit(&self) -> PgWireResult<(Arc<OwnedSemaphorePermit>, tokio::time::Instant)> {
+    /// A permit to run a query, and its deadline (from now). The permit is held by a task of its
+    /// own until every answer holding the returned guard is done, or the deadline passes, whichever
+    /// comes first: a client that stops reading, or leaves a portal half read, cannot keep it.
+    async fn permit(&self) -> PgWireResult<(Arc<Running>, tokio::time::Instant)> {
         let timeout = self.state.options.sql_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
-        let permit = tokio::time::timeout_at(deadline, self.state.sql_permits.clone().acquire_owned())
-            .await
-            .map_err(|_| too_long(timeout))?
-            .map_err(|e| error("XX000", e.to_string()))?;
-        Ok((Arc::new(permit), deadline))
+        let permit: OwnedSemaphorePermit =
+            tokio::time::timeout_at(deadline, self.state.sql_permits.clone().acquire_owned())
+                .await
+                .map_err(|_| too_long(timeout))?
+                .map_err(|e| error("XX000", e.to_string()))?;
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::select! {
+                _ = finished => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        });
+        Ok((Arc::new(Running(done)), deadline))
     }
 
     /// `response` with its rows held to the row limit and the deadline, keeping the permit until the
-    /// last row is sent.
-    fn govern(
-        &self,
-        response: Response,
-        permit: Arc<OwnedSemaphorePermit>,
-        deadline: tokio::time::Instant,
-    ) -> Response {
+    /// last row is sent (and no longer than the deadline).
+    fn govern(&self, response: Response, permit: Arc<Running>, deadline: tokio::time::Instant) -> Response {
         let Response::Query(query) = response else { return response };
         let QueryResponse { command_tag, row_schema, data_rows, .. } = query;
         let timeout = self.state.options.sql_timeout;
@@ -262,6 +293,9 @@ impl Wire {
         Response::Query(governed)
     }
 }
+
+/// Held by a query's answers; when the last one is dropped, its permit is released.
+struct Running(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
 
 fn too_long(timeout: Duration) -> PgWireError {
     error("57014", format!("canceling statement: it took longer than {} s", timeout.as_secs()))
@@ -381,8 +415,8 @@ impl ScalarUDFImpl for PgFunction {
 
 /// Lets reading statements through and refuses the rest. First in the hook chain it plans and runs
 /// queries itself (so a query that would write, `SELECT … INTO` among them, never runs) and passes
-/// `SET`, `SHOW`, transaction and cursor statements on to the library's hooks; last, it refuses
-/// whatever none of them answered (`SET datafusion.…`, for one).
+/// PostgreSQL's connection settings, `SHOW` and transaction statements on to the library's hooks;
+/// last, it refuses whatever none of them answered.
 struct ReadOnly {
     last: bool,
 }
@@ -400,8 +434,9 @@ fn refused(statement: &Statement) -> PgWireError {
 enum Kind {
     /// Planned and run here.
     Query,
-    /// Savepoints, which drivers (psqlODBC, SQLAlchemy) set around statements: there is nothing to
-    /// undo in a read-only session, so they are answered with their tag and do nothing.
+    /// Answered with this tag, and nothing done: savepoints, which drivers (psqlODBC, SQLAlchemy)
+    /// set around statements (there is nothing to undo in a read-only session), and settings
+    /// this server does not have.
     Savepoint(&'static str),
     /// Left to the library's hooks.
     Session,
@@ -420,17 +455,31 @@ fn kind(statement: &Statement) -> Kind {
         Statement::Savepoint { .. } => Kind::Savepoint("SAVEPOINT"),
         Statement::ReleaseSavepoint { .. } => Kind::Savepoint("RELEASE"),
         Statement::Rollback { savepoint: Some(_), .. } => Kind::Savepoint("ROLLBACK"),
-        Statement::Set(Set::SingleAssignment { variable, .. }) if variable.0.len() == 1 => Kind::Session,
-        Statement::Set(Set::SetTimeZone { .. } | Set::SetNames { .. } | Set::SetNamesDefault {}) => Kind::Session,
+        Statement::Set(Set::SingleAssignment { variable, .. }) => match variable.0.as_slice() {
+            [part] => match part.as_ident() {
+                Some(name) if name.quote_style.is_none() => {
+                    if CONNECTION_SETTINGS.contains(&name.value.to_ascii_lowercase().as_str()) {
+                        Kind::Session
+                    } else {
+                        Kind::Savepoint("SET")
+                    }
+                }
+                // `SET "datafusion.runtime.memory_limit" = …` is one quoted word.
+                _ => Kind::Refused,
+            },
+            _ => Kind::Refused,
+        },
+        // The library keeps the zone with the connection (for formatting timestamps).
+        Statement::Set(Set::SetTimeZone { .. }) => Kind::Session,
+        Statement::Set(Set::SetNames { .. } | Set::SetNamesDefault {}) => Kind::Savepoint("SET"),
         Statement::ShowVariable { .. }
         | Statement::ShowStatus { .. }
         | Statement::ShowCatalogs { .. }
         | Statement::StartTransaction { .. }
         | Statement::Commit { .. }
-        | Statement::Rollback { .. }
-        | Statement::Declare { .. }
-        | Statement::Fetch { .. }
-        | Statement::Close { .. } => Kind::Session,
+        | Statement::Rollback { .. } => Kind::Session,
+        // Cursors are not offered: a cursor's rows would outlive the permit, the deadline and the
+        // row limit of the statement that opened it. An answer streams anyway.
         _ => Kind::Refused,
     }
 }
@@ -444,18 +493,6 @@ async fn plan_read_only(statement: &Statement, ctx: &SessionContext) -> PgWireRe
         .map_err(|e| error("42601", e.to_string()))?;
     read_only().verify_plan(&plan).map_err(|_| refused(statement))?;
     Ok(plan)
-}
-
-/// A cursor's query must read too.
-async fn check_cursor(statement: &Statement, ctx: &SessionContext) -> PgWireResult<()> {
-    if let Statement::Declare { stmts } = statement {
-        for d in stmts {
-            if let Some(q) = &d.for_query {
-                plan_read_only(&Statement::Query(q.clone()), ctx).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -480,7 +517,7 @@ impl QueryHook for ReadOnly {
                 .await,
             ),
             Kind::Savepoint(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
-            Kind::Session => check_cursor(statement, ctx).await.err().map(Err),
+            Kind::Session => None,
             Kind::Refused => Some(Err(refused(statement))),
         }
     }
@@ -500,7 +537,7 @@ impl QueryHook for ReadOnly {
                 produce_one_row: false,
                 schema: Arc::new(DFSchema::empty()),
             }))),
-            Kind::Session => check_cursor(statement, ctx).await.err().map(Err),
+            Kind::Session => None,
             Kind::Refused => Some(Err(refused(statement))),
         }
     }

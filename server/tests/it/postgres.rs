@@ -139,7 +139,9 @@ async fn psql_reads_the_dashboard_tables_with_a_dashboard_token_and_nothing_else
         "SELECT 1 INTO y",
         "INSERT INTO legend VALUES ('a', 'b')",
         "SET datafusion.runtime.memory_limit = '100G'",
+        "SET \"datafusion.runtime.memory_limit\" = '100G'",
         "COPY indicator_values TO '/tmp/x.csv'",
+        "BEGIN; DECLARE c CURSOR FOR SELECT * FROM indicator_values",
     ] {
         let (code, _, err) = psql(pg, ANALYST, "disable", write).await;
         assert_ne!(code, 0, "{write}");
@@ -175,6 +177,119 @@ async fn psql_reads_the_dashboard_tables_with_a_dashboard_token_and_nothing_else
     let (code, out, err) = psql(pg, ANALYST, "disable", "SELECT count(*) FROM regions").await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "4");
+}
+
+/// The tables a role lists, through information_schema (what Grafana and ODBC read).
+async fn tables(pg: SocketAddr, token: &str) -> Vec<String> {
+    let (code, out, err) = psql(
+        pg,
+        token,
+        "disable",
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    out.lines().map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_lists_the_tables_it_reads_over_http() {
+    if !have("psql", "the role listing test") {
+        return;
+    }
+    let (_, pg) = start(options(), None).await;
+    assert_eq!(tables(pg, DASHBOARD).await, ["funnel", "indicator_values", "legend", "variation"]);
+    assert_eq!(
+        tables(pg, crate::CONTROLLER).await,
+        ["data_freshness", "data_quality", "funnel", "indicator_values", "legend", "variation"]
+    );
+    // The analyst: every table of the published session (what HTTP SQL and Flight SQL serve).
+    let published = lms_queries::Warehouse::open(crate::lake_url(), lms_queries::Access::Published).await.unwrap();
+    let schema = published.context().catalog("datafusion").unwrap().schema("public").unwrap();
+    let mut expected = schema.table_names();
+    expected.sort();
+    assert_eq!(tables(pg, ANALYST).await, expected);
+    for t in lms_queries::PERSON_LEVEL {
+        assert!(!expected.iter().any(|e| e == t), "{t} in the published session");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_past_its_deadline_is_cancelled() {
+    if !have("psql", "the deadline test") {
+        return;
+    }
+    let mut options = options();
+    options.sql_timeout = std::time::Duration::from_nanos(1);
+    let (_, pg) = start(options, None).await;
+    let (code, _, err) = psql(pg, ANALYST, "disable", "SELECT * FROM indicator_values").await;
+    assert_ne!(code, 0);
+    assert!(err.contains("canceling statement: it took longer than"), "{err}");
+}
+
+/// This machine's address other hosts reach it by (no packet is sent), if it has one.
+fn outward_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_another_address_a_token_goes_only_over_tls() {
+    if !have("psql", "the remote peer test") || !have("openssl", "the remote peer test") {
+        return;
+    }
+    let Some(ip) = outward_address() else {
+        eprintln!("SKIPPED the remote peer test: this machine has no address but loopback");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lms"])
+        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // On every interface, as a deployment listens; psql connects to the outward address, so the
+    // server sees a peer that is not loopback.
+    let serve = |options: ServerOptions, tls: Option<lms_server::postgres::TlsAcceptor>| async move {
+        let state = Arc::new(AppState::new(options).unwrap());
+        state.refresh().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(lms_server::postgres::serve(listener, state, tls, std::future::pending()));
+        SocketAddr::new(ip, port)
+    };
+    let remote_psql = |pg: SocketAddr, sslmode: &'static str| async move {
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("psql")
+                .args(["-h", &pg.ip().to_string(), "-p", &pg.port().to_string(), "-U", "g", "-d", "lms", "-X", "-A"])
+                .args(["-t", "-c", "SELECT count(*) FROM legend"])
+                .env("PGPASSWORD", DASHBOARD)
+                .env("PGSSLMODE", sslmode)
+                .env("PGCONNECT_TIMEOUT", "10")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let tls = lms_server::postgres::tls(&cert, &key).unwrap();
+    let pg = serve(options(), Some(tls)).await;
+    let (ok, _, err) = remote_psql(pg, "disable").await;
+    assert!(!ok && err.contains("only over TLS"), "{err}");
+    let (ok, out, err) = remote_psql(pg, "require").await;
+    assert!(ok && out == "4", "{err}");
+    // Without tokens, no caller from another address at all.
+    let pg = serve(ServerOptions::new(crate::lake_url()), None).await;
+    let (ok, _, err) = remote_psql(pg, "disable").await;
+    assert!(!ok && err.contains("from this host only"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
