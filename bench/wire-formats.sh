@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rows per second of one 1 000 000-row SQL result read by a client, side by side: the PostgreSQL
+# Rows per second of one SQL result of about a million rows read by a client, side by side: the PostgreSQL
 # protocol (psql to a pipe; psycopg 3, text and binary results), Arrow Flight SQL (ADBC's Python driver, an Arrow
 # table) and CSV over HTTP (POST /api/v1/sql, parsed by pyarrow into an Arrow table), one client at
 # a time against `lms serve` on loopback, the server and client sharing the machine's cores.
@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 runs=${2:-3}
 work=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$work"
-profile=${PROFILE:-release}
+# The profiling build (everything at opt-level 3): the release profile leaves pgwire, arrow-pg,
+# tonic and the CSV writer at opt-level 0, which would compare unequally optimised code.
+profile=${PROFILE:-profiling}
 cargo build --profile "$profile" --quiet --bin lms
 lms=${CARGO_TARGET_DIR:-target}/$profile/lms
 export LMS_PSEUDONYM_KEY=$(python3 -c "print('42' * 32)")
