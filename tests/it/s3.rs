@@ -37,7 +37,9 @@ fn request(port: u16, method: &str, path: &str, body: &[u8]) -> u16 {
 fn demo_flow_on_s3_served_over_http() {
     // The deployment's PostgreSQL protocol is on TLS, so serving it needs a certificate.
     if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("SKIPPED the S3 end-to-end test: no openssl to make the deployment's certificate; .ci/run installs it");
+        eprintln!(
+            "SKIPPED the S3 end-to-end test: no openssl to make the deployment's certificate; .ci/run installs it"
+        );
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
