@@ -24,11 +24,11 @@ pub async fn start(options: ServerOptions, tls: Option<lms_server::postgres::Tls
 
 /// `psql` unaligned and tuples-only: exit code, stdout, stderr.
 pub async fn psql(pg: SocketAddr, password: &str, sslmode: &str, command: &str) -> (i32, String, String) {
-    let (port, password, sslmode, command) =
-        (pg.port().to_string(), password.to_string(), sslmode.to_string(), command.to_string());
+    let (host, port, password, sslmode, command) =
+        (pg.ip().to_string(), pg.port().to_string(), password.to_string(), sslmode.to_string(), command.to_string());
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-p", &port, "-U", "grafana", "-d", "lms", "-X", "-A", "-t", "-F", "|"])
+            .args(["-h", &host, "-p", &port, "-U", "grafana", "-d", "lms", "-X", "-A", "-t", "-F", "|"])
             .args(["-v", "ON_ERROR_STOP=1", "-c", &command])
             .env("PGPASSWORD", password)
             .env("PGSSLMODE", sslmode)
@@ -227,6 +227,19 @@ async fn a_query_past_its_deadline_is_cancelled() {
     assert!(err.contains("canceling statement: it took longer than"), "{err}");
 }
 
+/// A TLS acceptor with a fresh self-signed certificate (openssl).
+fn self_signed() -> lms_server::postgres::TlsAcceptor {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    lms_server::postgres::tls(&cert, &key).unwrap()
+}
+
 /// This machine's address other hosts reach it by (no packet is sent), if it has one.
 fn outward_address() -> Option<std::net::IpAddr> {
     let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
@@ -243,14 +256,6 @@ async fn from_another_address_a_token_goes_only_over_tls() {
         eprintln!("SKIPPED the remote peer test: this machine has no address but loopback");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=lms"])
-        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(made.status.success());
     // On every interface, as a deployment listens; psql connects to the outward address, so the
     // server sees a peer that is not loopback.
     let serve = |options: ServerOptions, tls: Option<lms_server::postgres::TlsAcceptor>| async move {
@@ -261,35 +266,16 @@ async fn from_another_address_a_token_goes_only_over_tls() {
         tokio::spawn(lms_server::postgres::serve(listener, state, tls, std::future::pending()));
         SocketAddr::new(ip, port)
     };
-    let remote_psql = |pg: SocketAddr, sslmode: &'static str| async move {
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("psql")
-                .args(["-h", &pg.ip().to_string(), "-p", &pg.port().to_string(), "-U", "g", "-d", "lms", "-X", "-A"])
-                .args(["-t", "-c", "SELECT count(*) FROM legend"])
-                .env("PGPASSWORD", DASHBOARD)
-                .env("PGSSLMODE", sslmode)
-                .env("PGCONNECT_TIMEOUT", "10")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
-    let tls = lms_server::postgres::tls(&cert, &key).unwrap();
-    let pg = serve(options(), Some(tls)).await;
-    let (ok, _, err) = remote_psql(pg, "disable").await;
-    assert!(!ok && err.contains("only over TLS"), "{err}");
-    let (ok, out, err) = remote_psql(pg, "require").await;
-    assert!(ok && out == "4", "{err}");
+    let legend = "SELECT count(*) FROM legend";
+    let pg = serve(options(), Some(self_signed())).await;
+    let (code, _, err) = psql(pg, DASHBOARD, "disable", legend).await;
+    assert!(code != 0 && err.contains("only over TLS"), "{err}");
+    let (code, out, err) = psql(pg, DASHBOARD, "require", legend).await;
+    assert!(code == 0 && out.trim() == "4", "{err}");
     // Without tokens, no caller from another address at all.
     let pg = serve(ServerOptions::new(crate::lake_url()), None).await;
-    let (ok, _, err) = remote_psql(pg, "disable").await;
-    assert!(!ok && err.contains("from this host only"), "{err}");
+    let (code, _, err) = psql(pg, DASHBOARD, "disable", legend).await;
+    assert!(code != 0 && err.contains("from this host only"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,15 +325,7 @@ async fn psql_connects_over_tls_when_a_certificate_is_configured() {
     if !have("psql", "the TLS test") || !have("openssl", "the TLS test") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let tls = lms_server::postgres::tls(&cert, &key).unwrap();
+    let tls = self_signed();
     let (_, pg) = start(options(), Some(tls)).await;
     let (code, out, err) = psql(pg, DASHBOARD, "require", "SELECT ssl FROM (SELECT 1) AS t(ssl)").await;
     assert_eq!((code, out.trim()), (0, "1"), "{err}");
