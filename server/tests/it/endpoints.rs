@@ -604,10 +604,7 @@ async fn jsonstat_holds_every_cell_and_says_why_one_is_missing() {
     assert_eq!(get(addr, "/api/v1/indicators/a0099_share/jsonstat?year=2024", Some(DASHBOARD)).await.0, 400);
 
     // A JSON-stat reader: pyjstat (PyPI) turns the dataset into a table of the same values.
-    let have_pyjstat =
-        std::process::Command::new("python3").args(["-c", "import pyjstat"]).output().is_ok_and(|o| o.status.success());
-    if !have_pyjstat {
-        eprintln!("SKIPPED the pyjstat reading of JSON-stat: `pyjstat` is not installed (.ci/run installs it)");
+    if !crate::have_python("pyjstat", "the pyjstat reading of JSON-stat") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

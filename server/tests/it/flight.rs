@@ -8,26 +8,13 @@ use lms_server::AppState;
 
 use crate::{ANALYST, DASHBOARD, get, options};
 
-fn client_available() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import adbc_driver_flightsql.dbapi"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED the Flight SQL test: python3 with adbc-driver-flightsql is not installed (.ci/run installs it)"
-        );
-    }
-    ok
-}
-
 async fn client(uri: &str, token: Option<&str>, what: &str) -> serde_json::Value {
     crate::python_json("flight_sql.py", vec![uri.to_string(), token.unwrap_or("-").to_string(), what.to_string()]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adbc_client_reads_what_the_api_serves() {
-    if !client_available() {
+    if !crate::have_python("adbc_driver_flightsql.dbapi", "the Flight SQL test") {
         return;
     }
     let state = Arc::new(AppState::new(options()).unwrap());

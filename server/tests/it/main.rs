@@ -156,3 +156,15 @@ pub async fn python_json(script: &str, args: Vec<String>) -> serde_json::Value {
         panic!("{e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     })
 }
+
+/// Whether python3 can import `module`; says so when a test skips for want of it.
+pub fn have_python(module: &str, what: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("SKIPPED {what}: python3 cannot import `{module}` (.ci/run installs it)");
+    }
+    found
+}

@@ -42,15 +42,6 @@ pub async fn psql(pg: SocketAddr, password: &str, sslmode: &str, command: &str) 
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
-fn psycopg_available() -> bool {
-    let ok =
-        std::process::Command::new("python3").args(["-c", "import psycopg"]).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIPPED the psycopg part: python3 with psycopg is not installed (.ci/run installs it)");
-    }
-    ok
-}
-
 async fn psycopg(pg: SocketAddr, password: &str, sql: &str, params: &[&str]) -> serde_json::Value {
     let mut args = vec![pg.port().to_string(), password.to_string(), sql.to_string()];
     args.extend(params.iter().map(|p| p.to_string()));
@@ -280,7 +271,7 @@ async fn from_another_address_a_token_goes_only_over_tls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_reads_with_the_extended_protocol_within_the_row_limit() {
-    if !psycopg_available() {
+    if !crate::have_python("psycopg", "the psycopg test") {
         return;
     }
     let mut options = options();
