@@ -24,10 +24,6 @@ pub fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, Strin
             tracing::warn!(%addr, "no [[token]] configured: binding to loopback only");
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        eprintln!(
-            "lms: no [[token]] configured, so the server listens on loopback only and every caller \
-             has the analyst role"
-        );
     }
     Ok(addr)
 }
@@ -109,6 +105,13 @@ pub async fn run(
     postgres: Option<Postgres>,
     scheduled: Option<(lms_etl::Etl, Vec<lms_etl::schedule::Scheduled>)>,
 ) -> anyhow::Result<()> {
+    if options.tokens.is_empty() {
+        // Once for the server, whichever of its listeners `listen_address` bound to loopback.
+        eprintln!(
+            "lms: no [[token]] configured, so the server listens on loopback only and every caller \
+             has the analyst role"
+        );
+    }
     let state = Arc::new(AppState::new(options).map_err(|e| anyhow::anyhow!("{e}"))?);
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;

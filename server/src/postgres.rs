@@ -437,7 +437,7 @@ enum Kind {
     /// Answered with this tag, and nothing done: savepoints, which drivers (psqlODBC, SQLAlchemy)
     /// set around statements (there is nothing to undo in a read-only session), and settings
     /// this server does not have.
-    Savepoint(&'static str),
+    Answered(&'static str),
     /// Left to the library's hooks.
     Session,
     Refused,
@@ -452,16 +452,16 @@ fn kind(statement: &Statement) -> Kind {
         // A dotted name is a DataFusion option (`datafusion.runtime.memory_limit` among them) and
         // the session is shared by the role's connections: only PostgreSQL's one-word settings
         // pass, which the library keeps per connection or ignores.
-        Statement::Savepoint { .. } => Kind::Savepoint("SAVEPOINT"),
-        Statement::ReleaseSavepoint { .. } => Kind::Savepoint("RELEASE"),
-        Statement::Rollback { savepoint: Some(_), .. } => Kind::Savepoint("ROLLBACK"),
+        Statement::Savepoint { .. } => Kind::Answered("SAVEPOINT"),
+        Statement::ReleaseSavepoint { .. } => Kind::Answered("RELEASE"),
+        Statement::Rollback { savepoint: Some(_), .. } => Kind::Answered("ROLLBACK"),
         Statement::Set(Set::SingleAssignment { variable, .. }) => match variable.0.as_slice() {
             [part] => match part.as_ident() {
                 Some(name) if name.quote_style.is_none() => {
                     if CONNECTION_SETTINGS.contains(&name.value.to_ascii_lowercase().as_str()) {
                         Kind::Session
                     } else {
-                        Kind::Savepoint("SET")
+                        Kind::Answered("SET")
                     }
                 }
                 // `SET "datafusion.runtime.memory_limit" = …` is one quoted word.
@@ -471,7 +471,7 @@ fn kind(statement: &Statement) -> Kind {
         },
         // The library keeps the zone with the connection (for formatting timestamps).
         Statement::Set(Set::SetTimeZone { .. }) => Kind::Session,
-        Statement::Set(Set::SetNames { .. } | Set::SetNamesDefault {}) => Kind::Savepoint("SET"),
+        Statement::Set(Set::SetNames { .. } | Set::SetNamesDefault {}) => Kind::Answered("SET"),
         Statement::ShowVariable { .. }
         | Statement::ShowStatus { .. }
         | Statement::ShowCatalogs { .. }
@@ -516,7 +516,7 @@ impl QueryHook for ReadOnly {
                 }
                 .await,
             ),
-            Kind::Savepoint(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
+            Kind::Answered(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
             Kind::Session => None,
             Kind::Refused => Some(Err(refused(statement))),
         }
@@ -533,7 +533,7 @@ impl QueryHook for ReadOnly {
         }
         match kind(statement) {
             Kind::Query => Some(plan_read_only(statement, ctx).await),
-            Kind::Savepoint(_) => Some(Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+            Kind::Answered(_) => Some(Ok(LogicalPlan::EmptyRelation(EmptyRelation {
                 produce_one_row: false,
                 schema: Arc::new(DFSchema::empty()),
             }))),
@@ -553,7 +553,7 @@ impl QueryHook for ReadOnly {
         // Parsing refused the rest; a `SET` no hook answered has an empty plan and does nothing.
         match kind(statement) {
             Kind::Refused => Some(Err(refused(statement))),
-            Kind::Savepoint(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
+            Kind::Answered(tag) => Some(Ok(Response::Execution(Tag::new(tag)))),
             _ => None,
         }
     }

@@ -132,16 +132,18 @@ pub async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, req
     (status, headers, r.text().await.unwrap())
 }
 
-/// Whether a program is on the PATH; says so when a test skips for want of it.
-pub fn have(program: &str, what: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// Whether `program args` runs and succeeds; if not, says that `what` skipped for want of `missing`.
+fn runs(program: &str, args: &[&str], what: &str, missing: &str) -> bool {
+    let found = std::process::Command::new(program).args(args).output().is_ok_and(|o| o.status.success());
     if !found {
-        eprintln!("SKIPPED {what}: `{program}` is not installed (.ci/run installs it)");
+        eprintln!("SKIPPED {what}: {missing} (.ci/run installs it)");
     }
     found
+}
+
+/// Whether a program is on the PATH; says so when a test skips for want of it.
+pub fn have(program: &str, what: &str) -> bool {
+    runs("sh", &["-c", &format!("command -v {program}")], what, &format!("`{program}` is not installed"))
 }
 
 /// Runs the Python client `script` of this directory with `args`; what it prints, as JSON.
@@ -159,12 +161,5 @@ pub async fn python_json(script: &str, args: Vec<String>) -> serde_json::Value {
 
 /// Whether python3 can import `module`; says so when a test skips for want of it.
 pub fn have_python(module: &str, what: &str) -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("SKIPPED {what}: python3 cannot import `{module}` (.ci/run installs it)");
-    }
-    found
+    runs("python3", &["-c", &format!("import {module}")], what, &format!("python3 cannot import `{module}`"))
 }
