@@ -19,11 +19,9 @@ fn tokens(config: &Config) -> Result<Tokens, String> {
 pub fn listen_address(listen: &str, tokens: &Tokens) -> Result<SocketAddr, String> {
     let mut addr: SocketAddr =
         listen.parse().map_err(|_| format!("listen address `{listen}`: expected IP:PORT, e.g. 127.0.0.1:8080"))?;
-    if tokens.is_empty() {
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "no [[token]] configured: binding to loopback only");
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
+    if tokens.is_empty() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "no [[token]] configured: binding to loopback only");
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     Ok(addr)
 }
