@@ -42,8 +42,8 @@ enum Builder {
     Int(Int32Builder),
     Dec(Decimal128Builder),
     List(ListBuilder<StringBuilder>),
-    /// person, fodselsdato, kjonn, alder.
-    Identity(Box<(StringBuilder, Date32Builder, StringBuilder, Int32Builder)>),
+    /// person, fodselsar, kjonn, alder.
+    Identity(Box<(StringBuilder, Int32Builder, StringBuilder, Int32Builder)>),
     /// A municipality code as delivered and the municipality of 2024 it counts in (`…_2024`).
     Kommune(Box<(StringBuilder, StringBuilder)>),
 }
@@ -127,7 +127,7 @@ impl RowBatcher {
                 ColumnType::Kommune { .. } => Builder::Kommune(Box::new((text(), text()))),
                 ColumnType::Fodselsnummer => Builder::Identity(Box::new((
                     StringBuilder::with_capacity(rows, rows * 32),
-                    Date32Builder::with_capacity(rows),
+                    Int32Builder::with_capacity(rows),
                     StringBuilder::with_capacity(rows, rows),
                     Int32Builder::with_capacity(rows),
                 ))),
@@ -192,7 +192,8 @@ impl RowBatcher {
                     let (person, birth, sex, age) = &mut **b;
                     let pseudonym = self.key.pseudonym_hex(id.number());
                     person.append_value(std::str::from_utf8(&pseudonym).expect("hex digits"));
-                    birth.append_value(days(id.identity.birth_date));
+                    // The birth year, not the date: the date is used here only (the draw above).
+                    birth.append_value(id.identity.birth_date.year());
                     sex.append_value(id.identity.sex.code());
                     age.append_value(age_date.map_or(0, |d| id.identity.age_on(d)));
                 }

@@ -276,9 +276,15 @@ pub async fn load(
             record.rows_rejected = summary.rows_rejected;
             record.rejected_by_rule =
                 summary.rows_rejected_by_rule.iter().map(|(r, n)| (r.as_str().to_string(), *n)).collect();
-            record.unknown_columns = summary.unknown_columns.clone();
-            if !summary.unknown_columns.is_empty() {
-                tracing::warn!(delivery = %name, columns = ?summary.unknown_columns, "unknown columns kept out of the lake");
+            // By place, never by name: a run record and a log hold no value from a file (a header
+            // can hold anything); `lms check` names them for the producer.
+            record.unknown_columns = summary.unknown_column_places.clone();
+            if !summary.unknown_column_places.is_empty() {
+                tracing::warn!(
+                    delivery = %name,
+                    columns = ?summary.unknown_column_places,
+                    "columns not in the contract kept out of the lake (`lms check` names them)"
+                );
             }
             let data = match data {
                 Some(w) => vec![with_size(ctx, w.close().await?).await?],

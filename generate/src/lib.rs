@@ -507,6 +507,23 @@ fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<St
     set(&mut dup2, c, "kontakt_id", get(&dup, c, "kontakt_id").clone());
     rows.push((dup, Some("kontakt_id"), Rule::DuplicateId));
     rows.push((dup2, Some("kontakt_id"), Rule::DuplicateId));
+    // Identity numbers typed where they do not belong (synthetic test numbers, each in a form people
+    // type them), from templates of their own so the other rows stay as they were.
+    let mut typed = Templates {
+        world,
+        rhf,
+        rng: rng::stream(options.seed, &format!("plant-identity/{rhf}")),
+        n: 9000,
+        codes_of_their_day: !options.codes_of_2024,
+    };
+    let number = |d_number: bool| {
+        let birth = chrono::NaiveDate::from_ymd_opt(1962, 3, 14).expect("date");
+        (100..500).find_map(|i| lms_schemas::identity::synthetic_number(birth, i, d_number)).expect("a number")
+    };
+    let (plain, d_form) = (number(false), number(true));
+    rows.push(fault(&mut typed, c, Some("kontakt_id"), Rule::IdentityNumberInText, &|r| {
+        set(r, c, "kontakt_id", Cell::Str(format!("K{plain}")))
+    }));
     insert_planted(plans.get_mut(&file_name(rhf, c, feb, 1)).expect("file"), rows);
 
     let a = Activity;
@@ -533,6 +550,9 @@ fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<St
     }));
     let other_mark = if rhf.dialect().decimal_mark == ',' { "7.5" } else { "7,5" };
     rows.push(fault(&mut t, a, Some("timer"), Rule::Format, &|r| set(r, a, "timer", Cell::Raw(other_mark.into()))));
+    rows.push(fault(&mut typed, a, Some("tittel"), Rule::IdentityNumberInText, &|r| {
+        set(r, a, "tittel", Cell::Str(format!("Oppfølging av {} {}", &plain[..6], &plain[6..])))
+    }));
     insert_planted(plans.get_mut(&file_name(rhf, a, feb, 1)).expect("file"), rows);
 
     let e = Evaluation;
@@ -546,6 +566,9 @@ fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<St
         set(r, e, "pam_niva", Cell::Null);
     }));
     rows.push(fault(&mut t, e, Some("rolle"), Rule::Code, &|r| set(r, e, "rolle", Cell::Str("pasientt".into()))));
+    rows.push(fault(&mut typed, e, Some("deltaker"), Rule::IdentityNumberInText, &|r| {
+        set(r, e, "deltaker", Cell::Str(format!("{}-{}", &d_form[..6], &d_form[6..])))
+    }));
     insert_planted(plans.get_mut(&file_name(rhf, e, feb, 1)).expect("file"), rows);
 
     // A corrected re-delivery, March: v1 had one participant count wrong and lacked the last run.

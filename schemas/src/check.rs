@@ -13,7 +13,7 @@ use crate::contract::{Column, ColumnType, ExtractKind, ListItem, pam_level};
 use crate::delivery::{Delivery, Period};
 use crate::dialect::{Dialect, FileFormat, Rhf};
 use crate::identity::{self, Identity};
-use crate::reader::{Body, FileRejection, Raw, RawRecord, RecordReader};
+use crate::reader::{Body, FileRejection, JsonField, Raw, RawRecord, RecordReader};
 use crate::reference::{OSLO, Reference, UNKNOWN_KOMMUNE};
 use crate::rule::Rule;
 
@@ -75,7 +75,8 @@ pub struct Violation {
     /// The contract column, or `None` for a malformed record.
     pub column: Option<&'static str>,
     pub rule: Rule,
-    /// The offending value as it stood in the file (cut to 80 characters); `<masked>` for identity numbers.
+    /// The offending value as it stood in the file (cut to 80 characters), with every identity
+    /// number in it masked; `<masked>` for a whole `fodselsnummer`.
     pub value: Option<String>,
     /// What was expected instead.
     pub expected: String,
@@ -119,8 +120,12 @@ pub struct FileSummary {
     pub rows_rejected_by_rule: BTreeMap<Rule, u64>,
     /// Every violation, by rule (a row may break several).
     pub violations_by_rule: BTreeMap<Rule, u64>,
-    /// Columns in the file that the contract does not have.
+    /// Columns in the file that the contract does not have, by name (identity numbers masked):
+    /// for the producer's report.
     pub unknown_columns: Vec<String>,
+    /// The same columns by place (`column 7`, `key 2`), never by name: what run records and logs
+    /// keep.
+    pub unknown_column_places: Vec<String>,
 }
 
 /// Checks the name of a delivery against the source it came from.
@@ -280,6 +285,7 @@ fn checking_pass<R: Read>(
         rows_rejected_by_rule: BTreeMap::new(),
         violations_by_rule: BTreeMap::new(),
         unknown_columns: Vec::new(),
+        unknown_column_places: Vec::new(),
     };
     // The row's buffers are reused from record to record; the values borrow from each record.
     let mut spare: CheckedRow<'static> = CheckedRow::default();
@@ -307,7 +313,8 @@ fn checking_pass<R: Read>(
         spare.values = recycle(row.values);
         spare.violations = row.violations;
     }
-    summary.unknown_columns = reader.unknown_columns().iter().cloned().collect();
+    summary.unknown_columns = reader.unknown_columns().names.iter().cloned().collect();
+    summary.unknown_column_places = reader.unknown_columns().places.clone();
     Ok(summary)
 }
 
@@ -393,6 +400,12 @@ fn cross_columns(kind: ExtractKind) -> &'static [&'static str] {
     }
 }
 
+/// A value as quarantine and reports keep it: identity numbers masked, then cut to 80 characters
+/// (masking first, so no cut leaves part of a number).
+fn kept(s: &str) -> String {
+    cut(&crate::identity::mask_identity_numbers(s))
+}
+
 fn cut(s: &str) -> String {
     match s.char_indices().nth(80) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -438,22 +451,46 @@ impl<'a> RowChecker<'a> {
                     column: None,
                     rule: Rule::MalformedRecord,
                     value: None,
-                    expected: format!("a well-formed record ({why})"),
+                    // A parser's message may quote the line.
+                    expected: crate::identity::mask_identity_numbers(&format!("a well-formed record ({why})"))
+                        .into_owned(),
                 });
                 return;
             }
             Body::Fields(f) => f,
         };
         for (i, col) in self.columns.iter().enumerate() {
-            let value = match self.value(col, fields.get(i)) {
+            let raw = fields.get(i);
+            // The field as text, where it may hold digits (a JSON string, number or object).
+            let text: Option<std::borrow::Cow<'_, str>> = match raw {
+                Raw::Text("") | Raw::Missing | Raw::Json(JsonField::Null | JsonField::Bool(_)) => None,
+                Raw::Text(s) => Some(s.into()),
+                Raw::Json(JsonField::Str(s)) => Some(s.as_ref().into()),
+                Raw::Json(v) => Some(v.to_string().into()),
+            };
+            // A person's identity number belongs in `fodselsnummer` alone: anywhere else it would
+            // be loaded as it stands.
+            if col.ty != ColumnType::Fodselsnummer
+                && let Some(text) = &text
+                && crate::identity::has_identity_number(text)
+            {
+                row.violations.push(Violation {
+                    line: record.line,
+                    column: Some(col.name),
+                    rule: Rule::IdentityNumberInText,
+                    value: Some(kept(text)),
+                    expected: "no identity number outside fodselsnummer (it is masked here and the row is not loaded)"
+                        .into(),
+                });
+                row.values.push(Value::Null);
+                continue;
+            }
+            let value = match self.value(col, raw) {
                 Ok(v) => v,
                 Err((rule, expected)) => {
-                    let value = match (col.ty, fields.get(i)) {
-                        (ColumnType::Fodselsnummer, _) => Some("<masked>".to_string()),
-                        (_, Raw::Text("")) => None,
-                        (_, Raw::Text(s)) => Some(cut(s)),
-                        (_, Raw::Json(v)) => Some(cut(&v.to_string())),
-                        (_, Raw::Missing) => None,
+                    let value = match col.ty {
+                        ColumnType::Fodselsnummer => Some(crate::identity::MASK.to_string()),
+                        _ => text.as_deref().map(kept),
                     };
                     row.violations.push(Violation { line: record.line, column: Some(col.name), rule, value, expected });
                     Value::Null
@@ -470,7 +507,7 @@ impl<'a> RowChecker<'a> {
                 line: record.line,
                 column: Some(self.kind.id_column()),
                 rule: Rule::DuplicateId,
-                value: Some(cut(self.text_value(row, self.id_col))),
+                value: Some(kept(self.text_value(row, self.id_col))),
                 expected: "an id used once within (rhf, hf) in the delivery".into(),
             });
         }
@@ -552,7 +589,7 @@ impl<'a> RowChecker<'a> {
             }
         }
         for (column, rule, value, expected) in found {
-            row.violations.push(Violation { line, column: Some(column), rule, value: Some(value), expected });
+            row.violations.push(Violation { line, column: Some(column), rule, value: Some(kept(&value)), expected });
         }
     }
 

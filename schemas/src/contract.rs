@@ -235,12 +235,14 @@ impl ExtractKind {
         }
     }
 
-    /// The columns that stand in the lake for the identity number: a keyed pseudonym and what the
-    /// number says (birth date, sex, age at the contact). Only the coding extract has one.
+    /// The columns that stand in the lake for the identity number: a keyed pseudonym and the least
+    /// of what the number says that the indicators need (birth year, sex, age at the contact; not
+    /// the birth date, docs/decisions.md). Only the coding extract has one. `fodselsar` is nullable:
+    /// files loaded before it held the birth date instead.
     pub fn derived_identity_fields() -> [Field; 4] {
         [
             Field::new("person", DataType::Utf8, false),
-            Field::new("fodselsdato", DataType::Date32, false),
+            Field::new("fodselsar", DataType::Int32, true),
             Field::new("kjonn", DataType::Utf8, false),
             Field::new("alder", DataType::Int32, false),
         ]
@@ -419,7 +421,7 @@ mod tests {
     fn lake_schema_drops_the_identity_number() {
         let s = ExtractKind::Coding.lake_schema();
         assert!(s.field_with_name("fodselsnummer").is_err());
-        for f in ["person", "fodselsdato", "kjonn", "alder", "bostedskommune_2024", "period", "delivery", "line"] {
+        for f in ["person", "fodselsar", "kjonn", "alder", "bostedskommune_2024", "period", "delivery", "line"] {
             assert!(s.field_with_name(f).is_ok(), "{f}");
         }
         assert_eq!(

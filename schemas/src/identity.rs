@@ -111,6 +111,69 @@ pub fn century(individual: u32, yy: u32) -> Option<i32> {
     }
 }
 
+/// Where `text` holds a valid identity number in any form (ordinary, D, H, synthetic), as byte
+/// ranges in order: written as 11 digits, or as 6 and 5 digits with one space, hyphen or dot
+/// between (as people type them), with no digit right before or after. Digits that fail the check
+/// digits or give no date are not one.
+pub fn find_identity_numbers(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !digit(i) {
+            i += 1;
+            continue;
+        }
+        let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        match end - i {
+            11 if parse(&text[i..end]).is_ok() => found.push(i..end),
+            6 if matches!(b.get(end), Some(b' ' | b'-' | b'.')) && (end + 1..end + 6).all(digit) && !digit(end + 6) => {
+                let joined = format!("{}{}", &text[i..end], &text[end + 1..end + 6]);
+                if parse(&joined).is_ok() {
+                    found.push(i..end + 6);
+                    i = end + 6;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    found
+}
+
+/// Whether `text` holds an identity number ([`find_identity_numbers`]); quick where it holds fewer
+/// than 11 digits, as nearly every field does.
+pub fn has_identity_number(text: &str) -> bool {
+    text.len() >= 11
+        && text.bytes().filter(u8::is_ascii_digit).nth(10).is_some()
+        && !find_identity_numbers(text).is_empty()
+}
+
+/// `text` with every identity number [`find_identity_numbers`] finds replaced by `<masked>`.
+pub fn mask_identity_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    if !has_identity_number(text) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let found = find_identity_numbers(text);
+    if found.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in found {
+        out.push_str(&text[at..r.start]);
+        out.push_str(MASK);
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// What an identity number is written as wherever a value is kept or shown.
+pub const MASK: &str = "<masked>";
+
 /// Validates an identity number and derives birth date and sex.
 pub fn parse(s: &str) -> Result<Identity, IdentityError> {
     let d = digits11(s)?;
@@ -403,6 +466,67 @@ mod tests {
         assert_eq!(id.birth_date, date(1901, 1, 1));
     }
 
+    /// A number with these six date digits: the first individual number from 234 (1900s) whose
+    /// check digits exist.
+    fn number(date: [u32; 6]) -> String {
+        (234..500)
+            .find_map(|i: u32| {
+                let first9 = [date[0], date[1], date[2], date[3], date[4], date[5], i / 100, i / 10 % 10, i % 10];
+                let (k1, k2) = check_digits(&first9)?;
+                Some(first9.iter().chain([&k1, &k2]).map(|d| char::from_digit(*d, 10).unwrap()).collect())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn identity_numbers_are_found_in_text_in_every_form() {
+        // Built here (a plain number written down could be a real person's): ordinary, D (day +
+        // 40), H (month + 40) and synthetic (month + 80) forms of 1 January 1901.
+        let forms = [
+            number([0, 1, 0, 1, 0, 1]),
+            number([4, 1, 0, 1, 0, 1]),
+            number([0, 1, 4, 1, 0, 1]),
+            number([0, 1, 8, 1, 0, 1]),
+        ];
+        for n in &forms {
+            assert!(parse(n).is_ok(), "{n}");
+            let (date, person) = n.split_at(6);
+            for text in [
+                n.clone(),
+                format!("Kurs for {n}"),
+                format!("{n}, pasient"),
+                format!("K{n}"),
+                format!("{date} {person}"),
+                format!("ring {date}-{person} i dag"),
+                format!("{date}.{person}"),
+            ] {
+                assert!(has_identity_number(&text), "{text}");
+                let masked = mask_identity_numbers(&text);
+                assert!(!masked.contains(person) && masked.contains(MASK), "{text} → {masked}");
+            }
+        }
+        // Two in one text: both masked, the rest kept.
+        let two = format!("{} og {}", forms[0], forms[3]);
+        assert_eq!(mask_identity_numbers(&two), "<masked> og <masked>");
+        // Not one: a wrong check digit, more or fewer digits in the run, other separators, dates.
+        let mut wrong = forms[0].clone().into_bytes();
+        wrong[10] = b'0' + (wrong[10] - b'0' + 1) % 10;
+        let wrong = String::from_utf8(wrong).unwrap();
+        for text in [
+            wrong,
+            format!("1{}", forms[0]),
+            format!("{}9", forms[0]),
+            forms[0][..10].to_string(),
+            format!("{}/{}", &forms[0][..6], &forms[0][6..]),
+            format!("{}  {}", &forms[0][..6], &forms[0][6..]),
+            "2024-01-15".into(),
+            "HSO-K2024-01-P001".into(),
+        ] {
+            assert!(!has_identity_number(&text), "{text}");
+            assert_eq!(mask_identity_numbers(&text), text);
+        }
+    }
+
     #[test]
     fn century_rule() {
         assert_eq!(century(0, 50), Some(1900));
@@ -499,6 +623,26 @@ mod tests {
     }
 
     proptest! {
+        /// Masking removes a planted synthetic number wherever it stands, and leaves text
+        /// without one as it was.
+        #[test]
+        fn masking_leaves_no_identity_number(text in "[0-9 .a-z-]{0,40}", days in 0i64..(100 * 365), individual in 0u32..500, at in 0usize..40) {
+            // A number planted in random text of digits, separators and letters.
+            let birth = NaiveDate::from_ymd_opt(1930, 1, 1).unwrap() + chrono::Duration::days(days);
+            if let Some(n) = synthetic_number(birth, individual, false) {
+                let at = text.char_indices().map(|(i, _)| i).chain([text.len()]).nth(at).unwrap_or(text.len());
+                let planted = format!("{} {n} {}", &text[..at], &text[at..]);
+                prop_assert!(has_identity_number(&planted));
+                let masked = mask_identity_numbers(&planted);
+                prop_assert!(!has_identity_number(&masked), "{planted} → {masked}");
+                prop_assert!(!masked.contains(&n));
+            }
+            // Masking is idempotent and never adds a number.
+            let once = mask_identity_numbers(&text).into_owned();
+            prop_assert_eq!(mask_identity_numbers(&once).into_owned(), once.clone());
+            prop_assert!(!has_identity_number(&once));
+        }
+
         /// Every 11-digit string: `parse` accepts exactly when the formula holds and the date and
         /// century are valid; what it derives agrees with the digits.
         #[test]

@@ -22,8 +22,40 @@ pub struct FileRejection {
 }
 
 impl FileRejection {
+    /// A rejection whose message has any identity number masked (a message may quote a file name
+    /// or a parser's view of the bytes).
     pub fn new(rule: Rule, line: Option<u64>, message: impl Into<String>) -> FileRejection {
-        FileRejection { rule, line, message: message.into() }
+        let message = message.into();
+        let message = crate::identity::mask_identity_numbers(&message).into_owned();
+        FileRejection { rule, line, message }
+    }
+}
+
+/// Columns or keys of a file that the contract does not have: their names (identity numbers
+/// masked), for the producer's `lms check`, and where they stand without their names, for run
+/// records and logs, which hold no value from a file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unknown {
+    /// Normalised names, identity numbers masked.
+    pub names: BTreeSet<String>,
+    /// `column N` (1-based, CSV) or `key N` (JSON Lines, in the order first seen).
+    pub places: Vec<String>,
+}
+
+impl Unknown {
+    fn column(&mut self, name: &str, index: usize) {
+        self.names.insert(crate::identity::mask_identity_numbers(name).into_owned());
+        self.places.push(format!("column {}", index + 1));
+    }
+
+    fn key(&mut self, name: &str) {
+        if self.names.insert(crate::identity::mask_identity_numbers(name).into_owned()) {
+            self.places.push(format!("key {}", self.places.len() + 1));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
     }
 }
 
@@ -129,7 +161,7 @@ struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 struct JsonLine<'s, 'a> {
     columns: &'static [crate::contract::Column],
     slots: &'s mut Vec<Option<JsonField<'a>>>,
-    unknown: &'s mut BTreeSet<String>,
+    unknown: &'s mut Unknown,
 }
 
 impl<'de> de::DeserializeSeed<'de> for JsonLine<'_, 'de> {
@@ -152,7 +184,7 @@ impl<'de> Visitor<'de> for JsonLine<'_, 'de> {
                 Some(i) => self.slots[i] = Some(map.next_value()?),
                 None => {
                     map.next_value::<de::IgnoredAny>()?;
-                    self.unknown.insert(normalise(&key));
+                    self.unknown.key(&normalise(&key));
                 }
             }
         }
@@ -254,7 +286,7 @@ fn decode_field(bytes: &[u8], encoding: Encoding, out: &mut String) -> Result<()
 pub struct RecordReader<R: Read> {
     kind: ExtractKind,
     inner: Inner<R>,
-    unknown_columns: BTreeSet<String>,
+    unknown_columns: Unknown,
 }
 
 enum Inner<R: Read> {
@@ -327,7 +359,7 @@ impl<R: Read> RecordReader<R> {
                     names.push(normalise(&s));
                 }
                 let mut map = vec![None; columns.len()];
-                let mut unknown = BTreeSet::new();
+                let mut unknown = Unknown::default();
                 for (i, name) in names.iter().enumerate() {
                     match kind.column_index(name) {
                         Some(c) if map[c].is_some() => {
@@ -338,9 +370,7 @@ impl<R: Read> RecordReader<R> {
                             ));
                         }
                         Some(c) => map[c] = Some(i),
-                        None => {
-                            unknown.insert(name.clone());
-                        }
+                        None => unknown.column(name, i),
                     }
                 }
                 let missing: Vec<&str> =
@@ -368,11 +398,12 @@ impl<R: Read> RecordReader<R> {
             }
             FileFormat::JsonLines => Inner::Json { reader: input, line: Vec::new(), line_no: 0 },
         };
-        Ok(RecordReader { kind, inner, unknown_columns: BTreeSet::new() })
+        Ok(RecordReader { kind, inner, unknown_columns: Unknown::default() })
     }
 
     /// Columns in the file that the contract does not have (kept out of the lake, reported once).
-    pub fn unknown_columns(&self) -> &BTreeSet<String> {
+    /// The columns (CSV) or keys (JSON Lines) the contract does not have.
+    pub fn unknown_columns(&self) -> &Unknown {
         &self.unknown_columns
     }
 

@@ -35,6 +35,9 @@ pub enum Rule {
     Bydel,
     /// An invalid identity number (length, check digits, date or individual number).
     Fodselsnummer,
+    /// A valid identity number in any other field (a title, an id, a code): the row is rejected
+    /// and the number masked wherever the value is kept.
+    IdentityNumberInText,
     /// An ICD-10 code of the wrong form or outside the LMS diagnosis groups.
     Icd10,
     /// `fullfort` greater than the participants.
@@ -60,7 +63,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, row rules first.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 25] = [
         Rule::MalformedRecord,
         Rule::Required,
         Rule::Format,
@@ -75,6 +78,7 @@ impl Rule {
         Rule::KommuneNotValidOnDate,
         Rule::Bydel,
         Rule::Fodselsnummer,
+        Rule::IdentityNumberInText,
         Rule::Icd10,
         Rule::Completed,
         Rule::CancelledParticipants,
@@ -104,6 +108,7 @@ impl Rule {
             Rule::KommuneNotValidOnDate => "kommune_not_valid_on_date",
             Rule::Bydel => "bydel",
             Rule::Fodselsnummer => "fodselsnummer",
+            Rule::IdentityNumberInText => "identity_number_in_text",
             Rule::Icd10 => "icd10",
             Rule::Completed => "completed",
             Rule::CancelledParticipants => "cancelled_participants",
@@ -144,6 +149,9 @@ impl Rule {
             Rule::KommuneNotValidOnDate => "a kommunenummer is valid on the row's date (the code history)",
             Rule::Bydel => "bydel is an Oslo district, given only with bostedskommune 0301",
             Rule::Fodselsnummer => "a valid fødselsnummer, D-, H- or synthetic test number",
+            Rule::IdentityNumberInText => {
+                "no identity number (11 digits, or 6 + 5 with a space, hyphen or dot) outside fodselsnummer"
+            }
             Rule::Icd10 => "an ICD-10 code that maps to an LMS diagnosis group",
             Rule::Completed => "fullfort ≤ deltakere_pasient + deltakere_parorende",
             Rule::CancelledParticipants => "a cancelled run has 0 participants",

@@ -2,6 +2,7 @@
 
 mod cli;
 mod demo_data;
+mod privacy;
 mod s3;
 
 use std::path::{Path, PathBuf};

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use chrono::Datelike;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Date32Type, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 use lms_etl::{Etl, EtlOptions, Source};
 use lms_queries::publish::{BuildOptions, Published, build};
 use lms_queries::{Access, Warehouse};
@@ -65,6 +66,45 @@ fn texts(batches: &[RecordBatch], col: usize) -> Vec<String> {
         .collect()
 }
 
+/// The birth date of the person of each accepted coding row living in 1507, by `rhf/hf/kontakt_id`,
+/// read from the delivered files as the load reads them.
+fn births_of_1507(incoming: &Path) -> BTreeMap<String, chrono::NaiveDate> {
+    let reference = Reference::embedded().unwrap();
+    let kind = lms_schemas::ExtractKind::Coding;
+    let col = |name| kind.column_index(name).unwrap();
+    let mut out = BTreeMap::new();
+    for (_, rhf) in REGIONS {
+        for entry in std::fs::read_dir(incoming.join(rhf.code())).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.contains("_coding_") {
+                continue;
+            }
+            let _ = lms_schemas::check_delivery(
+                &name,
+                kind,
+                rhf,
+                &reference,
+                || std::fs::File::open(&path),
+                |row| {
+                    let text = |i: usize| match &row.values[i] {
+                        lms_schemas::Value::Text(s) => s.to_string(),
+                        _ => String::new(),
+                    };
+                    if !row.is_accepted() || text(col("bostedskommune")) != "1507" {
+                        return;
+                    }
+                    if let lms_schemas::Value::Identity(id) = &row.values[col("fodselsnummer")] {
+                        let key = format!("{}/{}/{}", text(col("rhf")), text(col("hf")), text(col("kontakt_id")));
+                        out.insert(key, id.identity.birth_date);
+                    }
+                },
+            );
+        }
+    }
+    out
+}
+
 fn count(batches: &[RecordBatch]) -> i64 {
     batches[0].column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -115,21 +155,25 @@ async fn old_codes_load_and_count_on_2024_borders() {
     assert_eq!(count(&unmapped), 0, "every home counts in a municipality of 2024");
 
     // The split: each person of 1507 goes to Ålesund or Haram by the draw of their birth date and
-    // sex, in proportion to the two municipalities' inhabitants of the year.
+    // sex, in proportion to the two municipalities' inhabitants of the year. The lake keeps the
+    // birth year only, so the birth dates are read again from the delivered files.
+    let births = births_of_1507(&dir_a.path().join("in"));
     let split = rows(
         &url_a,
-        "SELECT CAST(date_part('year', kontaktdato) AS INT) AS year, fodselsdato, kjonn, bostedskommune_2024 \
-         FROM coding WHERE bostedskommune = '1507'",
+        "SELECT CAST(date_part('year', kontaktdato) AS INT) AS year, rhf || '/' || hf || '/' || kontakt_id, kjonn, \
+         bostedskommune_2024, fodselsar FROM coding WHERE bostedskommune = '1507'",
     )
     .await;
     let (mut n, mut to_haram, mut expected_haram) = (0usize, 0usize, 0.0);
     for b in &split {
         let years = b.column(0).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
-        let births = b.column(1).as_primitive::<Date32Type>();
+        let contacts = texts(std::slice::from_ref(b), 1);
         let sexes = texts(std::slice::from_ref(b), 2);
         let placed = texts(std::slice::from_ref(b), 3);
+        let birth_years = b.column(4).as_primitive::<datafusion::arrow::datatypes::Int32Type>();
         for i in 0..b.num_rows() {
-            let birth = births.value_as_date(i).unwrap();
+            let birth = births[&contacts[i]];
+            assert_eq!(birth_years.value(i), birth.year(), "the lake keeps the birth year");
             let draw = allocation_draw(birth, &sexes[i]);
             assert_eq!(Some(placed[i].as_str()), embedded.kommune_2024("1507", years.value(i), draw));
             let shares = embedded.split_shares("1507", years.value(i)).unwrap();

@@ -136,11 +136,37 @@ fn headers_match_without_case_or_spaces_and_unknown_columns_are_reported() {
     let (s, v) = check(Rhf::Hso, kind, text.as_bytes()).unwrap();
     assert!(v.is_empty(), "{v:?}");
     assert_eq!(s.unknown_columns, vec!["kommentar".to_string()]);
+    // By place for run records and logs: the 15th column of the header.
+    assert_eq!(s.unknown_column_places, vec![format!("column {}", names.len())]);
     // JSON keys likewise, and unknown keys are kept out.
     let line = r#"{"RHF": "HMN", "hf": "STO", " kurs_id ": "K", "svar_id": "S", "rolle": "pasient", "maletidspunkt": "for", "dato": "2025-03-01", "pam_score": null, "extra": 1}"#;
     let (s, v) = check(Rhf::Hmn, kind, format!("{line}\n").as_bytes()).unwrap();
     assert!(v.is_empty(), "{v:?}");
     assert_eq!(s.unknown_columns, vec!["extra".to_string()]);
+    assert_eq!(s.unknown_column_places, vec!["key 1".to_string()]);
+}
+
+/// An identity number used as a column name or JSON key is masked in the names the producer sees,
+/// and the places run records keep say nothing of it.
+#[test]
+fn an_identity_number_as_a_column_name_is_masked() {
+    let kind = ExtractKind::Evaluation;
+    let mut names: Vec<String> = header(kind).iter().map(|c| c.to_string()).collect();
+    let number =
+        lms_schemas::identity::synthetic_number(chrono::NaiveDate::from_ymd_opt(1985, 5, 15).unwrap(), 123, false)
+            .unwrap();
+    names.push(format!("merknad {number}"));
+    let mut text = names.join(",") + "\n";
+    text += "HSO,OUS,K-1,S-1,P1,pasient,etter,2025-03-31,56.4,3,5,4,true,fritekst\n";
+    let (s, _) = check(Rhf::Hso, kind, text.as_bytes()).unwrap();
+    assert_eq!(s.unknown_columns, vec!["merknad <masked>".to_string()]);
+    assert!(s.unknown_column_places.iter().all(|p| !p.contains(&number[6..])));
+    let line = format!(
+        r#"{{"RHF": "HMN", "hf": "STO", "kurs_id": "K", "svar_id": "S", "rolle": "pasient", "maletidspunkt": "for", "dato": "2025-03-01", "pam_score": null, "{number}": 1}}"#
+    );
+    let (s, _) = check(Rhf::Hmn, kind, format!("{line}\n").as_bytes()).unwrap();
+    assert_eq!(s.unknown_columns, vec!["<masked>".to_string()]);
+    assert_eq!(s.unknown_column_places, vec!["key 1".to_string()]);
 }
 
 #[test]

@@ -273,6 +273,48 @@ fn fodselsnummer() {
     let _ = FNR;
 }
 
+/// An identity number in any field but `fodselsnummer`, in every extract and dialect and in each
+/// form people type it (11 digits with text around, 6 + 5 with a space or hyphen, a D-number):
+/// the row is rejected with rule `identity_number_in_text` on that field and line, and the number
+/// is in no value or message the check gives back.
+#[test]
+fn identity_number_in_text() {
+    let birth = chrono::NaiveDate::from_ymd_opt(1985, 5, 15).unwrap();
+    let plain = lms_schemas::identity::synthetic_number(birth, 123, false).unwrap();
+    let d_form = (0..500).find_map(|i| lms_schemas::identity::synthetic_number(birth, i, true)).unwrap();
+    let forms = [
+        format!("Kurs for {plain}"),
+        format!("{} {}", &plain[..6], &plain[6..]),
+        format!("{}-{}", &d_form[..6], &d_form[6..]),
+        d_form.clone(),
+    ];
+    for kind in ExtractKind::ALL {
+        for column in header(kind).into_iter().filter(|c| *c != "fodselsnummer") {
+            for (f, form) in forms.iter().enumerate() {
+                for rhf in Rhf::ALL {
+                    let mut bad = base(kind, rhf);
+                    if column != kind.id_column() {
+                        set(&mut bad, kind.id_column(), V::S("ID-2"));
+                    }
+                    set(&mut bad, column, V::Owned(form.clone()));
+                    let bytes = render(rhf, &[Some(base(kind, rhf)), Some(bad)], &header(kind));
+                    let (summary, v) = check(rhf, kind, &bytes).expect("file accepted");
+                    assert_eq!((summary.rows_loaded, summary.rows_rejected), (1, 1), "{rhf} {kind} {column} {f}");
+                    assert!(
+                        v.iter().any(|v| v.line == line(rhf)
+                            && v.column == Some(column)
+                            && v.rule == Rule::IdentityNumberInText
+                            && v.value.as_deref().is_some_and(|x| x.contains("<masked>"))),
+                        "{rhf} {kind} {column} {f}: {v:?}"
+                    );
+                    let said = format!("{v:?}{}", v.iter().map(|v| v.to_string()).collect::<String>());
+                    assert!(!said.contains(&plain[6..]) && !said.contains(&d_form[6..]), "{said}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn icd10() {
     assert_rule(ExtractKind::Coding, "hovedtilstand", Rule::Icd10, |r, _| set(r, "hovedtilstand", V::S("E1")));
