@@ -1,5 +1,6 @@
 //! `lms`: the one binary of LMS Monitor. Each subcommand is a thin layer over a library crate.
 
+mod audit;
 mod check;
 mod config;
 mod etl;
@@ -61,6 +62,9 @@ enum Command {
     },
     /// Sources, last runs, freshness, lake version.
     Status,
+    /// Audits on the warehouse host: the disclosure check of a publication.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +160,7 @@ fn main() -> ExitCode {
         Command::Query { sql, format } => query(&config, &sql, format),
         Command::Serve { no_schedule } => serve::serve(&config, !no_schedule),
         Command::Status => etl::status(&config),
+        Command::Audit(command) => audit::run(&config, &command),
     };
     match result {
         Ok(code) => code,

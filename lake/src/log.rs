@@ -45,6 +45,8 @@ pub struct DeliveryRecord {
     /// For a file rejected whole.
     pub rule: Option<String>,
     pub message: Option<String>,
+    /// Columns (or JSON keys) of the file that the contract does not have, by place (`column 7`,
+    /// `key 2`): never by name, since a record holds no value from a file.
     pub unknown_columns: Vec<String>,
     pub run_id: String,
     pub processed_at: DateTime<Utc>,
@@ -341,6 +343,17 @@ impl Lake {
             if v != snapshot.version + 1 {
                 return Err(LakeError::Log(format!("the log skips from version {} to {v}", snapshot.version)));
             }
+            snapshot.apply(&self.read_commit(v).await?);
+        }
+        Ok(snapshot)
+    }
+
+    /// The lake as it was at committed `version`: the commits 1 to `version` replayed (for an
+    /// audit of an earlier publication; its files are there as long as no garbage collection took
+    /// them).
+    pub async fn snapshot_at(&self, version: u64) -> Result<Snapshot, LakeError> {
+        let mut snapshot = Snapshot::default();
+        for v in 1..=version {
             snapshot.apply(&self.read_commit(v).await?);
         }
         Ok(snapshot)

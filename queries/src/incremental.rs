@@ -236,8 +236,9 @@ fn year_in(expr: &str, years: &BTreeSet<i32>) -> String {
 /// What a build takes from the publication in its snapshot.
 #[derive(Debug, Default)]
 pub struct Reused {
-    /// Cells of the indicators computed for some years only, of the other years, as published (a
-    /// suppressed cell has numerator 0 and no figures: it is written withheld again).
+    /// Cells of the indicators computed for some years only, of the other years, with their figures
+    /// before withholding (from the table `disclosure`) and nothing hidden: disclosure control
+    /// runs over them again, with the cells computed.
     pub cells: Vec<Cell>,
     /// Their `variation` rows.
     pub variation: Vec<RecordBatch>,
@@ -279,8 +280,9 @@ impl Reused {
         let mut cells = Vec::new();
         let sql = format!(
             "SELECT indicator, year, period, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
-                    ci99_low, ci99_high, suppressed, suppression_reason, coverage
-             FROM indicator_values WHERE {kept}"
+                    ci99_low, ci99_high
+             FROM {} WHERE {kept}",
+            crate::publish::DISCLOSURE
         );
         for b in crate::publish::collect(ctx, &sql).await? {
             cells.extend(published_cells(&b, &unit)?);
@@ -309,7 +311,7 @@ impl Reused {
     }
 }
 
-/// Published `indicator_values` rows as cells (a suppressed one with numerator 0 and no figures).
+/// Rows of the table `disclosure` as cells, with their figures and nothing hidden.
 fn published_cells(b: &RecordBatch, unit: &BTreeMap<&str, Unit>) -> Result<Vec<Cell>, QueryError> {
     let ids = crate::publish::column(b, "indicator", &DataType::Utf8)?;
     let ids = ids.as_string::<i32>();

@@ -17,6 +17,7 @@ use datafusion::prelude::SessionContext;
 use lms_lake::{Lake, Snapshot};
 use lms_schemas::ExtractKind;
 
+pub mod audit;
 pub mod catalogue;
 pub mod compare;
 pub mod funnel;
@@ -24,7 +25,9 @@ pub mod incremental;
 pub mod interval;
 mod keep;
 mod pool;
+pub mod protect;
 pub mod publish;
+pub mod relations;
 pub mod suppress;
 pub mod target;
 
@@ -44,7 +47,9 @@ pub enum Access {
 /// Memory a query of an [`Access::Published`] session may use (sorts and joins beyond it fail).
 pub const PUBLISHED_MEMORY_LIMIT: usize = 1 << 30;
 
-/// Tables with person-level rows: never served over HTTP.
+/// Tables with person-level rows: never served over HTTP. (The warehouse's record of disclosure
+/// control, `disclosure`, holds no person but the figures of hidden cells: it is never served
+/// either, and like these is registered only in [`Access::Warehouse`] sessions.)
 pub const PERSON_LEVEL: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +62,10 @@ pub enum QueryError {
     Sql(String),
     #[error("lake: {0}")]
     Lake(String),
+    /// Disclosure control could not protect the publication, or found it exposed: nothing is
+    /// committed.
+    #[error("{0}")]
+    Disclosure(String),
 }
 
 /// A read-only SQL session over one version of the lake.
@@ -149,6 +158,8 @@ impl Warehouse {
         // A view, so its figures are as of the query (it reads `now()`).
         ctx.sql(include_str!("../sql/freshness.sql")).await.map_err(sql_error)?.collect().await.map_err(sql_error)?;
         if access == Access::Warehouse {
+            let files = snapshot.table_files(publish::DISCLOSURE).map(|f| f.path.clone()).collect();
+            register_files(&ctx, publish::DISCLOSURE, publish::disclosure_schema(), files, &urls, &keep).await?;
             for kind in ExtractKind::ALL {
                 let files = snapshot.table_files(kind.name()).map(|f| f.path.clone()).collect();
                 register_files(&ctx, kind.name(), with_string_views(&kind.lake_schema()), files, &urls, &keep).await?;
@@ -340,7 +351,7 @@ fn legend_schema() -> SchemaRef {
 /// `legend`: why a cell can be hidden, in bokmål and English ([`suppress::LEGEND`]).
 fn legend_batch() -> Result<RecordBatch, QueryError> {
     use datafusion::arrow::array::StringArray;
-    let column = |f: fn(&(suppress::Reason, &'static str, &'static str)) -> &'static str| {
+    let column = |f: fn(&(suppress::Served, &'static str, &'static str)) -> &'static str| {
         Arc::new(suppress::LEGEND.iter().map(f).map(Some).collect::<StringArray>()) as _
     };
     RecordBatch::try_new(legend_schema(), vec![column(|l| l.0.as_str()), column(|l| l.1), column(|l| l.2)])

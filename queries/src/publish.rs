@@ -24,13 +24,25 @@ use serde::Serialize;
 use crate::catalogue::{self, Indicator, Level, Method, Unit};
 use crate::incremental::{self, Reads, Reused};
 use crate::keep::Keep;
-use crate::suppress::{Cell, Compared, Reason, Suppression, suppress_with_windows};
+use crate::suppress::{Cell, Compared, Reason, Suppression};
 use crate::{Access, QueryError, Warehouse, json_batches, sql_error, u64f, utf8};
 use crate::{compare, interval};
 use lms_schemas::ExtractKind;
 
 /// The published tables, readable by every session.
 pub const PUBLISHED: [&str; 4] = ["indicator_values", "variation", "data_quality", "funnel"];
+
+/// The warehouse's own record of disclosure control, written with the published tables but read
+/// only on the warehouse host (`Access::Warehouse`): every cell with its figures before
+/// withholding and the finer reason it is hidden. Never served (indicators.md, third edition, 3).
+pub const DISCLOSURE: &str = "disclosure";
+
+/// The tables a publication writes: the published ones and [`DISCLOSURE`].
+pub const WRITTEN: [&str; 5] = ["indicator_values", "variation", "data_quality", "funnel", DISCLOSURE];
+
+/// Which disclosure control built a publication (in the publisher's fingerprint: a publication of
+/// another is built again, not reused).
+pub const DISCLOSURE_CONTROL: &str = "protection-check-1";
 
 const PRELUDE: &str = include_str!("../sql/prelude.sql");
 const STANDARDISE: &str = include_str!("../sql/standardise.sql");
@@ -83,6 +95,31 @@ pub fn indicator_values_schema() -> SchemaRef {
     ]))
 }
 
+/// [`DISCLOSURE`]: one row per cell of `indicator_values`, with its figures whether hidden or not,
+/// whether its denominator is hidden, and why it is hidden (`crate::suppress::Reason`).
+pub fn disclosure_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("indicator", false),
+        Field::new("year", DataType::Int32, false),
+        utf8("period", false),
+        utf8("level", false),
+        utf8("rhf", true),
+        utf8("hf", true),
+        utf8("breakdown", false),
+        Field::new("numerator", DataType::Int64, false),
+        f64f("denominator"),
+        f64f("value"),
+        f64f("ci_low"),
+        f64f("ci_high"),
+        f64f("ci99_low"),
+        f64f("ci99_high"),
+        Field::new("suppressed", DataType::Boolean, false),
+        Field::new("denominator_suppressed", DataType::Boolean, false),
+        utf8("reason", true),
+        f64f("coverage"),
+    ]))
+}
+
 /// `variation`: one row per (indicator, year, period) of the residence-view standardised rates.
 pub fn variation_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -102,7 +139,8 @@ pub fn variation_schema() -> SchemaRef {
 }
 
 /// `data_quality`: one row per source and (rhf, extract, period) it delivered, from the delivery
-/// that fills the period now and the files rejected for it.
+/// that fills the period now and the files rejected for it; and one row per indicator and period
+/// (`source` = [`PUBLICATION_SOURCE`]) with the cells and those hidden.
 pub fn data_quality_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("source", false),
@@ -120,8 +158,16 @@ pub fn data_quality_schema() -> SchemaRef {
         u64f("residence_mapped_by_share", true),
         u64f("dangling_evaluations", true),
         f64f("coverage"),
+        utf8("indicator", true),
+        u64f("cells", true),
+        u64f("cells_hidden_disclosure", true),
+        u64f("cells_hidden_coverage", true),
     ]))
 }
+
+/// `data_quality`'s `source` on the rows of the publication's own figures: per indicator and
+/// period, the cells and those hidden for disclosure and for coverage.
+pub const PUBLICATION_SOURCE: &str = "publication";
 
 /// (name, schema) of every published table.
 pub fn published_schemas() -> [(&'static str, SchemaRef); 4] {
@@ -141,6 +187,8 @@ pub struct Published {
     pub data_quality: Vec<RecordBatch>,
     /// The funnel limits of the share indicators (`crate::funnel`), from the shown cells.
     pub funnel: Vec<RecordBatch>,
+    /// [`DISCLOSURE`]: every cell (computed or reused) before withholding.
+    pub disclosure: Vec<RecordBatch>,
     /// Every cell, with its figures before withholding (never written: for tests and reports).
     pub cells: Vec<Cell>,
     pub suppression: Suppression,
@@ -466,19 +514,25 @@ pub async fn build_within(
         cells.extend(c);
         strata.extend(s);
     }
-    let mut suppression = suppress_with_windows(&mut cells, &reused.cells, min_count);
-    let coverage = coverage(snapshot);
-    suppression.coverage = withhold_by_coverage(&mut cells, catalogue, &coverage, options.min_coverage);
-    // Compared with the nation over every cell: a computed region's nation may be reused, and the
-    // other way round.
+    // Disclosure control over every cell, computed or reused (with its true figures): a function
+    // of them all, so an incremental build hides what a full one does.
     let computed = cells.len();
     let mut all: Vec<Cell> = cells;
     all.extend(reused.cells);
+    let started = std::time::Instant::now();
+    let mut suppression =
+        crate::protect::protect(&mut all, min_count).map_err(|e| QueryError::Disclosure(e.to_string()))?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), cells = all.len(), "disclosure control");
+    let coverage = coverage(snapshot);
+    suppression.coverage = withhold_by_coverage(&mut all, catalogue, &coverage, options.min_coverage);
+    // Compared with the nation over every cell: a computed region's nation may be reused, and the
+    // other way round.
     compare::compare(&mut all);
     crate::target::apply(&mut all, options.targets);
     let cells = all[..computed].to_vec();
     // Funnels from the shown cells of every year (computed or reused): a function of them.
     let funnel = vec![crate::funnel::funnel_batch(&crate::funnel::funnel(&all, catalogue))?];
+    let disclosure = vec![disclosure_batch(&all)?];
     let indicator_values = vec![cells_batch(&all)?];
 
     keep.table(ctx, "indicator_values", indicator_values_schema(), indicator_values.clone()).await?;
@@ -493,7 +547,7 @@ pub async fn build_within(
     let variation = vec![sorted_by_indicator_and_year(&variation)?];
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "variation computed");
     let started = std::time::Instant::now();
-    let data_quality = data_quality(ctx, snapshot, &reused.residence, &coverage).await?;
+    let data_quality = data_quality(ctx, snapshot, &reused.residence, &coverage, &all, catalogue).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
     let digest = content_digest(&[
         (DIGESTED[0], &indicator_values_schema(), &indicator_values),
@@ -504,6 +558,7 @@ pub async fn build_within(
         variation,
         data_quality,
         funnel,
+        disclosure,
         cells,
         suppression,
         digest,
@@ -886,6 +941,7 @@ pub(crate) fn read_cells(
             ci99_high: ci99_high[i],
             share: unit == Unit::Share,
             suppressed: suppressed.as_ref().is_some_and(|s| s.as_boolean().value(i)),
+            denominator_suppressed: false,
             reason: reason[i].as_deref().and_then(Reason::parse),
             compared: compared[i].as_deref().and_then(Compared::parse),
             coverage: coverage[i],
@@ -896,7 +952,7 @@ pub(crate) fn read_cells(
 }
 
 /// The cells as `indicator_values`, sorted, with the figures of suppressed cells withheld (the
-/// denominator stays).
+/// denominator stays unless its count is hidden).
 fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
     #[derive(Serialize)]
     struct Row<'a> {
@@ -935,14 +991,15 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
                 hf: c.hf.as_deref(),
                 breakdown: &c.breakdown,
                 numerator: if c.suppressed { None } else { Some(c.numerator) },
-                denominator: c.denominator,
+                denominator: if c.denominator_suppressed { None } else { c.denominator },
                 value: shown(c.value),
                 ci_low: shown(c.ci_low),
                 ci_high: shown(c.ci_high),
                 ci99_low: shown(c.ci99_low),
                 ci99_high: shown(c.ci99_high),
                 suppressed: c.suppressed,
-                suppression_reason: c.reason.filter(|_| c.suppressed).map(Reason::as_str),
+                // Served: `disclosure` or `coverage`, never the finer reason.
+                suppression_reason: c.reason.filter(|_| c.suppressed).map(|r| r.served().as_str()),
                 // Never beside a hidden cell, whatever was computed.
                 compared: c.compared.filter(|_| !c.suppressed).map(Compared::as_str),
                 coverage: c.coverage,
@@ -955,6 +1012,59 @@ fn cells_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
     datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(sql_error)
 }
 
+/// The cells as [`DISCLOSURE`] rows, sorted, with every figure.
+fn disclosure_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
+    #[derive(Serialize)]
+    struct Row<'a> {
+        indicator: &'a str,
+        year: i32,
+        period: &'a str,
+        level: &'a str,
+        rhf: Option<&'a str>,
+        hf: Option<&'a str>,
+        breakdown: &'a str,
+        numerator: i64,
+        denominator: Option<f64>,
+        value: Option<f64>,
+        ci_low: Option<f64>,
+        ci_high: Option<f64>,
+        ci99_low: Option<f64>,
+        ci99_high: Option<f64>,
+        suppressed: bool,
+        denominator_suppressed: bool,
+        reason: Option<&'static str>,
+        coverage: Option<f64>,
+    }
+    let mut order: Vec<&Cell> = cells.iter().collect();
+    order.sort_by(|a, b| a.key().cmp(&b.key()));
+    let rows: Vec<Row> = order
+        .into_iter()
+        .map(|c| Row {
+            indicator: &c.indicator,
+            year: c.year,
+            period: &c.period,
+            level: c.level.as_str(),
+            rhf: c.rhf.as_deref(),
+            hf: c.hf.as_deref(),
+            breakdown: &c.breakdown,
+            numerator: c.numerator,
+            denominator: c.denominator,
+            value: c.value,
+            ci_low: c.ci_low,
+            ci_high: c.ci_high,
+            ci99_low: c.ci99_low,
+            ci99_high: c.ci99_high,
+            suppressed: c.suppressed,
+            denominator_suppressed: c.denominator_suppressed,
+            reason: c.reason.filter(|_| c.suppressed).map(Reason::as_str),
+            coverage: c.coverage,
+        })
+        .collect();
+    let schema = disclosure_schema();
+    let batches = json_batches(schema.clone(), &rows)?;
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(sql_error)
+}
+
 /// `data_quality` of the lake at `snapshot`.
 /// `reused`: the residence counts of coding periods taken from the publication replaced (the build's
 /// coding table holds only the years rebuilt).
@@ -963,6 +1073,8 @@ async fn data_quality(
     snapshot: &Snapshot,
     reused: &BTreeMap<(String, String), (u64, u64)>,
     coverage: &Coverage,
+    cells: &[Cell],
+    catalogue: &[Indicator],
 ) -> Result<Vec<RecordBatch>, QueryError> {
     #[derive(Serialize, Default)]
     struct Row {
@@ -981,6 +1093,10 @@ async fn data_quality(
         residence_mapped_by_share: Option<u64>,
         dangling_evaluations: Option<u64>,
         coverage: Option<f64>,
+        indicator: Option<String>,
+        cells: Option<u64>,
+        cells_hidden_disclosure: Option<u64>,
+        cells_hidden_coverage: Option<u64>,
     }
     type Key = (String, Option<String>, Option<String>, Option<String>);
     // The latest record of each delivered file (a backfill records a file again).
@@ -1074,7 +1190,32 @@ async fn data_quality(
             _ => {}
         }
     }
-    let rows: Vec<Row> = rows.into_values().collect();
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    // What disclosure control and coverage cost: per indicator and period, the cells and those
+    // hidden, by the served reason only (a count by finer reason would say which cells are small).
+    let extract: BTreeMap<&str, &str> = catalogue.iter().map(|i| (i.id.as_str(), i.extract.name())).collect();
+    let mut hidden: BTreeMap<(&str, &str), [u64; 3]> = BTreeMap::new();
+    for c in cells {
+        let n = hidden.entry((&c.indicator, &c.period)).or_default();
+        n[0] += 1;
+        match c.reason.filter(|_| c.suppressed).map(Reason::served) {
+            Some(crate::suppress::Served::Disclosure) => n[1] += 1,
+            Some(crate::suppress::Served::Coverage) => n[2] += 1,
+            None => {}
+        }
+    }
+    for ((indicator, period), [all, disclosure, coverage]) in hidden {
+        rows.push(Row {
+            source: PUBLICATION_SOURCE.into(),
+            extract: extract.get(indicator).map(|e| e.to_string()),
+            period: Some(period.to_string()),
+            indicator: Some(indicator.to_string()),
+            cells: Some(all),
+            cells_hidden_disclosure: Some(disclosure),
+            cells_hidden_coverage: Some(coverage),
+            ..Row::default()
+        });
+    }
     json_batches(data_quality_schema(), &rows)
 }
 
@@ -1191,7 +1332,7 @@ impl IndicatorPublisher {
 #[async_trait::async_trait]
 impl lms_lake::Publish for IndicatorPublisher {
     fn tables(&self) -> &[&str] {
-        &PUBLISHED
+        &WRITTEN
     }
 
     fn fingerprint(&self) -> String {
@@ -1206,6 +1347,7 @@ impl lms_lake::Publish for IndicatorPublisher {
         }
         h.update(self.min_count.to_le_bytes());
         h.update(self.min_coverage.to_le_bytes());
+        h.update(DISCLOSURE_CONTROL.as_bytes());
         // Targets are part of what is published (`target` on the cells).
         h.update(serde_json::to_string(&self.targets).unwrap_or_default().as_bytes());
         format!(
@@ -1247,17 +1389,21 @@ impl lms_lake::Publish for IndicatorPublisher {
             rebuilt_years = %years(&built.rebuilt),
             evaluation_years = %years(&built.evaluation_years),
             cells = built.cells.len(),
+            hidden = built.suppression.disclosure(),
             primary = built.suppression.primary,
             secondary = built.suppression.secondary,
+            checked = built.suppression.checked,
             digest = %built.digest,
             "indicators built"
         );
         let mut files = Vec::new();
-        for ((table, schema), batches) in published_schemas().into_iter().zip([
+        let written = published_schemas().into_iter().chain([(DISCLOSURE, disclosure_schema())]);
+        for ((table, schema), batches) in written.zip([
             &built.indicator_values,
             &built.variation,
             &built.data_quality,
             &built.funnel,
+            &built.disclosure,
         ]) {
             let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);
             // The basis rides with data_quality, which is outside the digest (the figures' files

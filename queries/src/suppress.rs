@@ -1,18 +1,22 @@
-//! Disclosure control (prikking), as indicators.md specifies it.
+//! Disclosure control (prikking): the cell, why it is hidden, and the rules that look at one cell
+//! or one group of cells. The check that a publication's hidden counts cannot be worked out, and the
+//! secondary suppression it drives, is `crate::protect` (indicators.md, third edition).
 //!
 //! - Primary: a cell whose numerator is 1 to `min_count − 1` is suppressed; a share is also
-//!   suppressed when its denominator minus its numerator is in that range. A count of 0 is shown,
-//!   and a cell whose denominator is 0 is not suppressed.
-//! - Secondary, in rounds: a group is a parent with its children — (a) a region and the HF cells of
-//!   that region, (b) the national cell and the region cells, each per (indicator, year, breakdown),
-//!   (c) a total cell and its breakdown cells per (indicator, year, level, unit). Every group with
-//!   exactly one suppressed cell at the start of a round gets a second: the unsuppressed child with
-//!   the smallest numerator of at least `min_count` (ties: lowest code, then lowest breakdown), or,
-//!   where no child qualifies, the parent. A round's additions apply together; rounds repeat until
-//!   one adds nothing.
+//!   suppressed when its denominator minus its numerator is in that range, and with its denominator
+//!   when that denominator is in that range. A count of 0 is shown, and a cell whose denominator is
+//!   0 is not suppressed.
+//! - Rounds (second edition, the first step of secondary suppression): a group is a parent with its
+//!   children — (a) a region and the HF cells of that region, (b) the national cell and the region
+//!   cells, each per (indicator, year, breakdown), (c) a total cell and its breakdown cells per
+//!   (indicator, year, level, unit). Every group with exactly one suppressed cell at the start of a
+//!   round gets a second: the unsuppressed child with the smallest numerator of at least
+//!   `min_count` (ties: lowest code, then lowest breakdown), or, where no child qualifies, the
+//!   parent. A round's additions apply together; rounds repeat until one adds nothing.
 //!
-//! Invariant afterwards: no group has exactly one suppressed cell unless it has nothing left to
-//! suppress, so a hidden cell cannot be recovered by subtraction from its group.
+//! Invariant after the rounds: no group has exactly one suppressed cell unless it has nothing left
+//! to suppress. That alone does not protect a cell (one count is published by several indicators,
+//! and a share's complement is a count too): `crate::protect` checks every relation.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +45,11 @@ pub struct Cell {
     pub ci99_high: Option<f64>,
     /// A share: its complement (denominator − numerator) is checked too.
     pub share: bool,
+    /// Its numerator, value and intervals are withheld.
     pub suppressed: bool,
+    /// Its denominator is withheld too: a count hidden elsewhere, or a share's denominator of 1 to
+    /// `min_count − 1` (set only with `suppressed`).
+    pub denominator_suppressed: bool,
     /// Why it is suppressed (set with `suppressed`).
     pub reason: Option<Reason>,
     /// An rhf or hf cell's 95 % interval against the national value (`crate::compare`).
@@ -53,26 +61,41 @@ pub struct Cell {
     pub target: Option<crate::target::Standing>,
 }
 
-/// Why a cell is hidden (indicators.md, "Why a cell is hidden"); [`LEGEND`] says it in words.
+/// Why a cell is hidden, as the warehouse records it (the table `disclosure`, `lms audit
+/// disclosure`); what is served is only [`Served`] (indicators.md, third edition, 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
     /// Its numerator is 1 to `min_count − 1`.
     Primary,
     /// A share whose denominator minus numerator is 1 to `min_count − 1`.
     Complement,
-    /// Hidden in a round of secondary suppression, so no hidden cell can be worked out.
+    /// A share whose denominator is 1 to `min_count − 1`: hidden with its denominator.
+    SmallDenominator,
+    /// A count it publishes is hidden in another cell (one count, one fate), or a year of its
+    /// pooled window is hidden.
+    Shared,
+    /// Hidden by secondary suppression, so that no hidden count can be worked out.
     Secondary,
     /// Its region delivered too few months of the extract that year.
     Coverage,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::Primary, Reason::Complement, Reason::Secondary, Reason::Coverage];
+    pub const ALL: [Reason; 6] = [
+        Reason::Primary,
+        Reason::Complement,
+        Reason::SmallDenominator,
+        Reason::Shared,
+        Reason::Secondary,
+        Reason::Coverage,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Primary => "primary",
             Reason::Complement => "complement",
+            Reason::SmallDenominator => "small_denominator",
+            Reason::Shared => "shared",
             Reason::Secondary => "secondary",
             Reason::Coverage => "coverage",
         }
@@ -81,28 +104,49 @@ impl Reason {
     pub fn parse(s: &str) -> Option<Reason> {
         Reason::ALL.into_iter().find(|r| r.as_str() == s)
     }
+
+    /// What is served: every reason of disclosure control is `disclosure`.
+    pub fn served(self) -> Served {
+        match self {
+            Reason::Coverage => Served::Coverage,
+            _ => Served::Disclosure,
+        }
+    }
 }
 
-/// Each reason with a sentence in Norwegian bokmål and in English: the table `legend` and
+/// Why a cell is hidden, as served (`suppression_reason`): a finer reason would tell an attacker
+/// which cell is small (a `complement` beside a shown denominator gives the numerator away).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Served {
+    Disclosure,
+    Coverage,
+}
+
+impl Served {
+    pub const ALL: [Served; 2] = [Served::Disclosure, Served::Coverage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Disclosure => "disclosure",
+            Served::Coverage => "coverage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Served> {
+        Served::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Each served reason with a sentence in Norwegian bokmål and in English: the table `legend` and
 /// `GET /api/v1/legend`.
-pub const LEGEND: [(Reason, &str, &str); 4] = [
+pub const LEGEND: [(Served, &str, &str); 2] = [
     (
-        Reason::Primary,
-        "Prikket fordi telleren er mindre enn terskelen for prikking (1–4 med standard terskel 5): så få personer eller hendelser kan identifisere noen.",
-        "Suppressed because the numerator is below the disclosure threshold (1 to 4 at the default threshold of 5): so few persons or events could identify someone.",
+        Served::Disclosure,
+        "Prikket av personvernhensyn: tallet er lite, eller det kunne vært regnet ut fra andre publiserte tall.",
+        "Suppressed for privacy: the count is small, or it could be worked out from other published figures.",
     ),
     (
-        Reason::Complement,
-        "Prikket fordi nevneren minus telleren er mindre enn terskelen for prikking: andelen ville vist en liten gruppe.",
-        "Suppressed because the denominator minus the numerator is below the disclosure threshold: the share would reveal a small group.",
-    ),
-    (
-        Reason::Secondary,
-        "Prikket (sekundærprikking) slik at en annen prikket celle ikke kan regnes ut ved subtraksjon fra totalen.",
-        "Suppressed (secondary suppression) so that another suppressed cell cannot be worked out by subtraction from its total.",
-    ),
-    (
-        Reason::Coverage,
+        Served::Coverage,
         "Holdt tilbake fordi regionen har levert data for under 75 % av månedene i året.",
         "Withheld because the region delivered data for less than 75 % of the months of the year.",
     ),
@@ -143,14 +187,35 @@ impl Cell {
     }
 }
 
-/// What disclosure control did.
+/// What disclosure control did: cells hidden, by reason, and the work of the protection check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Suppression {
+    /// Numerator 1 to `min_count − 1`.
     pub primary: usize,
+    /// A share's complement 1 to `min_count − 1`.
+    pub complement: usize,
+    /// A share's denominator 1 to `min_count − 1`.
+    pub small_denominator: usize,
+    /// A count hidden in another cell, or a hidden year of a pooled window.
+    pub shared: usize,
+    /// Added by the rounds and by the protection check.
     pub secondary: usize,
+    /// Of `secondary`, added by the protection check.
+    pub secondary_protection: usize,
     pub rounds: usize,
     /// Cells withheld for coverage (after disclosure control, by the build).
     pub coverage: usize,
+    /// Hidden counts (and complements) the protection check proved protected.
+    pub checked: usize,
+    /// Linear programmes solved.
+    pub programmes: usize,
+}
+
+impl Suppression {
+    /// Cells hidden by disclosure control, whatever the reason.
+    pub fn disclosure(&self) -> usize {
+        self.primary + self.complement + self.small_denominator + self.shared + self.secondary
+    }
 }
 
 /// Whether a cell must be suppressed on its own figures.
@@ -158,8 +223,8 @@ pub fn primary(cell: &Cell, min_count: i64) -> bool {
     primary_reason(cell, min_count).is_some()
 }
 
-/// Why a cell must be suppressed on its own figures ([`Reason::Primary`] or
-/// [`Reason::Complement`]), if it must.
+/// Why a cell must be suppressed on its own figures ([`Reason::Primary`],
+/// [`Reason::SmallDenominator`] or [`Reason::Complement`]), if it must.
 pub fn primary_reason(cell: &Cell, min_count: i64) -> Option<Reason> {
     if cell.denominator == Some(0.0) {
         return None;
@@ -169,8 +234,32 @@ pub fn primary_reason(cell: &Cell, min_count: i64) -> Option<Reason> {
         return Some(Reason::Primary);
     }
     match (cell.share, cell.denominator) {
+        (true, Some(d)) if d > 0.0 && small(d.round() as i64) => Some(Reason::SmallDenominator),
         (true, Some(d)) if d > 0.0 && small(d.round() as i64 - cell.numerator) => Some(Reason::Complement),
         _ => None,
+    }
+}
+
+/// Hides every cell that must be hidden on its own figures; returns the cells hidden, by reason.
+pub fn suppress_primary(cells: &mut [Cell], min_count: i64) -> BTreeMap<Reason, usize> {
+    let mut by = BTreeMap::new();
+    for c in cells.iter_mut().filter(|c| !c.suppressed) {
+        if let Some(reason) = primary_reason(c, min_count) {
+            hide(c, reason);
+            // A small denominator is hidden whatever else is small.
+            c.denominator_suppressed =
+                c.share && c.denominator.is_some_and(|d| (1..min_count).contains(&(d.round() as i64)));
+            *by.entry(reason).or_default() += 1;
+        }
+    }
+    by
+}
+
+/// Marks a cell hidden for `reason` (its first reason stays).
+pub fn hide(cell: &mut Cell, reason: Reason) {
+    if !cell.suppressed {
+        cell.suppressed = true;
+        cell.reason = Some(reason);
     }
 }
 
@@ -194,9 +283,8 @@ fn groups(cells: &[Cell]) -> Vec<(u8, Group)> {
     type Key = (u8, String, i32, String, String, String);
     let mut map: BTreeMap<Key, Group> = BTreeMap::new();
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
-    for (i, c) in cells.iter().enumerate() {
-        // A pooled window's cells are groups of their own.
-        let ind = format!("{}|{}", c.indicator, c.period);
+    for (i, c) in cells.iter().enumerate().filter(|(_, c)| !c.pooled()) {
+        let ind = c.indicator.clone();
         // (a) region with its HFs, (b) nation with its regions: per (indicator, year, breakdown).
         match c.level {
             Level::Hf => map
@@ -231,21 +319,26 @@ fn groups(cells: &[Cell]) -> Vec<(u8, Group)> {
     map.into_iter().map(|(k, g)| (k.0, g)).collect()
 }
 
-/// Applies primary and secondary suppression to `cells` (setting `suppressed`), with the threshold
-/// `min_count` (5 by default). Figures are withheld when the cells are published.
+/// Primary suppression and the rounds (the second edition's disclosure control) over `cells`.
 pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
-    let mut report = Suppression::default();
-    for c in cells.iter_mut() {
-        if c.suppressed {
-            continue;
-        }
-        if let Some(reason) = primary_reason(c, min_count) {
-            c.suppressed = true;
-            c.reason = Some(reason);
-            report.primary += 1;
-        }
+    let primary = suppress_primary(cells, min_count);
+    let (secondary, rounds) = suppress_rounds(cells, min_count);
+    let n = |r: Reason| primary.get(&r).copied().unwrap_or(0);
+    Suppression {
+        primary: n(Reason::Primary),
+        complement: n(Reason::Complement),
+        small_denominator: n(Reason::SmallDenominator),
+        secondary,
+        rounds,
+        ..Suppression::default()
     }
+}
+
+/// The rounds of the module docs over the single years' cells (a pooled window is hidden with its
+/// years instead, `crate::protect`); returns the cells hidden and the rounds that hid some.
+pub fn suppress_rounds(cells: &mut [Cell], min_count: i64) -> (usize, usize) {
     let groups = groups(cells);
+    let (mut added, mut rounds) = (0, 0);
     loop {
         let mut add = std::collections::BTreeSet::new();
         for (kind, g) in &groups {
@@ -274,58 +367,14 @@ pub fn suppress(cells: &mut [Cell], min_count: i64) -> Suppression {
             }
         }
         if add.is_empty() {
-            break;
+            return (added, rounds);
         }
-        report.rounds += 1;
-        report.secondary += add.len();
+        rounds += 1;
+        added += add.len();
         for i in add {
-            cells[i].suppressed = true;
-            cells[i].reason = Some(Reason::Secondary);
+            hide(&mut cells[i], Reason::Secondary);
         }
     }
-    report
-}
-
-/// [`suppress`] for cells that include pooled three-year windows (indicators.md, "Pooled three-year
-/// rates"), and returns what it did in all.
-///
-/// A pooled cell's numerator is the sum of its three years' numerators. So where a year's cell of
-/// the same unit and breakdown is hidden, a shown pooled cell would give it away by subtraction
-/// (the window minus the shown years): the pooled cell is then hidden too (reason `secondary`).
-/// Single years are suppressed first, on their own groups; then the pooled cells, on theirs (a
-/// window's cells form their own groups), with those hidden for their years already counted.
-/// A pooled cell is never the reason a single year is hidden, so suppression stays within each
-/// year, and an incremental build that recomputes some years reads the others' state from the
-/// publication (`others`: cells not in `cells`, with their published `suppressed` and reason).
-///
-/// Invariant: a shown pooled cell has all three years shown (or hidden for coverage, which is not
-/// confidential), and no group of either kind has exactly one hidden cell (as for [`suppress`]).
-pub fn suppress_with_windows(cells: &mut Vec<Cell>, others: &[Cell], min_count: i64) -> Suppression {
-    let (mut singles, mut pooled): (Vec<Cell>, Vec<Cell>) = cells.drain(..).partition(|c| !c.pooled());
-    let mut report = suppress(&mut singles, min_count);
-    type Unit<'a> = (&'a str, i32, Level, Option<&'a str>, Option<&'a str>, &'a str);
-    let hidden: std::collections::HashSet<Unit<'_>> = singles
-        .iter()
-        .chain(others.iter().filter(|c| !c.pooled()))
-        .filter(|c| c.suppressed && c.reason != Some(Reason::Coverage))
-        .map(|c| (c.indicator.as_str(), c.year, c.level, c.rhf.as_deref(), c.hf.as_deref(), c.breakdown.as_str()))
-        .collect();
-    let mut by_year = 0;
-    for p in pooled.iter_mut().filter(|p| !p.suppressed) {
-        let unit = |y: i32| (p.indicator.as_str(), y, p.level, p.rhf.as_deref(), p.hf.as_deref(), p.breakdown.as_str());
-        if (p.year - 1..=p.year + 1).any(|y| hidden.contains(&unit(y))) {
-            p.suppressed = true;
-            p.reason = Some(Reason::Secondary);
-            by_year += 1;
-        }
-    }
-    let windows = suppress(&mut pooled, min_count);
-    report.primary += windows.primary;
-    report.secondary += windows.secondary + by_year;
-    report.rounds = report.rounds.max(windows.rounds);
-    cells.extend(singles);
-    cells.extend(pooled);
-    report
 }
 
 #[cfg(test)]
@@ -350,6 +399,7 @@ mod tests {
             ci99_high: None,
             share: false,
             suppressed: false,
+            denominator_suppressed: false,
             reason: None,
             compared: None,
             coverage: None,
@@ -371,7 +421,7 @@ mod tests {
         let r = suppress(&mut cells, 5);
         let hidden: Vec<_> = cells.iter().filter(|c| c.suppressed).filter_map(|c| c.hf.clone()).collect();
         assert_eq!(hidden, ["B", "D"]);
-        assert_eq!(r, Suppression { primary: 1, secondary: 1, rounds: 1, coverage: 0 });
+        assert_eq!((r.primary, r.secondary, r.rounds), (1, 1, 1));
     }
 
     #[test]
@@ -396,7 +446,7 @@ mod tests {
         ];
         let r = suppress(&mut cells, 5);
         assert!(cells.iter().all(|c| c.suppressed));
-        assert_eq!(r, Suppression { primary: 1, secondary: 2, rounds: 2, coverage: 0 });
+        assert_eq!((r.primary, r.secondary, r.rounds), (1, 2, 2));
     }
 
     #[test]
@@ -404,7 +454,11 @@ mod tests {
         let mut c = cell(Level::Hf, Some("R"), Some("A"), 97);
         c.share = true;
         c.denominator = Some(100.0);
-        assert!(primary(&c, 5), "3 not in the group");
+        assert_eq!(primary_reason(&c, 5), Some(Reason::Complement), "3 not in the group");
+        c.denominator = Some(3.0);
+        c.numerator = 0;
+        assert_eq!(primary_reason(&c, 5), Some(Reason::SmallDenominator), "a denominator of 3");
+        c.numerator = 97;
         c.denominator = Some(97.0);
         assert!(!primary(&c, 5), "everyone: complement 0");
         c.share = false;

@@ -23,6 +23,7 @@ fn cell(level: Level, hf: Option<&str>, numerator: i64, denominator: f64) -> Cel
         ci99_high: None,
         share: true,
         suppressed: false,
+        denominator_suppressed: false,
         reason: None,
         compared: None,
         coverage: None,

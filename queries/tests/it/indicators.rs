@@ -673,13 +673,16 @@ async fn disclosure_control_on_the_published_table() {
         }
     }
     assert_eq!(hidden, p.cells.iter().filter(|c| c.suppressed).count());
-    assert_eq!(hidden, p.suppression.primary + p.suppression.secondary);
+    assert_eq!(hidden, p.suppression.disclosure());
     // Each hidden cell says why: course_runs HSO (4) for its numerator, a0099_share national
     // (complement 4) for its complement, and the rest as the rule's rounds chose them.
     assert_eq!(c.cell("course_runs", Region, "HSO", "").reason, Some(Reason::Primary));
     assert_eq!(c.cell("a0099_share", National, "", "").reason, Some(Reason::Complement));
     let by = |r: Reason| p.cells.iter().filter(|c| c.reason == Some(r)).count();
-    assert_eq!(by(Reason::Primary) + by(Reason::Complement), p.suppression.primary);
+    assert_eq!(by(Reason::Primary), p.suppression.primary);
+    assert_eq!(by(Reason::Complement), p.suppression.complement);
+    assert_eq!(by(Reason::SmallDenominator), p.suppression.small_denominator);
+    assert_eq!(by(Reason::Shared), p.suppression.shared);
     assert_eq!(by(Reason::Secondary), p.suppression.secondary);
     assert!(p.suppression.secondary > 0, "the fixture has secondary suppression");
     assert_eq!(by(Reason::Coverage), 0, "coverage is not applied here");
@@ -687,6 +690,8 @@ async fn disclosure_control_on_the_published_table() {
     let reason = reason.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
     for i in 0..batch.num_rows() {
         assert_eq!(suppressed.value(i), reason.is_valid(i), "row {i}: a reason exactly where hidden");
+        // Served: only `disclosure` (coverage is not applied here), never the finer reason.
+        assert!(reason.is_null(i) || reason.value(i) == "disclosure", "row {i}: {}", reason.value(i));
     }
 }
 
@@ -742,7 +747,15 @@ async fn coverage_withholds_regions_that_delivered_too_few_months() {
     // data_quality carries the figures: HSO's coding row 1/3.
     let text = String::from_utf8(lms_queries::format::csv(&p.data_quality)).unwrap();
     let hso_coding = text.lines().find(|l| l.starts_with("hso,") && l.contains(",coding,")).unwrap();
-    assert!(hso_coding.ends_with(&format!(",{}", 1.0_f64 / 3.0)), "{hso_coding}");
+    assert!(hso_coding.ends_with(&format!(",{},,,,", 1.0_f64 / 3.0)), "{hso_coding}");
+    // And the publication's own rows: per indicator and period the cells, none hidden for
+    // disclosure (threshold 1) and every region and trust cell for coverage.
+    let course_runs = text.lines().find(|l| l.starts_with("publication,") && l.contains(",course_runs,")).unwrap();
+    let cells = p.cells.iter().filter(|c| c.indicator == "course_runs").count();
+    let withheld =
+        p.cells.iter().filter(|c| c.indicator == "course_runs" && c.reason == Some(Reason::Coverage)).count();
+    assert!(course_runs.ends_with(&format!(",course_runs,{cells},0,{withheld}")), "{course_runs}");
+    assert!(course_runs.starts_with("publication,,activity,2024,"), "{course_runs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -758,9 +771,10 @@ async fn data_quality_counts_unknown_residence_and_dangling_evaluations() {
     // residence_unknown, residence_mapped_by_share (no split code in the fixture), dangling_evaluations.
     // Then coverage: March of the year up to March, 1/3.
     let third = format!("{}", 1.0_f64 / 3.0);
-    assert!(line("hso", "coding").ends_with(&format!(",2,0,,{third}")), "{}", line("hso", "coding"));
-    assert!(line("hv", "coding").ends_with(&format!(",0,0,,{third}")), "{}", line("hv", "coding"));
-    assert!(line("hso", "evaluation").ends_with(&format!(",,,2,{third}")), "{}", line("hso", "evaluation"));
+    // (The four columns of the publication's own rows are empty on a delivery's.)
+    assert!(line("hso", "coding").ends_with(&format!(",2,0,,{third},,,,")), "{}", line("hso", "coding"));
+    assert!(line("hv", "coding").ends_with(&format!(",0,0,,{third},,,,")), "{}", line("hv", "coding"));
+    assert!(line("hso", "evaluation").ends_with(&format!(",,,2,{third},,,,")), "{}", line("hso", "evaluation"));
     assert!(line("hso", "activity").contains(",5,5,0,"), "read, loaded, rejected: {}", line("hso", "activity"));
 }
 

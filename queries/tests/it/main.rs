@@ -1,5 +1,6 @@
 //! The lake as SQL: tables from the committed files only, read-only statements, access levels.
 
+mod disclosure;
 mod funnel;
 mod incremental;
 mod indicators;

@@ -105,6 +105,7 @@ fn make_cell(level: Level, rhf: Option<&str>, hf: Option<&str>, breakdown: Strin
         ci99_high: None,
         share,
         suppressed: false,
+        denominator_suppressed: false,
         reason: None,
         compared: None,
         coverage: None,
@@ -301,10 +302,11 @@ proptest! {
             newly += usize::from(a.suppressed && !b.suppressed);
             let mut same = a.clone();
             same.suppressed = b.suppressed;
+            same.denominator_suppressed = b.denominator_suppressed;
             same.reason = b.reason;
             prop_assert!(same == *b, "changed more than the flag of {}", label(a));
         }
-        prop_assert_eq!(report.primary + report.secondary, newly);
+        prop_assert_eq!(report.disclosure(), newly);
     }
 
     #[test]
@@ -314,12 +316,14 @@ proptest! {
         let small = |n: i64| (1..MIN).contains(&n);
         let mut secondary = 0;
         for c in &cells {
-            let complement = c.denominator.filter(|&d| c.share && d > 0.0).map(|d| d.round() as i64 - c.numerator);
-            let expected = match (c.suppressed, small(c.numerator), complement.is_some_and(small)) {
-                (false, _, _) => None,
-                (true, true, _) => Some(Reason::Primary),
-                (true, false, true) => Some(Reason::Complement),
-                (true, false, false) => Some(Reason::Secondary),
+            let denominator = c.denominator.filter(|&d| c.share && d > 0.0).map(|d| d.round() as i64);
+            let complement = denominator.map(|d| d - c.numerator);
+            let expected = match (c.suppressed, small(c.numerator), denominator.is_some_and(small), complement.is_some_and(small)) {
+                (false, ..) => None,
+                (true, true, ..) => Some(Reason::Primary),
+                (true, false, true, _) => Some(Reason::SmallDenominator),
+                (true, false, false, true) => Some(Reason::Complement),
+                (true, false, false, false) => Some(Reason::Secondary),
             };
             prop_assert_eq!(c.reason, expected, "{}", label(c));
             secondary += usize::from(c.reason == Some(Reason::Secondary));

@@ -66,7 +66,7 @@ async fn the_overview_page_in_chromium() {
     assert_eq!(standings, 5);
     // Why a cell is empty: the legend, every reason.
     assert!(dom.contains("Why a cell is empty"));
-    for reason in ["primary", "complement", "secondary", "coverage"] {
+    for reason in ["disclosure", "coverage"] {
         assert!(dom.contains(&format!("<dt>prikket: {reason}</dt>")), "legend of {reason}");
     }
 
@@ -78,12 +78,8 @@ async fn the_overview_page_in_chromium() {
     .await
     .unwrap();
     let hidden = String::from_utf8_lossy(&hidden.stdout).into_owned();
-    let said = |prefix: &str| {
-        ["primary", "complement", "secondary"]
-            .iter()
-            .map(|r| hidden.matches(&format!("{prefix}{r}")).count())
-            .sum::<usize>()
-    };
+    let said =
+        |prefix: &str| ["disclosure"].iter().map(|r| hidden.matches(&format!("{prefix}{r}")).count()).sum::<usize>();
     assert!(said("<td>prikket: ") > 0, "a hidden cell with its reason in the table");
     // The funnel plot of the share: units as points, the national line, two pairs of limit curves.
     assert!(hidden.contains("Funnel plot,"), "a funnel section");

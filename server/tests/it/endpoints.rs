@@ -94,7 +94,8 @@ async fn catalogue_and_indicator_values() {
         assert!(r["value"].is_null() && r["numerator"].is_null() && r["ci_low"].is_null(), "{r}");
         assert!(r["ci99_low"].is_null() && r["ci99_high"].is_null() && r["compared"].is_null(), "{r}");
         let reason = r["suppression_reason"].as_str().unwrap_or_default();
-        assert!(["primary", "complement", "secondary", "coverage"].contains(&reason), "a hidden cell says why: {r}");
+        // Served: `disclosure` or `coverage` only (the finer reason stays on the warehouse host).
+        assert!(["disclosure", "coverage"].contains(&reason), "a hidden cell says why: {r}");
     }
     // Shown cells say nothing of suppression; units with an interval are compared with the nation.
     for r in all.as_array().unwrap().iter().filter(|r| r["suppressed"] == false) {
@@ -178,11 +179,11 @@ async fn catalogue_and_indicator_values() {
     assert_eq!(status, 200);
     let legend = json(&legend);
     let reasons: Vec<&str> = legend.as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
-    assert_eq!(reasons, ["primary", "complement", "secondary", "coverage"]);
+    assert_eq!(reasons, ["disclosure", "coverage"]);
     assert!(legend.as_array().unwrap().iter().all(|r| r["text_nb"].is_string() && r["text_en"].is_string()));
     let (status, _, csv) = get(addr, "/api/v1/legend?format=csv", Some(DASHBOARD)).await;
     assert_eq!(status, 200);
-    assert!(csv.starts_with("reason,text_nb,text_en\nprimary,"), "{csv}");
+    assert!(csv.starts_with("reason,text_nb,text_en\ndisclosure,"), "{csv}");
     let (status, _, _) = get(addr, "/api/v1/legend", None).await;
     assert_eq!(status, 401, "the legend needs a token like every API answer");
 
@@ -590,7 +591,7 @@ async fn jsonstat_holds_every_cell_and_says_why_one_is_missing() {
         shown + d["status"].as_object().unwrap().len(),
         rows.iter().filter(|r| !r["value"].is_null() || r["suppressed"] == true).count()
     );
-    assert!(d["extension"]["legend"]["primary"]["en"].is_string());
+    assert!(d["extension"]["legend"]["disclosure"]["en"].is_string());
 
     // Selection as PxWebApi v2 writes it.
     let (_, _, some) = get(
