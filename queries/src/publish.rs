@@ -95,29 +95,20 @@ pub fn indicator_values_schema() -> SchemaRef {
     ]))
 }
 
-/// [`DISCLOSURE`]: one row per cell of `indicator_values`, with its figures whether hidden or not,
-/// whether its denominator is hidden, and why it is hidden (`crate::suppress::Reason`).
+/// [`DISCLOSURE`]: one row per cell of `indicator_values`, with its figures whether hidden or not
+/// (`indicator_values`' columns up to `ci99_high`), whether it and its denominator are hidden, why
+/// (`crate::suppress::Reason`) and its coverage.
 pub fn disclosure_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("indicator", false),
-        Field::new("year", DataType::Int32, false),
-        utf8("period", false),
-        utf8("level", false),
-        utf8("rhf", true),
-        utf8("hf", true),
-        utf8("breakdown", false),
-        Field::new("numerator", DataType::Int64, false),
-        f64f("denominator"),
-        f64f("value"),
-        f64f("ci_low"),
-        f64f("ci_high"),
-        f64f("ci99_low"),
-        f64f("ci99_high"),
+    let values = indicator_values_schema();
+    let mut fields: Vec<Field> =
+        values.fields().iter().take_while(|f| f.name() != "suppressed").map(|f| f.as_ref().clone()).collect();
+    fields.extend([
         Field::new("suppressed", DataType::Boolean, false),
         Field::new("denominator_suppressed", DataType::Boolean, false),
         utf8("reason", true),
         f64f("coverage"),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 /// `variation`: one row per (indicator, year, period) of the residence-view standardised rates.
@@ -1023,7 +1014,7 @@ fn disclosure_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
         rhf: Option<&'a str>,
         hf: Option<&'a str>,
         breakdown: &'a str,
-        numerator: i64,
+        numerator: Option<i64>,
         denominator: Option<f64>,
         value: Option<f64>,
         ci_low: Option<f64>,
@@ -1047,7 +1038,7 @@ fn disclosure_batch(cells: &[Cell]) -> Result<RecordBatch, QueryError> {
             rhf: c.rhf.as_deref(),
             hf: c.hf.as_deref(),
             breakdown: &c.breakdown,
-            numerator: c.numerator,
+            numerator: Some(c.numerator),
             denominator: c.denominator,
             value: c.value,
             ci_low: c.ci_low,
