@@ -129,7 +129,9 @@ pub async fn load(
     fetched: &Fetched,
     seq: usize,
 ) -> Result<Loaded, EtlError> {
-    let name = listed.name.clone();
+    // As every record, quarantine row and log line keeps it: a name holding an identity number
+    // (which breaks the naming convention anyway) is kept masked.
+    let name = lms_schemas::identity::mask_identity_numbers(&listed.name).into_owned();
     // What the name says decides the extract; a source restricted to one extract refuses others.
     let parsed = Delivery::parse(&name).ok();
     let kind = match (source.extract, &parsed) {

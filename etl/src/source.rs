@@ -142,8 +142,11 @@ impl Source {
         }
     }
 
+    /// An error of this source; its message (which may name a file) reaches the run record, so any
+    /// identity number in it is masked.
     pub(crate) fn error(&self, e: impl std::fmt::Display) -> EtlError {
-        EtlError::Source { source_name: self.name.clone(), message: e.to_string() }
+        let message = lms_schemas::identity::mask_identity_numbers(&e.to_string()).into_owned();
+        EtlError::Source { source_name: self.name.clone(), message }
     }
 
     /// The files directly at the source (not in subdirectories), sorted by name.

@@ -348,12 +348,20 @@ impl Lake {
         Ok(snapshot)
     }
 
-    /// The lake as it was at committed `version`: the commits 1 to `version` replayed (for an
-    /// audit of an earlier publication; its files are there as long as no garbage collection took
-    /// them).
+    /// The lake as it was at committed `version` (for an audit of an earlier publication; its files
+    /// are there as long as no garbage collection took them): the newest readable checkpoint at or
+    /// before it and the commits after that checkpoint, replayed.
     pub async fn snapshot_at(&self, version: u64) -> Result<Snapshot, LakeError> {
         let mut snapshot = Snapshot::default();
-        for v in 1..=version {
+        let mut at = version - version % CHECKPOINT_INTERVAL;
+        while at > 0 {
+            if let Ok(s) = self.read_checkpoint(at).await {
+                snapshot = s;
+                break;
+            }
+            at -= CHECKPOINT_INTERVAL;
+        }
+        for v in snapshot.version + 1..=version {
             snapshot.apply(&self.read_commit(v).await?);
         }
         Ok(snapshot)

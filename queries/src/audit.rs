@@ -1,6 +1,6 @@
-//! `lms audit disclosure`: the protection check of a committed publication, as an attacker with a
-//! dashboard token sees it — the served `indicator_values` alone (its hidden figures withheld,
-//! its reasons `disclosure` and `coverage`) — with every relation of [`crate::relations`]. For
+//! `lms audit disclosure`: the protection check of a committed publication, as an attacker sees
+//! it — the served `indicator_values` (its hidden figures withheld, its reasons `disclosure` and
+//! `coverage`) and `data_quality`'s rows loaded — with every relation of [`crate::relations`]. For
 //! each hidden count: the attacker's interval, exactly (two linear programmes each), the relations
 //! that bound it, and the finer reason the warehouse recorded (`disclosure` table).
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::catalogue::{self, Unit};
 use crate::protect::{self, Finding, Mode, Scope};
 use crate::publish::{DISCLOSURE, column, read_cells};
-use crate::relations::Model;
+use crate::relations::{Model, RowsLoaded};
 use crate::suppress::{Cell, Reason, Served};
 use crate::{Access, QueryError, Warehouse};
 
@@ -135,7 +135,28 @@ pub async fn audit(lake_url: &str, lake: &Lake, snapshot: &Snapshot, min_count: 
             finer.insert(key, r);
         }
     }
-    let model = Model::of(&cells).map_err(|e| QueryError::Disclosure(e.to_string()))?;
+    // What data_quality serves beside the cells: the rows loaded per region, extract and year.
+    // A region's year with a withheld month (disclosure control withholds them all) is unknown.
+    let mut loaded: BTreeMap<(String, String, i32), Option<u64>> = BTreeMap::new();
+    let sql = "SELECT rhf, extract, period, rows_loaded FROM data_quality WHERE delivery IS NOT NULL";
+    for b in crate::publish::collect(ctx, sql).await? {
+        let (rhf, extract, period) = (
+            column(&b, "rhf", &DataType::Utf8)?,
+            column(&b, "extract", &DataType::Utf8)?,
+            column(&b, "period", &DataType::Utf8)?,
+        );
+        let rows = column(&b, "rows_loaded", &DataType::UInt64)?;
+        let (rhf, extract, period) = (rhf.as_string::<i32>(), extract.as_string::<i32>(), period.as_string::<i32>());
+        let rows = rows.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        for i in 0..b.num_rows() {
+            let Some(year) = period.value(i).get(..4).and_then(|y| y.parse().ok()) else { continue };
+            let sum = loaded.entry((rhf.value(i).to_string(), extract.value(i).to_string(), year)).or_insert(Some(0));
+            *sum = sum.zip(rows.is_valid(i).then(|| rows.value(i))).map(|(a, b)| a + b);
+        }
+    }
+    let loaded: Vec<RowsLoaded> =
+        loaded.into_iter().map(|((rhf, extract, year), rows)| RowsLoaded { rhf, extract, year, rows }).collect();
+    let model = Model::of(&cells).map_err(|e| QueryError::Disclosure(e.to_string()))?.with_rows_loaded(&loaded);
     let check = protect::check(&model, &cells, min_count, Scope::All, Mode::Exact, &mut HashSet::new())
         .map_err(|e| QueryError::Disclosure(e.to_string()))?;
     let counts: Vec<AuditedCount> = check

@@ -19,10 +19,12 @@
 //!    numerator or denominator (a hidden denominator hides its cell's value, so the cell too); a
 //!    pooled window is hidden with any of its years; then the rounds of `crate::suppress`; repeated
 //!    until neither hides more;
-//! 3. the check over the single years; for each component with an exposed count, one more number
-//!    is hidden: among the shown numbers in the relations that bind the exposed count, the one whose
-//!    hiding hides the fewest shown cells, then the smallest count of `min_count` or more, then the
-//!    lowest code; then step 2's fates; repeated until nothing is exposed;
+//! 3. the check over the single years; for each exposed count, one more number is hidden: among
+//!    the shown numbers in the relations that bind the exposed count, the one whose hiding hides
+//!    the fewest shown cells, then the nearest, then the smallest count of `min_count` or more,
+//!    then the lowest code; but where a sum `data_quality` serves is as near as any of them, its
+//!    rows are withheld instead (that hides no published cell); then step 2's fates; repeated
+//!    until nothing is exposed;
 //! 4. the check over everything (pooled windows and their relation (d) too); a publication with an
 //!    exposed count is an error, and is never committed.
 //!
@@ -34,9 +36,9 @@
 //! trusting it. It also keeps each year's decisions to that year's cells, so an incremental build
 //! that takes unchanged years from the last publication decides them as a full build does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::relations::{Model, ModelError, RelationKind, Role};
+use crate::relations::{Model, ModelError, RelationKind, Role, RowsLoaded};
 use crate::suppress::{self, Cell, Reason, Suppression, hide};
 
 /// A difference smaller than this is none (the programmes are solved in floating point).
@@ -74,7 +76,8 @@ pub struct Finding {
     pub low: f64,
     pub high: f64,
     pub exact: bool,
-    /// The relations (indexes into the model's) that name its hidden atoms.
+    /// The relations (indexes into the model's) that name its hidden atoms (this and the next two
+    /// fields are filled for an exposed count, and for every count in [`Mode::Exact`]).
     pub relations: Vec<usize>,
     /// Shown numbers of several atoms that name them (indexes into the model's numbers).
     pub facts: Vec<usize>,
@@ -323,6 +326,14 @@ fn check_with(
             _ => facts.push(n),
         }
     }
+    // Sums served outside the cells (`data_quality`'s rows): shown always, never to hide.
+    let mut served = Vec::new();
+    for sum in model.served.iter().filter(|s| s.atoms.iter().all(|&a| in_scope(a))) {
+        match sum.atoms[..] {
+            [a] => known[a] = Some(sum.value),
+            _ => served.push((&sum.atoms, sum.value)),
+        }
+    }
     // The quantities to bound, once each (one count published by several hidden cells).
     let mut findings: Vec<Finding> = Vec::new();
     let mut seen: HashMap<Vec<(usize, i64)>, usize> = HashMap::new();
@@ -355,6 +366,12 @@ fn check_with(
         }
         for (what, terms) in wanted {
             if terms.is_empty() || !terms.iter().all(|&(a, _)| in_scope(a)) || seen.contains_key(&terms) {
+                continue;
+            }
+            // A count served beside the cells is public (`cancelled_share`'s denominator, runs +
+            // cancelled runs, is a region's activity rows of the year in `data_quality`).
+            let atoms: Vec<usize> = terms.iter().map(|&(a, _)| a).collect();
+            if terms.iter().all(|&(_, c)| c == 1) && model.served.iter().any(|s| s.atoms == atoms) {
                 continue;
             }
             // A complement that is itself a shown count is public (cancelled_share's is the runs).
@@ -404,11 +421,11 @@ fn check_with(
         }
         constraints.push((hidden, relation.equal, -constant));
     }
-    for &n in &facts {
-        let number = &model.numbers[n];
-        let (hidden, constant) = reduce(&mut number.atoms.iter().map(|&a| (a, 1.0)));
+    let shown_sums = facts.iter().map(|&n| (&model.numbers[n].atoms, model.numbers[n].value)).chain(served);
+    for (atoms, value) in shown_sums {
+        let (hidden, constant) = reduce(&mut atoms.iter().map(|&a| (a, 1.0)));
         if !hidden.is_empty() {
-            constraints.push((hidden, true, number.value - constant));
+            constraints.push((hidden, true, value - constant));
         }
     }
     for (terms, _, _) in &constraints {
@@ -502,7 +519,7 @@ fn check_with(
     tracing::trace!(setup, solving, components = components.len(), "check");
     // Which relations and facts name each finding's hidden atoms.
     let facts: HashSet<usize> = facts.into_iter().collect();
-    for f in &mut findings {
+    for f in findings.iter_mut().filter(|f| mode == Mode::Exact || f.exposed(min_count)) {
         let mut relations: Vec<usize> = Vec::new();
         let mut named: Vec<usize> = Vec::new();
         for &(a, _) in &f.terms {
@@ -696,12 +713,13 @@ impl<'a> Programme<'a> {
     }
 }
 
-/// Disclosure control over every cell of a publication (module docs): sets `suppressed`,
-/// `denominator_suppressed` and `reason`; returns what it did. Cells withheld for coverage are
+/// Disclosure control over every cell of a publication (module docs), with the rows loaded that
+/// `data_quality` serves beside them: sets `suppressed`, `denominator_suppressed` and `reason`;
+/// returns what it did. Cells withheld for coverage are
 /// withheld after it, by the build.
-pub fn protect(cells: &mut [Cell], min_count: i64) -> Result<Suppression, ProtectError> {
+pub fn protect(cells: &mut [Cell], min_count: i64, loaded: &[RowsLoaded]) -> Result<Suppression, ProtectError> {
     let started = std::time::Instant::now();
-    let model = Model::of(cells)?;
+    let mut model = Model::of(cells)?.with_rows_loaded(loaded);
     let index = Index::new(&model, cells.len());
     tracing::debug!(
         atoms = model.atoms.len(),
@@ -758,28 +776,39 @@ pub fn protect(cells: &mut [Cell], min_count: i64) -> Result<Suppression, Protec
         }
         // One more number for each exposed count, together (as a round of the rules does).
         let mut chosen = Vec::new();
+        let mut withhold = BTreeSet::new();
         for f in exposed {
-            let n = candidate(&model, &index, cells, f, min_count).ok_or_else(|| {
-                ProtectError::Unprotectable(format!(
-                    "nothing shown is left to hide beside the {} of {}, in [{}, {}] by {}",
-                    f.what.as_str(),
-                    describe(&cells[f.cell]),
-                    f.low,
-                    f.high,
-                    f.relations
-                        .iter()
-                        .map(|&r| model.relation_text(&model.relations[r]))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            })?;
-            tracing::trace!(
-                exposed = %format!("{} of {}", f.what.as_str(), describe(&cells[f.cell])),
-                interval = %format!("[{}, {}]", f.low, f.high),
-                hidden = %format!("{:?} of {}", model.numbers[n].role, describe(&cells[model.numbers[n].cell])),
-                "secondary"
-            );
-            chosen.push(n);
+            match candidate(&model, &index, cells, f, min_count) {
+                Choice::Hide(n) => {
+                    tracing::trace!(
+                        exposed = %format!("{} of {}", f.what.as_str(), describe(&cells[f.cell])),
+                        interval = %format!("[{}, {}]", f.low, f.high),
+                        hidden = %format!("{:?} of {}", model.numbers[n].role, describe(&cells[model.numbers[n].cell])),
+                        "secondary"
+                    );
+                    chosen.push(n);
+                }
+                Choice::Withhold(sums) if !sums.is_empty() => {
+                    // One region's rows take a national sum away: the smallest region's.
+                    let fewest = |s: usize| model.served[s].from.iter().copied().min_by_key(|&i| (loaded[i].rows, i));
+                    withhold.extend(sums.iter().filter_map(|&s| fewest(s)));
+                }
+                Choice::Withhold(_) => {
+                    // The cell, not the interval: the message reaches the run record, which
+                    // controllers read (`lms audit disclosure` on the host gives the rest).
+                    return Err(ProtectError::Unprotectable(format!(
+                        "nothing shown is left to hide beside the {} of {}",
+                        f.what.as_str(),
+                        describe(&cells[f.cell])
+                    )));
+                }
+            }
+        }
+        // Rows loaded withheld from data_quality: every served sum that adds them up goes.
+        if !withhold.is_empty() {
+            tracing::trace!(?withhold, "rows loaded withheld");
+            model.served.retain(|s| !s.from.iter().any(|i| withhold.contains(i)));
+            report.rows_withheld.extend(withhold);
         }
         chosen.sort_unstable();
         chosen.dedup();
@@ -824,16 +853,20 @@ pub fn protect(cells: &mut [Cell], min_count: i64) -> Result<Suppression, Protec
 /// that hides the fewest shown cells wins, then the nearest, then the smallest count of
 /// `min_count` or more. Hiding a count that many cells publish (a trust's runs, the denominator of
 /// six shares) would make each of those cells' numerators a hidden count to protect in turn.
-fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_count: i64) -> Option<usize> {
+fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_count: i64) -> Choice {
     let single_year = |r: usize| model.relations[r].terms.iter().all(|&(a, _)| !model.atoms[a].pooled());
     let known = |a: usize| index.same.get(&vec![a]).is_some_and(|ns| ns.iter().any(|&n| shown(model, cells, n)));
     let mut frontier: Vec<usize> = f.terms.iter().map(|&(a, _)| a).filter(|&a| !known(a)).collect();
     let mut visited: HashSet<usize> = frontier.iter().copied().collect();
-    // (number, layer); layer 0: the finding's own atoms where they are shown (a count hidden here,
-    // published elsewhere).
+    // (number, layer); layer 0: a number of one of the finding's own atoms (a count hidden here,
+    // published elsewhere). A number of several atoms that names one is no candidate for that: its
+    // other atoms may say nothing of the finding.
     let mut candidates: Vec<(usize, usize)> = Vec::new();
+    // The served sums met, with their layer (the last resort: nothing shown is left to hide).
+    let mut sums: Vec<(usize, usize)> = Vec::new();
     for &(a, _) in &f.terms {
-        candidates.extend(index.numbers_of[a].iter().map(|&n| (n, 0)));
+        let single = index.numbers_of[a].iter().filter(|&&n| model.numbers[n].atoms == [a]);
+        candidates.extend(single.map(|&n| (n, 0)));
     }
     let useful = |n: usize| {
         let number = &model.numbers[n];
@@ -843,8 +876,14 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
     for layer in 1.. {
         let mut next = Vec::new();
         for &a in &frontier {
-            for &r in index.relations_of[a].iter().filter(|&&r| single_year(r)) {
-                for &(b, _) in &model.relations[r].terms {
+            // The relations that name it, and the sums served beside the cells (`data_quality`'s).
+            let related = index.relations_of[a]
+                .iter()
+                .filter(|&&r| single_year(r))
+                .map(|&r| model.relations[r].terms.iter().map(|&(b, _)| b).collect::<Vec<_>>())
+                .chain(model.served.iter().filter(|s| s.atoms.contains(&a)).map(|s| s.atoms.clone()));
+            for atoms in related {
+                for b in atoms {
                     if known(b) {
                         let single = index.numbers_of[b].iter().filter(|&&n| model.numbers[n].atoms == [b]);
                         candidates.extend(single.map(|&n| (n, layer)));
@@ -853,6 +892,7 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
                     }
                 }
             }
+            sums.extend(model.served.iter().enumerate().filter(|(_, s)| s.atoms.contains(&a)).map(|(i, _)| (i, layer)));
             // Shown numbers of several atoms that name it (`cancelled_share`'s runs + cancelled).
             let several = index.numbers_of[a].iter().filter(|&&n| model.numbers[n].atoms.len() > 1);
             candidates.extend(several.map(|&n| (n, layer)));
@@ -864,6 +904,21 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
         frontier = next;
     }
     candidates.retain(|&(n, _)| useful(n));
+    // Withholding a figure of `data_quality` hides no published cell: it goes first, at the same
+    // distance (a nation's cancelled runs of 1–4 would otherwise hide its runs and every share over
+    // them).
+    let nearest = sums.iter().map(|&(_, layer)| layer).min();
+    if let Some(nearest) = nearest
+        && candidates.iter().all(|&(_, layer)| nearest <= layer)
+    {
+        let mut sums: Vec<usize> = sums.iter().filter(|&&(_, layer)| layer == nearest).map(|&(i, _)| i).collect();
+        sums.sort_unstable();
+        sums.dedup();
+        return Choice::Withhold(sums);
+    }
+    if candidates.is_empty() {
+        return Choice::Withhold(Vec::new());
+    }
     // Each number at its nearest layer.
     candidates.sort_unstable();
     candidates.dedup_by_key(|&mut (n, _)| n);
@@ -924,7 +979,16 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
                 .then(a.3.cmp(&b.3))
                 .then(a.4.cmp(&b.4))
         })
-        .map(|(n, _)| n)
+        .map_or(Choice::Withhold(Vec::new()), |(n, _)| Choice::Hide(n))
+}
+
+/// What [`candidate`] chose for an exposed count.
+enum Choice {
+    /// A shown number to hide.
+    Hide(usize),
+    /// Nothing shown is left in `indicator_values`: the served sums (indexes into the model's) that
+    /// bound it, to withhold from `data_quality` (none: unprotectable).
+    Withhold(Vec<usize>),
 }
 
 /// How far from an exposed count [`candidate`] looks.

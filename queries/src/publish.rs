@@ -141,8 +141,8 @@ pub fn data_quality_schema() -> SchemaRef {
         utf8("delivery", true),
         Field::new("loaded_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
         u64f("files_rejected", false),
-        u64f("rows_read", false),
-        u64f("rows_loaded", false),
+        u64f("rows_read", true),
+        u64f("rows_loaded", true),
         u64f("rows_rejected", false),
         utf8("rejected_by_rule", false),
         u64f("residence_unknown", true),
@@ -511,8 +511,14 @@ pub async fn build_within(
     let mut all: Vec<Cell> = cells;
     all.extend(reused.cells);
     let started = std::time::Instant::now();
+    let loaded = rows_loaded(snapshot);
     let mut suppression =
-        crate::protect::protect(&mut all, min_count).map_err(|e| QueryError::Disclosure(e.to_string()))?;
+        crate::protect::protect(&mut all, min_count, &loaded).map_err(|e| QueryError::Disclosure(e.to_string()))?;
+    let withheld: BTreeSet<(String, String, i32)> = suppression
+        .rows_withheld
+        .iter()
+        .map(|&i| (loaded[i].rhf.clone(), loaded[i].extract.clone(), loaded[i].year))
+        .collect();
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), cells = all.len(), "disclosure control");
     let coverage = coverage(snapshot);
     suppression.coverage = withhold_by_coverage(&mut all, catalogue, &coverage, options.min_coverage);
@@ -538,7 +544,7 @@ pub async fn build_within(
     let variation = vec![sorted_by_indicator_and_year(&variation)?];
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "variation computed");
     let started = std::time::Instant::now();
-    let data_quality = data_quality(ctx, snapshot, &reused.residence, &coverage, &all, catalogue).await?;
+    let data_quality = data_quality(ctx, snapshot, &reused.residence, &coverage, &all, &withheld, catalogue).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "data quality computed");
     let digest = content_digest(&[
         (DIGESTED[0], &indicator_values_schema(), &indicator_values),
@@ -904,7 +910,7 @@ pub(crate) fn read_cells(
         if b.column_by_name(name).is_some() { strings(name) } else { Ok(vec![None; b.num_rows()]) }
     };
     let (ci99_low, ci99_high) = (published_floats("ci99_low")?, published_floats("ci99_high")?);
-    let (reason, compared) = (published_strings("suppression_reason")?, published_strings("compared")?);
+    let compared = published_strings("compared")?;
     let coverage = published_floats("coverage")?;
     let period = published_strings("period")?;
     let mut out = Vec::with_capacity(b.num_rows());
@@ -933,7 +939,9 @@ pub(crate) fn read_cells(
             share: unit == Unit::Share,
             suppressed: suppressed.as_ref().is_some_and(|s| s.as_boolean().value(i)),
             denominator_suppressed: false,
-            reason: reason[i].as_deref().and_then(Reason::parse),
+            // What is served says only `disclosure` or `coverage`: a reader that needs the reason
+            // sets it (`crate::audit`).
+            reason: None,
             compared: compared[i].as_deref().and_then(Compared::parse),
             coverage: coverage[i],
             target: None,
@@ -1065,6 +1073,7 @@ async fn data_quality(
     reused: &BTreeMap<(String, String), (u64, u64)>,
     coverage: &Coverage,
     cells: &[Cell],
+    withheld: &BTreeSet<(String, String, i32)>,
     catalogue: &[Indicator],
 ) -> Result<Vec<RecordBatch>, QueryError> {
     #[derive(Serialize, Default)]
@@ -1076,8 +1085,8 @@ async fn data_quality(
         delivery: Option<String>,
         loaded_at: Option<String>,
         files_rejected: u64,
-        rows_read: u64,
-        rows_loaded: u64,
+        rows_read: Option<u64>,
+        rows_loaded: Option<u64>,
         rows_rejected: u64,
         rejected_by_rule: BTreeMap<String, u64>,
         residence_unknown: Option<u64>,
@@ -1103,6 +1112,8 @@ async fn data_quality(
             rhf: d.rhf.clone(),
             extract: d.extract.clone(),
             period: d.period.clone(),
+            rows_read: Some(0),
+            rows_loaded: Some(0),
             ..Row::default()
         });
         if d.status == "rejected" {
@@ -1113,8 +1124,13 @@ async fn data_quality(
         let row = rows.get_mut(&key(d)).ok_or_else(|| QueryError::Lake(format!("{}: no delivery record", d.file)))?;
         row.delivery = Some(d.file.clone());
         row.loaded_at = Some(to_micros_text(d.processed_at));
-        row.rows_read = d.rows_read;
-        row.rows_loaded = d.rows_loaded;
+        // Withheld where disclosure control found them to pin a hidden count.
+        let year = d.period.as_deref().and_then(|p| p.get(..4)).and_then(|y| y.parse::<i32>().ok());
+        let hidden = match (&d.rhf, &d.extract, year) {
+            (Some(rhf), Some(extract), Some(year)) => withheld.contains(&(rhf.clone(), extract.clone(), year)),
+            _ => false,
+        };
+        (row.rows_read, row.rows_loaded) = if hidden { (None, None) } else { (Some(d.rows_read), Some(d.rows_loaded)) };
         row.rows_rejected = d.rows_rejected;
         row.rejected_by_rule = d.rejected_by_rule.clone();
     }
@@ -1204,10 +1220,30 @@ async fn data_quality(
             cells: Some(all),
             cells_hidden_disclosure: Some(disclosure),
             cells_hidden_coverage: Some(coverage),
+            rows_read: Some(0),
+            rows_loaded: Some(0),
             ..Row::default()
         });
     }
     json_batches(data_quality_schema(), &rows)
+}
+
+/// `data_quality`'s rows loaded per region, extract and year (the deliveries that fill the periods).
+fn rows_loaded(snapshot: &Snapshot) -> Vec<crate::relations::RowsLoaded> {
+    let mut sums: BTreeMap<(&str, &str, i32), u64> = BTreeMap::new();
+    for (k, d) in &snapshot.periods {
+        if let Some(year) = k.period.get(..4).and_then(|y| y.parse().ok()) {
+            *sums.entry((&k.rhf, &k.extract, year)).or_default() += d.rows_loaded;
+        }
+    }
+    sums.into_iter()
+        .map(|((rhf, extract, year), rows)| crate::relations::RowsLoaded {
+            rhf: rhf.to_string(),
+            extract: extract.to_string(),
+            year,
+            rows: Some(rows),
+        })
+        .collect()
 }
 
 /// Coverage by (rhf, extract, year).

@@ -11,8 +11,8 @@
 //! - (a), (b) **hierarchy**: a region's atom is the sum of its HFs', the nation's the sum of the
 //!   regions' (per measure, breakdown and period); for a count of distinct things (collaborating
 //!   municipalities) the parent lies between the largest child and the children's sum;
-//! - (c) **breakdown**: a total is the sum of its breakdown's parts where every part is published
-//!   ([`Measure::partitions`]);
+//! - (c) **breakdown**: a total is the sum of its breakdown's parts, for the breakdowns whose every
+//!   value is a published part ([`Measure::partitions`]; a part without a cell is 0);
 //! - (d) **window**: a pooled window's atom is the sum of its three years';
 //! - (e) **identity**: two numbers that name the same atoms publish the same count — the table
 //!   [`COUNTS`] states them (A0099 contacts are `a0099_share`'s numerator and the denominator of
@@ -335,13 +335,6 @@ pub struct Relation {
     pub equal: bool,
 }
 
-impl Relation {
-    /// The relation's left side at `values` (0 or below where it holds).
-    pub fn residual(&self, values: &[f64]) -> f64 {
-        self.terms.iter().map(|&(a, c)| c * values[a]).sum()
-    }
-}
-
 /// The atoms, numbers and relations of a set of cells.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -350,6 +343,34 @@ pub struct Model {
     pub relations: Vec<Relation>,
     /// Each atom's lowest possible value (0, or −∞ for a sum of scores that can be negative).
     pub lower: Vec<f64>,
+    /// Sums of atoms served outside `indicator_values` ([`Model::with_rows_loaded`]).
+    pub served: Vec<ServedSum>,
+    /// Each atom's id.
+    ids: HashMap<Atom, usize>,
+}
+
+/// The rows loaded of one region's extract in one year: `data_quality`'s `rows_loaded` summed over
+/// the year's deliveries (served to controllers). A year's activity rows are its runs and
+/// cancelled runs, and its coding rows its contacts, so these sums are counts the check must see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowsLoaded {
+    pub rhf: String,
+    pub extract: String,
+    pub year: i32,
+    /// `None` where `data_quality` withholds them (a sum with them is unknown).
+    pub rows: Option<u64>,
+}
+
+/// A sum of atoms `data_quality` serves: a region's rows of a year, or the nation's (the regions'
+/// sum, which anyone can add up).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServedSum {
+    /// Sorted.
+    pub atoms: Vec<usize>,
+    pub value: f64,
+    /// The [`RowsLoaded`] it adds up (indexes into the list given): withholding any of them
+    /// withholds it.
+    pub from: Vec<usize>,
 }
 
 /// A cell the model cannot place.
@@ -375,8 +396,9 @@ impl Model {
             }
             let without_denominator =
                 counts.not_a_proportion && !c.denominator_suppressed && c.denominator.is_none_or(|d| d <= 0.0);
+            // The atom exists whatever the cell publishes: its parent's count includes it.
+            let atoms = model.resolve(&mut ids, c, numerator)?;
             if !without_denominator {
-                let atoms = model.resolve(&mut ids, c, numerator)?;
                 if c.share && !denominator.is_empty() && !counts.not_a_proportion {
                     let mut terms: Vec<(usize, f64)> = atoms.iter().map(|&a| (a, 1.0)).collect();
                     terms.extend(model.resolve(&mut ids, c, denominator)?.iter().map(|&a| (a, -1.0)));
@@ -403,7 +425,54 @@ impl Model {
         model.relations.sort_by(|a, b| a.terms.partial_cmp(&b.terms).unwrap_or(std::cmp::Ordering::Equal));
         model.relations.dedup();
         model.derive(&ids);
+        model.ids = ids;
         Ok(model)
+    }
+
+    /// The model with the yearly sums of `data_quality`'s rows loaded as served numbers: a region's
+    /// activity rows of a year are its runs plus cancelled runs (`cancelled_share`'s denominator),
+    /// its coding rows its contacts. Where the model has no such atoms (no cells of that region and
+    /// year) there is nothing to relate them to.
+    pub fn with_rows_loaded(mut self, loaded: &[RowsLoaded]) -> Model {
+        // The regions' rows, and their sums over the regions: the nation's (anyone can add them up).
+        // (extract, year) → (the regions' sum, which of `loaded` add up to it).
+        type Sums<'a> = BTreeMap<(&'a str, i32), (Option<u64>, Vec<usize>)>;
+        let mut national: Sums = BTreeMap::new();
+        for (i, l) in loaded.iter().enumerate() {
+            let sum = national.entry((&l.extract, l.year)).or_insert((Some(0), Vec::new()));
+            sum.0 = sum.0.zip(l.rows).map(|(a, b)| a + b);
+            sum.1.push(i);
+        }
+        // A withheld region's rows leave its sum and the nation's unknown.
+        let regions = loaded
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((Some(l.rhf.as_str()), l.extract.as_str(), l.year, l.rows?, vec![i])));
+        let nation = national
+            .iter()
+            .filter_map(|(&(extract, year), (rows, from))| Some((None, extract, year, (*rows)?, from.clone())));
+        for (rhf, extract, year, rows, from) in regions.chain(nation).collect::<Vec<_>>() {
+            let measures: &[&'static str] = match extract {
+                "activity" => &["runs", "runs_cancelled"],
+                "coding" => &["contacts"],
+                _ => continue,
+            };
+            let atom = |measure: &'static str| Atom {
+                measure,
+                period: year.to_string(),
+                year,
+                level: if rhf.is_some() { Level::Rhf } else { Level::National },
+                rhf: rhf.map(str::to_string),
+                hf: None,
+                breakdown: String::new(),
+            };
+            let atoms: Option<Vec<usize>> = measures.iter().map(|m| self.ids.get(&atom(m)).copied()).collect();
+            if let Some(mut atoms) = atoms {
+                atoms.sort_unstable();
+                self.served.push(ServedSum { atoms, value: rows as f64, from });
+            }
+        }
+        self
     }
 
     /// The atoms of `terms` at cell `c`'s unit and period, sorted (new ones added).

@@ -209,6 +209,11 @@ pub struct Suppression {
     pub checked: usize,
     /// Linear programmes solved.
     pub programmes: usize,
+    /// The rows loaded (indexes into those given to `protect::protect`) `data_quality` must
+    /// withhold, read and loaded of each of the region's deliveries of the year: nothing in
+    /// `indicator_values` was left to hide beside a count they pin (a region with a handful of
+    /// rows in a year; never at real volumes).
+    pub rows_withheld: Vec<usize>,
 }
 
 impl Suppression {

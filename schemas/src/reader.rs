@@ -40,6 +40,8 @@ pub struct Unknown {
     pub names: BTreeSet<String>,
     /// `column N` (1-based, CSV) or `key N` (JSON Lines, in the order first seen).
     pub places: Vec<String>,
+    /// The JSON keys seen, as written (two keys may mask alike); kept in memory only.
+    seen: BTreeSet<String>,
 }
 
 impl Unknown {
@@ -49,7 +51,8 @@ impl Unknown {
     }
 
     fn key(&mut self, name: &str) {
-        if self.names.insert(crate::identity::mask_identity_numbers(name).into_owned()) {
+        if self.seen.insert(name.to_string()) {
+            self.names.insert(crate::identity::mask_identity_numbers(name).into_owned());
             self.places.push(format!("key {}", self.places.len() + 1));
         }
     }

@@ -118,7 +118,7 @@ fn demo_flow_on_s3_served_over_http() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
     let addr = line.split("http://").nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
-    let path = "/api/v1/indicators/course_runs?level=rhf&breakdown=&year=2021";
+    let path = "/api/v1/indicators/participants?level=rhf&breakdown=&year=2021";
     let body = (0..100).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(200));
         crate::cli::http_request(&addr, path, Some(token)).filter(|(status, _)| *status == 200)
@@ -131,7 +131,7 @@ fn demo_flow_on_s3_served_over_http() {
     let psql = Command::new("psql")
         .args(["-h", pg_host, "-p", pg_port, "-U", "grafana", "-d", "lms", "-X", "-A", "-t", "-F", "|", "-c"])
         .arg(
-            "SELECT rhf, value FROM indicator_values WHERE indicator = 'course_runs' AND level = 'rhf' \
+            "SELECT rhf, value FROM indicator_values WHERE indicator = 'participants' AND level = 'rhf' \
              AND breakdown = '' AND year = 2021 ORDER BY rhf",
         )
         .env("PGPASSWORD", token)
@@ -168,7 +168,7 @@ fn demo_flow_on_s3_served_over_http() {
     let mut query = lms();
     query.args([
         "query",
-        "SELECT rhf, value FROM indicator_values WHERE indicator = 'course_runs' AND level = 'rhf' \
+        "SELECT rhf, value FROM indicator_values WHERE indicator = 'participants' AND level = 'rhf' \
          AND breakdown = '' AND year = 2021 ORDER BY rhf",
         "--format",
         "json",

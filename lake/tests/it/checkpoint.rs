@@ -115,3 +115,22 @@ async fn a_checkpoint_keeps_what_deduplication_and_garbage_collection_need() {
     assert_eq!(s.removed.len(), 8, "versions 1 to 8 were superseded");
     assert_eq!(s.removed.get("activity/rhf=HV/period=2024-01/v1.parquet"), Some(&commit(13, "r").committed_at));
 }
+
+/// The lake at an earlier version (`lms audit disclosure --version`): the same as the replay to it,
+/// also where the commits before its checkpoint are gone, and from the start where no checkpoint
+/// precedes it.
+#[tokio::test]
+async fn an_earlier_version_reads_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_in(dir.path());
+    let n = 2 * CHECKPOINT_INTERVAL + 3;
+    commit_all(&lake, n).await;
+    for v in [3, CHECKPOINT_INTERVAL, CHECKPOINT_INTERVAL + 4, n] {
+        assert_eq!(lake.snapshot_at(v).await.unwrap(), replayed(v), "version {v}");
+    }
+    for v in 1..=CHECKPOINT_INTERVAL {
+        std::fs::remove_file(log_dir(dir.path()).join(format!("{v:020}.json"))).unwrap();
+    }
+    assert_eq!(lake.snapshot_at(CHECKPOINT_INTERVAL + 4).await.unwrap(), replayed(CHECKPOINT_INTERVAL + 4));
+    assert!(lake.snapshot_at(3).await.is_err(), "its commits are gone and no checkpoint precedes it");
+}

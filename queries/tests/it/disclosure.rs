@@ -301,6 +301,23 @@ fn every_relation_holds_on_the_demo_data() {
     for kind in ["hierarchy", "breakdown", "window", "score_range", "share_bound"] {
         assert!(by_kind.get(kind).copied().unwrap_or(0) > 0, "no {kind} relation checked: {by_kind:?}");
     }
+    // The rows loaded that data_quality serves: a region's activity rows of a year are its runs and
+    // cancelled runs, its coding rows its contacts; and the nation's the regions' sums.
+    let snapshot = runtime().block_on(async { lms_etl::open_lake(&demo().url).unwrap().snapshot().await.unwrap() });
+    let mut sums: BTreeMap<(String, String, i32), u64> = BTreeMap::new();
+    for (k, d) in &snapshot.periods {
+        *sums.entry((k.rhf.clone(), k.extract.clone(), k.period[..4].parse().unwrap())).or_default() += d.rows_loaded;
+    }
+    let loaded: Vec<lms_queries::relations::RowsLoaded> = sums
+        .into_iter()
+        .map(|((rhf, extract, year), rows)| lms_queries::relations::RowsLoaded { rhf, extract, year, rows: Some(rows) })
+        .collect();
+    let served = Model::of(cells).unwrap().with_rows_loaded(&loaded).served;
+    assert_eq!(served.len(), 3 * (4 + 1) * 2, "runs + cancelled and contacts, 3 years, 4 regions and the nation");
+    for s in &served {
+        let sum: f64 = s.atoms.iter().map(|&a| values[a].unwrap()).sum();
+        assert_eq!(sum, s.value, "{}", model.atoms[s.atoms[0]]);
+    }
     let without: BTreeSet<&str> =
         values.iter().zip(&model.atoms).filter(|(v, _)| v.is_none()).map(|(_, a)| a.measure).collect();
     assert!(without.iter().all(|m| *m == "etter"), "{without:?}");
@@ -395,6 +412,56 @@ fn the_check_finds_an_exposure_planted_by_hand() {
     assert_eq!(intervals(&cells)[&(1, What::Numerator)], (2.0, 10.0));
 }
 
+/// `data_quality`'s rows loaded are served too: a region's activity rows of a year are its runs
+/// plus its cancelled runs, so beside `course_runs` they give a hidden `cancelled_share` numerator
+/// away even where its denominator is hidden.
+#[test]
+fn the_rows_loaded_data_quality_serves_are_in_the_check() {
+    use Level::*;
+    let mut cancelled = hidden(cell("cancelled_share", Rhf, Some("R"), None, 3, Some(20.0)));
+    cancelled.denominator_suppressed = true;
+    let cells = vec![cancelled, cell("course_runs", Rhf, Some("R"), None, 17, None)];
+    let model = Model::of(&cells).unwrap();
+    let bound = |model: &Model| {
+        let check = protect::check(model, &cells, 5, Scope::All, Mode::Exact, &mut HashSet::new()).unwrap();
+        let f = check.findings.iter().find(|f| f.cell == 0 && f.what == What::Numerator).unwrap();
+        (f.low, f.high)
+    };
+    assert_eq!(bound(&model), (0.0, f64::INFINITY), "without the rows: anything");
+    let loaded =
+        lms_queries::relations::RowsLoaded { rhf: "R".into(), extract: "activity".into(), year: 2024, rows: Some(20) };
+    assert_eq!(
+        bound(&Model::of(&cells).unwrap().with_rows_loaded(std::slice::from_ref(&loaded))),
+        (3.0, 3.0),
+        "20 − 17"
+    );
+    // Protection withholds the rows from data_quality rather than hide the runs (and every share
+    // over them): that hides no published cell.
+    let mut cells = cells.clone();
+    let report = protect::protect(&mut cells, 5, std::slice::from_ref(&loaded)).unwrap();
+    assert!(!cells[1].suppressed, "{cells:#?}");
+    assert_eq!(report.rows_withheld, [0]);
+    // Of two regions' rows, whose sum is the nation's, the smaller region's go, and the nation's
+    // sum with them; the other region's rows stay (its cancelled runs, 0, are shown).
+    let mut cells = vec![
+        hidden(cell("cancelled_share", National, None, None, 3, Some(100.0))),
+        cell("course_runs", National, None, None, 97, None),
+        cell("cancelled_share", Rhf, Some("R"), None, 0, Some(70.0)),
+        cell("course_runs", Rhf, Some("R"), None, 70, None),
+        hidden(cell("cancelled_share", Rhf, Some("S"), None, 3, Some(30.0))),
+        cell("course_runs", Rhf, Some("S"), None, 27, None),
+    ];
+    let rows = |rhf: &str, n| lms_queries::relations::RowsLoaded {
+        rhf: rhf.into(),
+        extract: "activity".into(),
+        year: 2024,
+        rows: Some(n),
+    };
+    let report = protect::protect(&mut cells, 5, &[rows("R", 70), rows("S", 30)]).unwrap();
+    assert!(cells.iter().skip(1).step_by(2).all(|c| !c.suppressed), "{cells:#?}");
+    assert_eq!(report.rows_withheld, [1], "S's 30 rows");
+}
+
 /// [`protect::protect`] hides what the hand-made cases expose, and the cancelled runs by the
 /// denominator of their own (already hidden) cell, not by hiding the runs everywhere.
 #[test]
@@ -405,7 +472,7 @@ fn protection_hides_the_fewest_cells_that_close_each_exposure() {
         cell("course_runs", Hf, Some("R"), Some("A"), 17, None),
         cell("digital_share", Hf, Some("R"), Some("A"), 9, Some(17.0)),
     ];
-    let report = protect::protect(&mut cells, 5).unwrap();
+    let report = protect::protect(&mut cells, 5, &[]).unwrap();
     assert!(cells[0].suppressed && cells[0].denominator_suppressed, "the denominator 20 is hidden with its cell");
     assert!(!cells[1].suppressed && !cells[2].suppressed, "the runs stay shown");
     assert_eq!((report.primary, report.secondary, report.secondary_protection), (1, 0, 0), "{report:?}");
@@ -420,7 +487,7 @@ fn protection_hides_the_fewest_cells_that_close_each_exposure() {
         cell("relatives_education_share", Hf, Some("R"), Some("A"), 0, Some(3.0)),
         cell("education_activity_share", Hf, Some("R"), Some("A"), 40, Some(200.0)),
     ];
-    protect::protect(&mut cells, 5).unwrap();
+    protect::protect(&mut cells, 5, &[]).unwrap();
     assert!(cells[..4].iter().all(|c| c.suppressed), "{cells:#?}");
     assert!(cells[2].denominator_suppressed && cells[3].denominator_suppressed);
     assert!(!cells[4].suppressed, "the education contacts and contacts stay shown");
@@ -525,7 +592,7 @@ proptest! {
     fn after_protection_nothing_is_exposed(regions in tables()) {
         let original = cells_of(&regions);
         let mut cells = original.clone();
-        let report = protect::protect(&mut cells, 5).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let report = protect::protect(&mut cells, 5, &[]).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let model = Model::of(&cells).unwrap();
         let check = protect::check(&model, &cells, 5, Scope::All, Mode::Exact, &mut HashSet::new()).unwrap();
         for f in &check.findings {

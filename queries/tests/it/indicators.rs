@@ -645,8 +645,30 @@ async fn disclosure_control_on_the_published_table() {
     // course_runs: national 5, HSO 4 (primary), HV 1 (primary); VV 2, AHUS 1, SUN 1, HBE 1 (primary).
     assert!(c.cell("course_runs", Region, "HSO", "").suppressed);
     assert!(c.cell("course_runs", Hf, "VV", "").suppressed);
-    // The nation (5) has two hidden regions; it stays.
+    // data_quality serves each region's activity rows of the year, runs + cancelled runs: HSO 5,
+    // HV 1, 6 in all. Beside the hidden national cancelled_share (1 of 6), the shown national
+    // course_runs of 5 would give 6 − 5 = 1 cancelled, and HV's 1 row its hidden runs and cancelled
+    // runs; its 2 coding rows are its hidden contacts (a0099_share HV, 1 of 2). Disclosure control
+    // withholds HV's rows from data_quality (the smaller region's: the nation's sum goes with
+    // them) rather than hide the nation's runs: that hides no published cell.
     assert!(!c.cell("course_runs", National, "", "").suppressed);
+    use datafusion::arrow::array::AsArray;
+    let dq = datafusion::arrow::compute::concat_batches(&p.data_quality[0].schema(), &p.data_quality).unwrap();
+    let (rhf, extract) = (dq.column_by_name("rhf").unwrap().as_string::<i32>(), dq.column_by_name("extract").unwrap());
+    let extract = extract.as_string::<i32>();
+    let delivery = dq.column_by_name("delivery").unwrap();
+    let loaded = dq.column_by_name("rows_loaded").unwrap();
+    let read = dq.column_by_name("rows_read").unwrap();
+    let mut withheld = std::collections::BTreeSet::new();
+    for i in (0..dq.num_rows()).filter(|&i| delivery.is_valid(i)) {
+        assert_eq!(loaded.is_null(i), read.is_null(i), "{} {}", rhf.value(i), extract.value(i));
+        if loaded.is_null(i) {
+            withheld.insert((rhf.value(i).to_string(), extract.value(i).to_string()));
+        }
+    }
+    assert!(withheld.contains(&("HV".into(), "activity".into())), "{withheld:?}");
+    assert!(withheld.contains(&("HV".into(), "coding".into())), "{withheld:?}");
+    assert_eq!(withheld.len(), p.suppression.rows_withheld.len(), "each region and extract of 2024 once");
     // A share is hidden when its complement is small: a0099_share national 9 of 13 (complement 4).
     assert!(c.cell("a0099_share", National, "", "").suppressed);
     // Cells with denominator 0 are never suppressed.
@@ -775,7 +797,10 @@ async fn data_quality_counts_unknown_residence_and_dangling_evaluations() {
     assert!(line("hso", "coding").ends_with(&format!(",2,0,,{third},,,,")), "{}", line("hso", "coding"));
     assert!(line("hv", "coding").ends_with(&format!(",0,0,,{third},,,,")), "{}", line("hv", "coding"));
     assert!(line("hso", "evaluation").ends_with(&format!(",,,2,{third},,,,")), "{}", line("hso", "evaluation"));
-    assert!(line("hso", "activity").contains(",5,5,0,"), "read, loaded, rejected: {}", line("hso", "activity"));
+    assert!(line("hso", "coding").contains(",11,11,0,"), "read, loaded, rejected: {}", line("hso", "coding"));
+    // HSO's 5 activity rows are withheld by disclosure control at min_count 5
+    // (`disclosure_control_on_the_published_table`); the rows rejected stay.
+    assert!(line("hso", "activity").contains(",0,,,0,"), "read, loaded, rejected: {}", line("hso", "activity"));
 }
 
 /// Every indicator of the catalogue has cells on the fixture, at exactly the levels its header

@@ -137,7 +137,7 @@ fn a_pooled_window_hides_with_a_hidden_year() {
         cell("SSHF", 2025, "2025", 60),
         cell("SSHF", 2024, "2023-2025", 150),
     ];
-    let report = lms_queries::protect::protect(&mut cells, 5).unwrap();
+    let report = lms_queries::protect::protect(&mut cells, 5, &[]).unwrap();
     let get = |hf: &str, period: &str, cells: &[lms_queries::suppress::Cell]| {
         cells.iter().find(|c| c.hf.as_deref() == Some(hf) && c.period == period).unwrap().clone()
     };
