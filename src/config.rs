@@ -63,6 +63,12 @@ pub struct ServerConfig {
     pub flight_listen: String,
     /// Most rows one SQL query answers, over HTTP, Flight SQL and the PostgreSQL protocol.
     pub sql_row_limit: usize,
+    /// Connections open at once on each listener (HTTP, Flight SQL, PostgreSQL).
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request head, or stay idle between requests.
+    pub header_read_timeout_secs: u64,
+    /// Largest SQL statement accepted, over every channel.
+    pub max_statement_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +77,9 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             flight_listen: "127.0.0.1:50051".into(),
             sql_row_limit: lms_server::ServerOptions::new("").sql_row_limit,
+            max_connections: lms_server::ServerOptions::new("").max_connections,
+            header_read_timeout_secs: lms_server::ServerOptions::new("").header_read_timeout.as_secs(),
+            max_statement_bytes: lms_server::ServerOptions::new("").max_statement_bytes,
         }
     }
 }
@@ -182,6 +191,19 @@ impl Config {
         if let Some(v) = env("LMS_SERVER_SQL_ROW_LIMIT") {
             config.server.sql_row_limit =
                 v.parse().map_err(|_| anyhow::anyhow!("LMS_SERVER_SQL_ROW_LIMIT={v}: expected a whole number"))?;
+        }
+        for (name, slot) in [
+            ("LMS_SERVER_MAX_CONNECTIONS", &mut config.server.max_connections),
+            ("LMS_SERVER_MAX_STATEMENT_BYTES", &mut config.server.max_statement_bytes),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = v.parse().map_err(|_| anyhow::anyhow!("{name}={v}: expected a whole number"))?;
+            }
+        }
+        if let Some(v) = env("LMS_SERVER_HEADER_READ_TIMEOUT_SECS") {
+            config.server.header_read_timeout_secs = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("LMS_SERVER_HEADER_READ_TIMEOUT_SECS={v}: expected a whole number"))?;
         }
         if let Some(v) = env("LMS_POSTGRES_LISTEN") {
             config.postgres.listen = Some(v);

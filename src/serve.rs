@@ -84,6 +84,9 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
     let mut options = ServerOptions::new(&config.lake.url);
     options.tokens = tokens;
     options.sql_row_limit = config.server.sql_row_limit;
+    options.max_connections = config.server.max_connections;
+    options.header_read_timeout = std::time::Duration::from_secs(config.server.header_read_timeout_secs.max(1));
+    options.max_statement_bytes = config.server.max_statement_bytes;
     runtime().block_on(run(options, addr, Some(flight), postgres, scheduled))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -569,6 +569,12 @@ fn plant(world: &World<'_>, rhf: Rhf, options: &Options, plans: &mut BTreeMap<St
     rows.push(fault(&mut typed, e, Some("deltaker"), Rule::IdentityNumberInText, &|r| {
         set(r, e, "deltaker", Cell::Str(format!("{}-{}", &d_form[..6], &d_form[6..])))
     }));
+    // A NUL byte, as a broken export writes one (after the numbers: their rows stay as they were).
+    rows.push(fault(&mut typed, e, Some("svar_id"), Rule::NulByte, &|r| {
+        if let Cell::Str(id) = get(r, e, "svar_id").clone() {
+            set(r, e, "svar_id", Cell::Str(format!("{id}\0")));
+        }
+    }));
     insert_planted(plans.get_mut(&file_name(rhf, e, feb, 1)).expect("file"), rows);
 
     // A corrected re-delivery, March: v1 had one participant count wrong and lacked the last run.

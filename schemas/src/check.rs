@@ -457,6 +457,16 @@ impl<'a> RowChecker<'a> {
                 });
                 return;
             }
+            Body::TooLong(limit) => {
+                row.violations.push(Violation {
+                    line: record.line,
+                    column: None,
+                    rule: Rule::RecordTooLong,
+                    value: None,
+                    expected: format!("a record of at most {limit} bytes (the rest was not read)"),
+                });
+                return;
+            }
             Body::Fields(f) => f,
         };
         for (i, col) in self.columns.iter().enumerate() {
@@ -468,6 +478,23 @@ impl<'a> RowChecker<'a> {
                 Raw::Json(JsonField::Str(s)) => Some(s.as_ref().into()),
                 Raw::Json(v) => Some(v.to_string().into()),
             };
+            // A NUL byte ends a string in C tools downstream, and has no place in an extract's text.
+            if let Some(text) = &text
+                && text.contains('\0')
+            {
+                row.violations.push(Violation {
+                    line: record.line,
+                    column: Some(col.name),
+                    rule: Rule::NulByte,
+                    value: Some(match col.ty {
+                        ColumnType::Fodselsnummer => crate::identity::MASK.to_string(),
+                        _ => kept(&text.replace('\0', "\\0")),
+                    }),
+                    expected: "text without NUL bytes".into(),
+                });
+                row.values.push(Value::Null);
+                continue;
+            }
             // A person's identity number belongs in `fodselsnummer` alone: anywhere else it would
             // be loaded as it stands.
             if col.ty != ColumnType::Fodselsnummer

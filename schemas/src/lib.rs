@@ -3,6 +3,7 @@
 //! keyed pseudonyms, and the reference data. One declaration ([`contract`]) drives the checks, the
 //! lake's Arrow schema and the contract docs.
 
+pub mod bounded;
 pub mod check;
 pub mod contract;
 pub mod delivery;

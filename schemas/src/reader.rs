@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::bounded::{Bounded, MAX_RECORD_BYTES};
 use crate::contract::ExtractKind;
 use crate::dialect::{Dialect, Encoding, FileFormat};
 use crate::rule::Rule;
@@ -229,6 +230,8 @@ pub struct RawRecord<'a> {
 pub enum Body<'a> {
     Fields(Fields<'a>),
     Malformed(String),
+    /// A record over the size limit, cut there (`crate::bounded`): the limit in bytes.
+    TooLong(usize),
 }
 
 #[derive(Debug)]
@@ -294,7 +297,7 @@ pub struct RecordReader<R: Read> {
 
 enum Inner<R: Read> {
     Csv {
-        reader: csv::Reader<BufReader<R>>,
+        reader: csv::Reader<BufReader<Bounded<R>>>,
         record: csv::ByteRecord,
         encoding: Encoding,
         header_len: usize,
@@ -303,7 +306,7 @@ enum Inner<R: Read> {
         bounds: Vec<(usize, usize)>,
     },
     Json {
-        reader: BufReader<R>,
+        reader: BufReader<Bounded<R>>,
         line: Vec<u8>,
         line_no: u64,
     },
@@ -312,7 +315,8 @@ enum Inner<R: Read> {
 impl<R: Read> RecordReader<R> {
     /// Starts reading: checks the byte order mark and, for CSV, the header.
     pub fn new(input: R, kind: ExtractKind, dialect: Dialect) -> Result<RecordReader<R>, FileRejection> {
-        let mut input = BufReader::with_capacity(1 << 16, input);
+        let csv = matches!(dialect.format, FileFormat::Csv { .. });
+        let mut input = BufReader::with_capacity(1 << 16, Bounded::new(input, csv, MAX_RECORD_BYTES));
         let start = input.fill_buf().map_err(|e| FileRejection::new(Rule::Unreadable, None, e.to_string()))?;
         let has_bom = start.starts_with(UTF8_BOM);
         let empty = start.is_empty();
@@ -423,6 +427,10 @@ impl<R: Read> RecordReader<R> {
                         break record.position().map_or(0, |p| p.line());
                     }
                 };
+                let bounded = reader.get_ref().get_ref();
+                if bounded.is_cut(line) {
+                    return Ok(Some(RawRecord { line, body: Body::TooLong(bounded.limit()) }));
+                }
                 bounds.clear();
                 let bytes = record.as_slice();
                 // Most records are valid UTF-8 as they stand (Windows-1252 too where they are
@@ -472,6 +480,11 @@ impl<R: Read> RecordReader<R> {
                         return Ok(None);
                     }
                     *line_no += 1;
+                    // Before decoding: the cut may split a character.
+                    let bounded = reader.get_ref();
+                    if bounded.is_cut(*line_no) {
+                        return Ok(Some(RawRecord { line: *line_no, body: Body::TooLong(bounded.limit()) }));
+                    }
                     let blank = match std::str::from_utf8(line) {
                         Ok(text) => text.trim().is_empty(),
                         Err(e) => {

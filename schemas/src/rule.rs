@@ -9,6 +9,10 @@ pub enum Rule {
     // Rules that reject one row.
     /// A CSV record with the wrong number of fields, or a JSON line that is not an object.
     MalformedRecord,
+    /// A record (a line, or a CSV record with its quoted line breaks) over 1 MiB: read no further.
+    RecordTooLong,
+    /// A NUL byte in a value.
+    NulByte,
     /// A required value is empty or missing.
     Required,
     /// A value that does not parse as its type in the source's dialect (date, integer, decimal, bool, list item).
@@ -63,8 +67,10 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, row rules first.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 27] = [
         Rule::MalformedRecord,
+        Rule::RecordTooLong,
+        Rule::NulByte,
         Rule::Required,
         Rule::Format,
         Rule::Code,
@@ -95,6 +101,8 @@ impl Rule {
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::MalformedRecord => "malformed_record",
+            Rule::RecordTooLong => "record_too_long",
+            Rule::NulByte => "nul_byte",
             Rule::Required => "required",
             Rule::Format => "format",
             Rule::Code => "code",
@@ -136,6 +144,8 @@ impl Rule {
     pub fn describe(self) -> &'static str {
         match self {
             Rule::MalformedRecord => "a CSV record has as many fields as the header; a JSON line is one object",
+            Rule::RecordTooLong => "a record is at most 1 MiB",
+            Rule::NulByte => "no value holds a NUL byte",
             Rule::Required => "a required value is present",
             Rule::Format => "a value parses as its type in the source's dialect",
             Rule::Code => "a code is in its code list",

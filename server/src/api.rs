@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::query::{self, Channel};
 use crate::state::{ApiRow, AppState, ValueRow, View};
-use tokio::sync::OwnedSemaphorePermit;
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
@@ -478,12 +478,15 @@ fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
 pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
     let view = admit(&state, &headers, Role::Analyst)?;
+    let role = state
+        .options
+        .tokens
+        .require(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), Role::Analyst)?;
     let format = sql_format(&headers)?;
     let timeout = state.options.sql_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
     let too_long = || ApiError::Timeout(timeout.as_secs());
     let max = state.options.max_body_bytes;
-    let body = tokio::time::timeout_at(deadline, axum::body::to_bytes(request.into_body(), max))
+    let body = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), max))
         .await
         .map_err(|_| too_long())?
         .map_err(|_| ApiError::PayloadTooLarge(max))?;
@@ -502,25 +505,12 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
     } else {
         text.to_string()
     };
-    if statement.trim().is_empty() {
-        return Err(ApiError::BadRequest("no SQL in the body".into()));
-    }
-    let permit: OwnedSemaphorePermit = tokio::time::timeout_at(deadline, state.sql_permits.clone().acquire_owned())
-        .await
-        .map_err(|_| too_long())?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let limit = state.options.sql_row_limit;
-    let invalid = |e: &dyn std::fmt::Display| ApiError::InvalidSql(e.to_string());
-    let (mut stream, first) = tokio::time::timeout_at(deadline, async {
-        let df = view.warehouse.plan(&statement).await.map_err(|e| invalid(&e))?;
-        let df = df.limit(0, Some(limit)).map_err(|e| invalid(&e))?;
-        let mut stream = df.execute_stream().await.map_err(|e| invalid(&e))?;
-        let first = stream.next().await.transpose().map_err(|e| invalid(&e))?;
-        Ok::<_, ApiError>((stream, first))
-    })
-    .await
-    .map_err(|_| too_long())??;
-    let schema = stream.schema();
+    let admission = query::admit(&state, &statement, Channel::Http, role).await?;
+    let deadline = admission.deadline;
+    let (schema, mut stream) = query::run(&state, &view, &statement, admission).await?;
+    // The first batch here, so an error before any row is sent is still a status of its own.
+    let first = stream.next().await.transpose()?;
     let encode = move |batch: &datafusion::arrow::array::RecordBatch, first: bool| -> Result<Vec<u8>, String> {
         match format {
             SqlFormat::Csv => {
@@ -540,9 +530,8 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
     };
     let mut response = if format == SqlFormat::Arrow {
         let mut batches: Vec<_> = first.into_iter().collect();
-        let rest = tokio::time::timeout_at(deadline, stream.collect::<Vec<_>>()).await.map_err(|_| too_long())?;
-        for b in rest {
-            batches.push(b.map_err(|e| invalid(&e))?);
+        for b in stream.collect::<Vec<_>>().await {
+            batches.push(b?);
         }
         let mut out = Vec::new();
         {
@@ -553,7 +542,6 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
             }
             w.finish().map_err(|e| ApiError::Internal(e.to_string()))?;
         }
-        drop(permit);
         let mut r = Response::new(Body::from(out));
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.arrow.stream"));
         r
@@ -575,7 +563,6 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
         }
         let csv = format == SqlFormat::Csv;
         let body = async_stream(move |tx| async move {
-            let _permit = permit;
             let send = |bytes: Result<Bytes, std::io::Error>| {
                 let tx = tx.clone();
                 async move { tokio::time::timeout_at(deadline, tx.send(bytes)).await.is_ok_and(|r| r.is_ok()) }
@@ -583,15 +570,8 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
             if !send(Ok(Bytes::from(head))).await {
                 return;
             }
-            loop {
-                let next = match tokio::time::timeout_at(deadline, stream.next()).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        send(Err(std::io::Error::other("the query passed its deadline"))).await;
-                        return;
-                    }
-                };
-                let Some(batch) = next else { break };
+            // The stream holds the permit and ends at the deadline with a timeout.
+            while let Some(batch) = stream.next().await {
                 let bytes = match batch
                     .map_err(|e| e.to_string())
                     .and_then(|b| if b.num_rows() == 0 { Ok(Vec::new()) } else { encode(&b, !wrote) })

@@ -1,17 +1,20 @@
-//! One error type for every endpoint, and its HTTP status: `{"error": {"code", "message"}}`.
+//! One error type for every endpoint and channel, and the one table from each kind to its HTTP
+//! status (`{"error": {"code", "message"}}`), gRPC code (Flight SQL) and SQLSTATE (PostgreSQL
+//! protocol). Nothing matches on message text.
 //!
-//! | error | status | code |
-//! |---|---|---|
-//! | bad parameter | 400 | `bad_request` |
-//! | no or unknown token | 401 | `unauthorized` |
-//! | role too low | 403 | `forbidden` |
-//! | unknown indicator or path | 404 | `not_found` |
-//! | no answer format the caller accepts | 406 | `not_acceptable` |
-//! | body too large | 413 | `payload_too_large` |
-//! | SQL that does not plan, run, or is not read-only | 422 | `invalid_sql` |
-//! | no published lake version loaded yet | 503 | `not_ready` |
-//! | the request took too long | 503 | `timeout` |
-//! | anything else | 500 | `internal` |
+//! | error | HTTP | code | gRPC | SQLSTATE |
+//! |---|---|---|---|---|
+//! | bad parameter | 400 | `bad_request` | `INVALID_ARGUMENT` | 22023 |
+//! | no or unknown token | 401 | `unauthorized` | `UNAUTHENTICATED` | 28P01 |
+//! | role too low | 403 | `forbidden` | `PERMISSION_DENIED` | 42501 |
+//! | unknown indicator or path | 404 | `not_found` | `NOT_FOUND` | 42P01 |
+//! | no answer format the caller accepts | 406 | `not_acceptable` | `INVALID_ARGUMENT` | 0A000 |
+//! | body or statement too large | 413 | `payload_too_large` | `RESOURCE_EXHAUSTED` | 54000 |
+//! | SQL that does not plan, run, or is not read-only | 422 | `invalid_sql` | `INVALID_ARGUMENT` | 42000 |
+//! | no published lake version loaded yet | 503 | `not_ready` | `UNAVAILABLE` | 57P03 |
+//! | the request took too long | 503 | `timeout` | `DEADLINE_EXCEEDED` | 57014 |
+//! | the listener is at its connection cap | 503 | `too_many_connections` | `RESOURCE_EXHAUSTED` | 53300 |
+//! | anything else | 500 | `internal` | `INTERNAL` | XX000 |
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -39,6 +42,8 @@ pub enum ApiError {
     NotReady,
     #[error("the request took longer than {0} s")]
     Timeout(u64),
+    #[error("the server has as many connections as it takes; try again")]
+    TooManyConnections,
     #[error("{0}")]
     Internal(String),
 }
@@ -53,7 +58,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidSql(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotReady | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Timeout(_) | ApiError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,7 +74,43 @@ impl ApiError {
             ApiError::InvalidSql(_) => "invalid_sql",
             ApiError::NotReady => "not_ready",
             ApiError::Timeout(_) => "timeout",
+            ApiError::TooManyConnections => "too_many_connections",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    /// The gRPC status code (the table above).
+    pub fn grpc(&self) -> tonic::Code {
+        match self {
+            ApiError::BadRequest(_) | ApiError::NotAcceptable(_) | ApiError::InvalidSql(_) => {
+                tonic::Code::InvalidArgument
+            }
+            ApiError::Unauthorized => tonic::Code::Unauthenticated,
+            ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
+            ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::PayloadTooLarge(_) | ApiError::TooManyConnections => tonic::Code::ResourceExhausted,
+            ApiError::NotReady => tonic::Code::Unavailable,
+            ApiError::Timeout(_) => tonic::Code::DeadlineExceeded,
+            ApiError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+
+    /// The SQLSTATE (the table above).
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "22023",
+            ApiError::Unauthorized => "28P01",
+            ApiError::Forbidden(_) => "42501",
+            ApiError::NotFound(_) => "42P01",
+            ApiError::NotAcceptable(_) => "0A000",
+            ApiError::PayloadTooLarge(_) => "54000",
+            ApiError::InvalidSql(_) => "42000",
+            ApiError::NotReady => "57P03",
+            ApiError::Timeout(_) => "57014",
+            ApiError::TooManyConnections => "53300",
+            ApiError::Internal(_) => "XX000",
         }
     }
 }

@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::Role;
 use crate::error::ApiError;
+use crate::query::{self, Channel};
 use crate::state::AppState;
 
 /// The catalog and schema DataFusion registers the tables under.
@@ -52,21 +53,16 @@ impl FlightSql {
         FlightServiceServer::new(self)
     }
 
-    fn admit<T>(&self, request: &Request<T>) -> Result<Arc<crate::state::View>, Status> {
+    fn admit<T>(&self, request: &Request<T>) -> Result<(Arc<crate::state::View>, Role), Status> {
         let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        self.state.options.tokens.require(header, Role::Analyst).map_err(status)?;
-        self.state.ready().map_err(status)
+        let role = self.state.options.tokens.require(header, Role::Analyst).map_err(status)?;
+        Ok((self.state.ready().map_err(status)?, role))
     }
 }
 
+/// The error's gRPC status, by the one table of `crate::error`.
 fn status(e: ApiError) -> Status {
-    match e {
-        ApiError::Unauthorized => Status::unauthenticated(e.to_string()),
-        ApiError::Forbidden(_) => Status::permission_denied(e.to_string()),
-        ApiError::InvalidSql(_) | ApiError::BadRequest(_) => Status::invalid_argument(e.to_string()),
-        ApiError::NotReady | ApiError::Timeout(_) => Status::unavailable(e.to_string()),
-        other => Status::internal(other.to_string()),
-    }
+    Status::new(e.grpc(), e.to_string())
 }
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
@@ -127,9 +123,16 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let view = self.admit(&request)?;
-        let df = view.warehouse.plan(&query.query).await.map_err(|e| status(ApiError::InvalidSql(e.to_string())))?;
-        let schema = df.schema().as_arrow().clone();
+        let (view, role) = self.admit(&request)?;
+        // Planned as the data call will plan it, under the same admission: the schema announced is
+        // the physical plan's, the one the batches carry (`SELECT version()` differs otherwise).
+        let admission = query::admit(&self.state, &query.query, Channel::Flight, role).await.map_err(status)?;
+        let df = query::plan(&self.state, &view, &query.query, &admission).await.map_err(status)?;
+        let plan = tokio::time::timeout_at(admission.deadline, df.create_physical_plan())
+            .await
+            .map_err(|_| status(ApiError::Timeout(self.state.options.sql_timeout.as_secs())))?
+            .map_err(|e| status(ApiError::InvalidSql(e.to_string())))?;
+        let schema = plan.schema();
         let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
         info_for(&ticket, &schema, request.into_inner())
     }
@@ -139,22 +142,13 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let view = self.admit(&request)?;
+        let (view, role) = self.admit(&request)?;
         let sql = String::from_utf8(ticket.statement_handle.to_vec())
             .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
-        let limit = self.state.options.sql_row_limit;
-        let invalid = |e: &dyn std::fmt::Display| status(ApiError::InvalidSql(e.to_string()));
-        let df = view.warehouse.plan(&sql).await.map_err(|e| invalid(&e))?;
-        let df = df.limit(0, Some(limit)).map_err(|e| invalid(&e))?;
-        let stream = df.execute_stream().await.map_err(|e| invalid(&e))?;
-        let schema = stream.schema();
-        let deadline = tokio::time::Instant::now() + self.state.options.sql_timeout;
-        let batches = stream.map(move |b| {
-            if tokio::time::Instant::now() > deadline {
-                return Err(FlightError::ExternalError("the query passed its deadline".into()));
-            }
-            b.map_err(|e| FlightError::ExternalError(Box::new(e)))
-        });
+        let admission = query::admit(&self.state, &sql, Channel::Flight, role).await.map_err(status)?;
+        let (schema, batches) = query::run(&self.state, &view, &sql, admission).await.map_err(status)?;
+        // The gRPC status of an error after the first batch is the table's too.
+        let batches = batches.map(|b| b.map_err(|e| FlightError::Tonic(Box::new(status(e)))));
         Ok(batches_stream(schema, batches))
     }
 
@@ -215,7 +209,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let view = self.admit(&request)?;
+        let (view, _) = self.admit(&request)?;
         let ctx = view.warehouse.context();
         let mut names: Vec<String> =
             ctx.catalog(CATALOG).and_then(|c| c.schema(SCHEMA)).map(|s| s.table_names()).unwrap_or_default();
@@ -254,14 +248,75 @@ impl FlightSqlService for FlightSql {
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
 
-/// Serves Flight SQL on `listener` until `shutdown` completes.
+/// Serves Flight SQL on `listener` until `shutdown` completes: at most `max_connections` at once
+/// (more are closed at once), each HTTP/2 connection pinged and dropped when it stops answering.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    let options = state.options.clone();
+    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(move |accepted| {
+        let permits = permits.clone();
+        async move {
+            match accepted {
+                Ok(io) => {
+                    permits.try_acquire_owned().ok().map(|permit| Ok::<_, std::io::Error>(Held { io, _permit: permit }))
+                }
+                Err(e) => Some(Err(e)),
+            }
+        }
+    });
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(options.header_read_timeout))
+        .http2_keepalive_timeout(Some(options.header_read_timeout))
         .add_service(FlightSql::new(state).service())
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
+}
+
+/// A connection holding its place under the cap until it closes.
+struct Held {
+    io: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tonic::transport::server::Connected for Held {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for Held {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Held {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

@@ -18,6 +18,7 @@ pub mod jsonstat;
 pub mod metrics;
 pub mod page;
 pub mod postgres;
+pub mod query;
 pub mod state;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -38,7 +39,7 @@ pub use state::{AppState, ServerOptions, View};
 /// The routes, with their limits and metrics.
 pub fn router(state: Arc<AppState>) -> Router {
     let options = state.options.clone();
-    Router::new()
+    let general = Router::new()
         .route("/", get(overview))
         .route("/metrics", get(api::metrics))
         .route("/api/v1/indicators", get(api::catalogue))
@@ -50,15 +51,48 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/publication", get(api::publication))
         .route("/api/v1/sources", get(api::sources))
         .route("/api/v1/runs", get(api::runs))
-        .route("/api/v1/sql", post(api::sql))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(options.concurrency));
+    Router::new()
+        .merge(general)
+        // SQL waits for a permit of the query pool (`query`), not for a general request slot: a
+        // queue of slow statements cannot stall the dashboards.
+        .route("/api/v1/sql", post(api::sql))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(options.concurrency))
         // Probes answer whatever the load: outside the limits.
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
+        .layer(axum::middleware::from_fn(secure))
         .with_state(state)
+}
+
+/// What a connection beyond `max_connections` may ask: the probes; anything else is answered 503
+/// `too_many_connections`, and the connection is closed after its one answer.
+fn overflow_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .fallback(|| async { ApiError::TooManyConnections })
+        .layer(axum::middleware::from_fn(secure))
+        .with_state(state)
+}
+
+/// Headers on every answer: no sniffing of content types, no framing, and a content policy that
+/// allows only the page's own inline style (it has no script).
+async fn secure(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 /// Records each request in the HTTP metrics; gives JSON errors to the framework's own rejections
@@ -128,7 +162,68 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    let result = serve_connections(listener, state, shutdown).await;
     refresher.abort();
     result
+}
+
+/// How many connections beyond `max_connections` get their one answer (probes) before the next
+/// ones are closed unanswered.
+const OVERFLOW: usize = 64;
+
+/// Accepts connections until `shutdown`: at most `max_connections` served at once, each closed when
+/// it sends no complete request head within `header_read_timeout` (idle keep-alive included); the
+/// next `OVERFLOW` get one answer from [`overflow_router`]; beyond that they are closed at once.
+/// In-flight requests finish before it returns.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    let options = state.options.clone();
+    let (app, overflow_app) = (router(state.clone()), overflow_router(state));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(options.header_read_timeout));
+    let mut once = Builder::new(TokioExecutor::new()).http1_only();
+    once.http1().timer(TokioTimer::new()).header_read_timeout(options.header_read_timeout).keep_alive(false);
+    let connections = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let overflow = Arc::new(tokio::sync::Semaphore::new(OVERFLOW));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let io = TokioIo::new(tcp);
+        if let Ok(permit) = connections.clone().try_acquire_owned() {
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = conn.await;
+            });
+        } else if let Ok(permit) = overflow.clone().try_acquire_owned() {
+            let service = hyper_util::service::TowerToHyperService::new(overflow_app.clone());
+            let conn = graceful.watch(once.serve_connection(io, service).into_owned());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = conn.await;
+            });
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -101,6 +101,7 @@ pub struct HttpMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    reads: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -117,14 +118,28 @@ impl HttpMetrics {
             &["route"],
         )
         .expect("metric");
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "lms_reads_total",
+                "Reads of the published tables by channel and role (queries and value requests)",
+            ),
+            &["channel", "role"],
+        )
+        .expect("metric");
         registry.register(Box::new(requests.clone())).expect("register");
         registry.register(Box::new(duration.clone())).expect("register");
-        HttpMetrics { registry, requests, duration }
+        registry.register(Box::new(reads.clone())).expect("register");
+        HttpMetrics { registry, requests, duration, reads }
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.duration.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// One read (`crate::query::seen`).
+    pub fn read(&self, channel: &str, role: &str) {
+        self.reads.with_label_values(&[channel, role]).inc();
     }
 
     pub fn encode(&self) -> String {

@@ -105,6 +105,20 @@ fn error(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
 }
 
+/// The error's SQLSTATE, by the one table of `crate::error`.
+fn pg_error(e: &crate::error::ApiError) -> PgWireError {
+    error(e.sqlstate(), e.to_string())
+}
+
+/// The statement-size cap at parsing too (the extended protocol parses before it runs).
+fn within_size(state: &AppState, sql: &str) -> PgWireResult<()> {
+    let max = state.options.max_statement_bytes;
+    if sql.len() > max {
+        return Err(pg_error(&crate::error::ApiError::PayloadTooLarge(max)));
+    }
+    Ok(())
+}
+
 fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
 }
@@ -246,14 +260,12 @@ impl Wire {
     /// A permit to run a query, and its deadline (from now). The permit is held by a task of its
     /// own until every answer holding the returned guard is done, or the deadline passes, whichever
     /// comes first: a client that stops reading, or leaves a portal half read, cannot keep it.
-    async fn permit(&self) -> PgWireResult<(Arc<Running>, tokio::time::Instant)> {
-        let timeout = self.state.options.sql_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let permit: OwnedSemaphorePermit =
-            tokio::time::timeout_at(deadline, self.state.sql_permits.clone().acquire_owned())
-                .await
-                .map_err(|_| too_long(timeout))?
-                .map_err(|e| error("XX000", e.to_string()))?;
+    async fn permit(&self, statement: &str, role: Role) -> PgWireResult<(Arc<Running>, tokio::time::Instant)> {
+        let admission = crate::query::admit(&self.state, statement, crate::query::Channel::Postgres, role)
+            .await
+            .map_err(|e| pg_error(&e))?;
+        let deadline = admission.deadline;
+        let permit: OwnedSemaphorePermit = admission.into_permit();
         let (done, finished) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let _permit = permit;
@@ -568,8 +580,9 @@ impl SimpleQueryHandler for Wire {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.session(role_of(client)?).await?;
-        let (permit, deadline) = self.permit().await?;
+        let role = role_of(client)?;
+        let session = self.session(role).await?;
+        let (permit, deadline) = self.permit(query, role).await?;
         let responses = tokio::time::timeout_at(deadline, SimpleQueryHandler::do_query(&*session, client, query))
             .await
             .map_err(|_| too_long(self.state.options.sql_timeout))??;
@@ -590,6 +603,7 @@ impl QueryParser for RoleParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        within_size(&self.wire.state, sql)?;
         let session = self.wire.session(role_of(client)?).await?;
         session.query_parser().parse_sql(client, sql, types).await
     }
@@ -638,8 +652,9 @@ impl ExtendedQueryHandler for Extended {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let session = self.wire.session(role_of(client)?).await?;
-        let (permit, deadline) = self.wire.permit().await?;
+        let role = role_of(client)?;
+        let session = self.wire.session(role).await?;
+        let (permit, deadline) = self.wire.permit(&portal.statement.statement.0, role).await?;
         let response =
             tokio::time::timeout_at(deadline, ExtendedQueryHandler::do_query(&*session, client, portal, max_rows))
                 .await
@@ -687,6 +702,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(state.options.max_connections.max(1)));
     let handlers = Arc::new(Handlers::new(state));
     tokio::pin!(shutdown);
     loop {
@@ -700,9 +716,12 @@ pub async fn serve(
                 }
             },
         };
+        // Beyond the cap a connection is closed at once (pgwire gives each a startup deadline).
+        let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
         let handlers = handlers.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
             }

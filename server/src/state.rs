@@ -29,6 +29,13 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Largest SQL statement accepted, over every channel.
+    pub max_statement_bytes: usize,
+    /// Connections open at once on each listener; beyond it a connection gets one answer (probes
+    /// answer, everything else 503) and is closed.
+    pub max_connections: usize,
+    /// A connection that sends no complete request head (or no next request) for this long is closed.
+    pub header_read_timeout: Duration,
     /// Requests handled at once; more wait.
     pub concurrency: usize,
     /// SQL queries running at once (each holds its permit until its answer is sent); more wait.
@@ -46,6 +53,9 @@ impl ServerOptions {
             sql_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             max_body_bytes: 64 * 1024,
+            max_statement_bytes: 64 * 1024,
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
             concurrency: 512,
             sql_concurrency: 2,
             refresh_every: Duration::from_secs(10),

@@ -68,8 +68,12 @@ fn every_rule_is_planted_in_every_region() {
             rules.extend(f.rejected);
         }
         let mut missing: Vec<Rule> = Rule::ALL.into_iter().filter(|r| !rules.contains(r)).collect();
-        // I/O failures cannot be planted in a file; JSON Lines has no header to lack a column.
-        missing.retain(|r| *r != Rule::Unreadable && !(rhf == Rhf::Hmn && *r == Rule::MissingColumn));
+        // I/O failures cannot be planted in a file; JSON Lines has no header to lack a column; a
+        // record over 1 MiB in every region would swell the demo for one rule (schemas' reader
+        // tests cover it in every dialect).
+        missing.retain(|r| {
+            *r != Rule::Unreadable && *r != Rule::RecordTooLong && !(rhf == Rhf::Hmn && *r == Rule::MissingColumn)
+        });
         assert!(missing.is_empty(), "{rhf}: no planted {missing:?}");
     }
     // Each rejected v1 is corrected by a v2 that exists, and one clean v1 is corrected too.

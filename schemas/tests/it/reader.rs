@@ -305,3 +305,37 @@ fn json_lines_blank_lines_escapes_and_shown_values() {
     .unwrap();
     assert_eq!(kurs, vec!["Kå-1", "K"]);
 }
+
+/// A record over 1 MiB is rejected by `record_too_long` at its line and read no further (the
+/// records after it keep their lines), and a NUL byte in a value by `nul_byte`: in every dialect,
+/// the rest of the file loads.
+#[test]
+fn huge_records_and_nul_bytes_are_rejected_rows() {
+    let kind = ExtractKind::Activity;
+    let huge = format!("{}\n{}", "a".repeat(1 << 20), "b".repeat(1 << 20));
+    for rhf in [Rhf::Hso, Rhf::Hv, Rhf::Hmn, Rhf::Hn] {
+        let json = rhf == Rhf::Hmn;
+        // JSON Lines escape the line break: the huge row is one line there.
+        let breaks = if json { 0 } else { 1 };
+        let rows: Vec<Option<Row>> = (0..5)
+            .map(|i| {
+                let mut r = base(kind, rhf);
+                set(&mut r, "kurs_id", V::Owned(if i == 3 { "K-\0-3".into() } else { format!("K-{i}") }));
+                if i == 1 {
+                    set(&mut r, "tittel", V::Owned(huge.clone()));
+                }
+                Some(r)
+            })
+            .collect();
+        let bytes = render(rhf, &rows, &header(kind));
+        let (s, v) = check(rhf, kind, &bytes).unwrap();
+        let first = if json { 1 } else { 2 };
+        let got: Vec<_> = v.iter().map(|v| (v.line, v.column, v.rule)).collect();
+        assert_eq!(
+            got,
+            vec![(first + 1, None, Rule::RecordTooLong), (first + 3 + breaks, Some("kurs_id"), Rule::NulByte),],
+            "{rhf:?}"
+        );
+        assert_eq!((s.rows_read, s.rows_loaded, s.rows_rejected), (5, 3, 2), "{rhf:?}");
+    }
+}

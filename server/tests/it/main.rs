@@ -1,6 +1,7 @@
 //! The server over real HTTP on a random loopback port, against a lake the real ETL built from the
 //! demo data (one small year of the four regions). One test binary for the crate.
 
+mod abuse;
 mod browser;
 mod dashboards;
 mod endpoints;
