@@ -2,12 +2,12 @@
 //! finding reproduced and held. The governed query path (`lms_server::query`) over HTTP, Flight SQL
 //! and the PostgreSQL protocol; bounded connections; safe outputs.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lms_server::{AppState, ServerOptions};
+use lms_server::ServerOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::flight::start_with_flight;
 use crate::{ANALYST, DASHBOARD, client, get, options, start};
 
 /// Runs for minutes without a deadline: 10¹⁰ rows counted.
@@ -31,18 +31,6 @@ async fn post_sql(addr: std::net::SocketAddr, sql: &str, accept: &str) -> (u16, 
         .unwrap();
     let status = r.status().as_u16();
     (status, r.text().await.unwrap_or_else(|e| format!("(body ended: {e})")))
-}
-
-/// Flight SQL beside HTTP on the same state.
-async fn start_with_flight(o: ServerOptions) -> (std::net::SocketAddr, String) {
-    let state = Arc::new(AppState::new(o).unwrap());
-    state.refresh().await.unwrap();
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let flight = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (http_addr, flight_addr) = (http.local_addr().unwrap(), flight.local_addr().unwrap());
-    tokio::spawn(lms_server::serve(http, state.clone(), std::future::pending()));
-    tokio::spawn(lms_server::flight::serve(flight, state, std::future::pending()));
-    (http_addr, format!("grpc://{flight_addr}"))
 }
 
 async fn flight(uri: &str, sql: &str) -> (serde_json::Value, Duration) {

@@ -8,6 +8,18 @@ use lms_server::AppState;
 
 use crate::{ANALYST, DASHBOARD, get, options};
 
+/// HTTP and Flight SQL over one state: the HTTP address and the Flight URI.
+pub async fn start_with_flight(o: lms_server::ServerOptions) -> (std::net::SocketAddr, String) {
+    let state = Arc::new(AppState::new(o).unwrap());
+    state.refresh().await.unwrap();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let flight = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (http_addr, flight_addr) = (http.local_addr().unwrap(), flight.local_addr().unwrap());
+    tokio::spawn(lms_server::serve(http, state.clone(), std::future::pending()));
+    tokio::spawn(lms_server::flight::serve(flight, state, std::future::pending()));
+    (http_addr, format!("grpc://{flight_addr}"))
+}
+
 async fn client(uri: &str, token: Option<&str>, what: &str) -> serde_json::Value {
     crate::python_json("flight_sql.py", vec![uri.to_string(), token.unwrap_or("-").to_string(), what.to_string()]).await
 }
@@ -17,14 +29,7 @@ async fn an_adbc_client_reads_what_the_api_serves() {
     if !crate::have_python("adbc_driver_flightsql.dbapi", "the Flight SQL test") {
         return;
     }
-    let state = Arc::new(AppState::new(options()).unwrap());
-    state.refresh().await.unwrap();
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let flight = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (http_addr, flight_addr) = (http.local_addr().unwrap(), flight.local_addr().unwrap());
-    tokio::spawn(lms_server::serve(http, state.clone(), std::future::pending()));
-    tokio::spawn(lms_server::flight::serve(flight, state, std::future::pending()));
-    let uri = format!("grpc://{flight_addr}");
+    let (http_addr, uri) = start_with_flight(options()).await;
 
     let sql = "SELECT year, value FROM indicator_values WHERE indicator = 'participants' AND level = 'national' \
                AND breakdown = '' ORDER BY year";
