@@ -259,6 +259,22 @@ async fn rows<T: for<'de> Deserialize<'de>>(w: &Warehouse, sql: &str) -> Result<
     serde_json::from_slice(&lms_queries::format::json(&batches)).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// What BI tools ask when they connect over Flight SQL or HTTP SQL (the PostgreSQL protocol's
+/// session has its own): `current_schema()` and `current_database()`, the names the tables are
+/// registered under (`version()` is DataFusion's).
+fn connect_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use datafusion::scalar::ScalarValue;
+    [("current_schema", "public"), ("current_database", "datafusion")]
+        .into_iter()
+        .map(|(name, value)| {
+            let answer = move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(value.into()))));
+            create_udf(name, vec![], DataType::Utf8, Volatility::Immutable, std::sync::Arc::new(answer))
+        })
+        .collect()
+}
+
 impl View {
     /// Loads the published tables of the lake's newest version, with `runs` as its run history.
     pub async fn load(lake_url: &str, lake: &Lake, runs: Vec<RunRecord>) -> Result<View, ApiError> {
@@ -266,6 +282,9 @@ impl View {
         let warehouse = Warehouse::at(lake_url, lake, &snapshot, Access::Published)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        for udf in connect_functions() {
+            warehouse.context().register_udf(udf);
+        }
         let cells: Vec<ValueRow> = rows(
             &warehouse,
             "SELECT * FROM indicator_values ORDER BY indicator, year, period, \

@@ -77,6 +77,8 @@ async fn flight_sql_takes_the_governed_path() {
     let (answer, _) = flight(&uri, "SELECT version() AS v").await;
     let rows = answer["rows"].as_array().unwrap_or_else(|| panic!("{answer}"));
     assert!(rows[0][0].as_str().is_some_and(|v| !v.is_empty()), "{answer}");
+    let (answer, _) = flight(&uri, "SELECT current_schema() AS s, current_database() AS d").await;
+    assert_eq!(answer["rows"], serde_json::json!([["public", "datafusion"]]), "{answer}");
 }
 
 /// SQL waiting for a permit holds no general request slot: with one slot and one permit, a
