@@ -703,6 +703,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(state.options.max_connections.max(1)));
+    // What a client may send before the server answers: a statement at the cap, with room for the
+    // extended protocol's messages around it.
+    let budget = 4 * state.options.max_statement_bytes + 64 * 1024;
+    let idle = state.options.postgres_idle_timeout;
     let handlers = Arc::new(Handlers::new(state));
     tokio::pin!(shutdown);
     loop {
@@ -722,9 +726,159 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+            if let Err(e) = serve_socket(socket, tls, handlers, budget, idle).await {
                 tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
             }
         });
+    }
+}
+
+/// pgwire's connection loop (`pgwire::tokio::process_socket`, which takes a bare `TcpStream`), over
+/// [`Budgeted`] IO: a client may send at most `budget` bytes before the server answers (pgwire
+/// would buffer a message of up to 1 GiB before the size cap could refuse it), and is closed after
+/// `idle` without a byte either way.
+async fn serve_socket(
+    socket: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    handlers: Arc<Handlers>,
+    budget: usize,
+    idle: Duration,
+) -> std::io::Result<()> {
+    use pgwire::api::{ClientInfo, ErrorHandler, PgWireConnectionState, PgWireServerHandlers};
+    use pgwire::messages::PgWireFrontendMessage;
+    use tokio_util::codec::{Framed, FramedParts};
+    // pgwire's own startup deadline.
+    let startup = tokio::time::sleep(Duration::from_secs(60));
+    tokio::pin!(startup);
+    // Before `Budgeted` is in place, silence is bounded by the idle timeout too.
+    let silent = tokio::time::sleep(idle);
+    let negotiated = tokio::select! {
+        _ = &mut startup => return Ok(()),
+        _ = silent => return Ok(()),
+        s = pgwire::tokio::server::negotiate_tls(socket, tls) => s?,
+    };
+    let Some(framed) = negotiated else { return Ok(()) };
+    let old = framed.into_parts();
+    let mut parts = FramedParts::new(Budgeted::new(old.io, budget, idle), old.codec);
+    parts.read_buf = old.read_buf;
+    parts.write_buf = old.write_buf;
+    let mut socket = Framed::from_parts(parts);
+    let (startup_handler, simple, extended) =
+        (handlers.startup_handler(), handlers.simple_query_handler(), handlers.extended_query_handler());
+    let (copy, cancel, errors) = (handlers.copy_handler(), handlers.cancel_handler(), handlers.error_handler());
+    loop {
+        let msg = if matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup | PgWireConnectionState::AuthenticationInProgress
+        ) {
+            tokio::select! {
+                _ = &mut startup => None,
+                msg = socket.next() => msg,
+            }
+        } else {
+            socket.next().await
+        };
+        let Some(Ok(msg)) = msg else { break };
+        // The client is leaving: close (asyncpg waits for it).
+        if matches!(msg, PgWireFrontendMessage::Terminate(_)) {
+            break;
+        }
+        let is_extended_query = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => msg.is_extended_query(),
+        };
+        let result = pgwire::tokio::server::process_message(
+            msg,
+            &mut socket,
+            startup_handler.clone(),
+            simple.clone(),
+            extended.clone(),
+            copy.clone(),
+            cancel.clone(),
+        )
+        .await;
+        if let Err(mut e) = result {
+            errors.on_error(&socket, &mut e);
+            pgwire::tokio::server::process_error(&mut socket, e, is_extended_query).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A connection's IO that refuses more than `budget` bytes from the client between two answers of
+/// the server, and ends after `idle` without a byte either way.
+struct Budgeted<T> {
+    io: T,
+    budget: usize,
+    unanswered: usize,
+    idle: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> Budgeted<T> {
+    fn new(io: T, budget: usize, idle: Duration) -> Budgeted<T> {
+        Budgeted { io, budget, unanswered: 0, idle, timer: Box::pin(tokio::time::sleep(idle)) }
+    }
+
+    fn active(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.timer.as_mut().reset(at);
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Budgeted<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        if self.unanswered > self.budget {
+            let message = format!("the client sent more than {} bytes without an answer", self.budget);
+            return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message)));
+        }
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                self.unanswered += n;
+                self.active();
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Budgeted<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.unanswered = 0;
+            self.active();
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

@@ -36,6 +36,9 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// A connection that sends no complete request head (or no next request) for this long is closed.
     pub header_read_timeout: Duration,
+    /// A PostgreSQL connection without a byte either way for this long is closed (a psql session
+    /// left open; longer than HTTP's, since people type there).
+    pub postgres_idle_timeout: Duration,
     /// Requests handled at once; more wait.
     pub concurrency: usize,
     /// SQL queries running at once (each holds its permit until its answer is sent); more wait.
@@ -56,6 +59,7 @@ impl ServerOptions {
             max_statement_bytes: 64 * 1024,
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
+            postgres_idle_timeout: Duration::from_secs(15 * 60),
             concurrency: 512,
             sql_concurrency: 2,
             refresh_every: Duration::from_secs(10),

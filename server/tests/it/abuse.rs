@@ -171,17 +171,35 @@ async fn outputs_are_safe() {
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
 
-/// The PostgreSQL protocol takes the statement-size cap like HTTP and Flight (SQLSTATE 54000).
+/// The PostgreSQL protocol takes the statement-size cap like HTTP and Flight (SQLSTATE 54000); a
+/// client that sends far more than that before an answer is cut off while it sends (pgwire would
+/// buffer up to 1 GiB first), and a silent connection is closed after `postgres_idle_timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_statements_are_capped() {
     if !crate::have("psql", "the PostgreSQL abuse test") {
         return;
     }
-    let (_, pg) = crate::postgres::start(options(), None).await;
+    let mut o = options();
+    o.postgres_idle_timeout = Duration::from_secs(2);
+    let (_, pg) = crate::postgres::start(o, None).await;
     let big = format!("SELECT 1 -- {}", "x".repeat(70 * 1024));
     let (code, _, err) = crate::postgres::psql(pg, ANALYST, "disable", &big).await;
     assert_ne!(code, 0);
     assert!(err.contains("larger than 65536 bytes"), "{err}");
+    // From a file: one argument holds at most 128 KiB.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.sql");
+    std::fs::write(&file, format!("SELECT 1 -- {}\n;", "x".repeat(1 << 20))).unwrap();
+    let (code, _, err) = crate::postgres::psql(pg, ANALYST, "disable", &format!("\\i {}", file.display())).await;
+    assert_ne!(code, 0);
+    assert!(!err.contains("larger than"), "the statement was read whole: {err}");
     let (code, out, err) = crate::postgres::psql(pg, ANALYST, "disable", "SELECT 1").await;
     assert_eq!((code, out.trim()), (0, "1"), "{err}");
+    // Silent from the start: closed after the idle timeout, not pgwire's 60 s startup deadline.
+    let mut c = tokio::net::TcpStream::connect(pg).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1500), "closed too soon: {:?}", started.elapsed());
 }
