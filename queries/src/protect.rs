@@ -903,6 +903,13 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
         }
         frontier = next;
     }
+    // A shown share of nothing (denominator 0) is hidden only where nothing else is left: its 0
+    // can be all that pins a hidden count of 0 (`a_hidden_zero_beside_a_hidden_one_is_protected`).
+    let of_nothing: Vec<(usize, usize)> = candidates
+        .iter()
+        .copied()
+        .filter(|&(n, _)| shown(model, cells, n) && !model.atoms[model.numbers[n].atoms[0]].pooled())
+        .collect();
     candidates.retain(|&(n, _)| useful(n));
     // Withholding a figure of `data_quality` hides no published cell: it goes first, at the same
     // distance (a nation's cancelled runs of 1–4 would otherwise hide its runs and every share over
@@ -917,7 +924,10 @@ fn candidate(model: &Model, index: &Index, cells: &[Cell], f: &Finding, min_coun
         return Choice::Withhold(sums);
     }
     if candidates.is_empty() {
-        return Choice::Withhold(Vec::new());
+        if of_nothing.is_empty() {
+            return Choice::Withhold(Vec::new());
+        }
+        candidates = of_nothing;
     }
     // Each number at its nearest layer.
     candidates.sort_unstable();

@@ -618,3 +618,16 @@ proptest! {
         }
     }
 }
+
+/// A case the property test found: a hidden 0 beside a hidden 1 in a region whose runs the nation
+/// and the other region give away.
+#[test]
+fn a_hidden_zero_beside_a_hidden_one_is_protected() {
+    let hf = |formats: [i64; 3]| Hf { coding: [(0, 0, 0); 3], interpreter: 0, relatives: 0, formats, cancelled: 0 };
+    let regions = vec![vec![hf([0, 5, 0]), hf([0, 3, 2])], vec![hf([0, 1, 0]), hf([0, 0, 0])]];
+    let mut cells = cells_of(&regions);
+    protect::protect(&mut cells, 5, &[]).unwrap();
+    let model = Model::of(&cells).unwrap();
+    let check = protect::check(&model, &cells, 5, Scope::All, Mode::Exact, &mut HashSet::new()).unwrap();
+    assert!(check.findings.iter().all(|f| !f.exposed(5)));
+}
