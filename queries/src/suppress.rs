@@ -176,6 +176,45 @@ impl Compared {
 }
 
 impl Cell {
+    /// A shown cell of `year` (its own period) with a count and, for a share or rate, its
+    /// denominator; the value is their quotient (or the count), with no interval, comparison,
+    /// coverage or target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn shown(
+        indicator: &str,
+        year: i32,
+        level: Level,
+        rhf: Option<&str>,
+        hf: Option<&str>,
+        numerator: i64,
+        denominator: Option<f64>,
+        share: bool,
+    ) -> Cell {
+        Cell {
+            indicator: indicator.into(),
+            year,
+            period: year.to_string(),
+            level,
+            rhf: rhf.map(Into::into),
+            hf: hf.map(Into::into),
+            breakdown: String::new(),
+            numerator,
+            denominator,
+            value: Some(denominator.map_or(numerator as f64, |d| numerator as f64 / d)),
+            ci_low: None,
+            ci_high: None,
+            ci99_low: None,
+            ci99_high: None,
+            share,
+            suppressed: false,
+            denominator_suppressed: false,
+            reason: None,
+            compared: None,
+            coverage: None,
+            target: None,
+        }
+    }
+
     /// What identifies the cell: (indicator, year, period, level, rhf, hf, breakdown).
     pub fn key(&self) -> (&str, i32, &str, Level, Option<&str>, Option<&str>, &str) {
         (&self.indicator, self.year, &self.period, self.level, self.rhf.as_deref(), self.hf.as_deref(), &self.breakdown)
@@ -387,29 +426,7 @@ mod tests {
     use super::*;
 
     fn cell(level: Level, rhf: Option<&str>, hf: Option<&str>, n: i64) -> Cell {
-        Cell {
-            indicator: "x".into(),
-            year: 2024,
-            period: "2024".into(),
-            level,
-            rhf: rhf.map(Into::into),
-            hf: hf.map(Into::into),
-            breakdown: String::new(),
-            numerator: n,
-            denominator: None,
-            value: Some(n as f64),
-            ci_low: None,
-            ci_high: None,
-            ci99_low: None,
-            ci99_high: None,
-            share: false,
-            suppressed: false,
-            denominator_suppressed: false,
-            reason: None,
-            compared: None,
-            coverage: None,
-            target: None,
-        }
+        Cell::shown("x", 2024, level, rhf, hf, n, None, true)
     }
 
     #[test]

@@ -326,29 +326,7 @@ fn every_relation_holds_on_the_demo_data() {
 
 fn cell(indicator: &str, level: Level, rhf: Option<&str>, hf: Option<&str>, n: i64, d: Option<f64>) -> Cell {
     let unit = lms_queries::catalogue::embedded().iter().find(|i| i.id == indicator).unwrap().unit;
-    Cell {
-        indicator: indicator.into(),
-        year: 2024,
-        period: "2024".into(),
-        level,
-        rhf: rhf.map(Into::into),
-        hf: hf.map(Into::into),
-        breakdown: String::new(),
-        numerator: n,
-        denominator: d,
-        value: Some(d.map_or(n as f64, |d| n as f64 / d)),
-        ci_low: None,
-        ci_high: None,
-        ci99_low: None,
-        ci99_high: None,
-        share: unit == lms_queries::catalogue::Unit::Share,
-        suppressed: false,
-        denominator_suppressed: false,
-        reason: None,
-        compared: None,
-        coverage: None,
-        target: None,
-    }
+    Cell::shown(indicator, 2024, level, rhf, hf, n, d, unit == lms_queries::catalogue::Unit::Share)
 }
 
 fn hidden(mut c: Cell) -> Cell {
