@@ -4,7 +4,7 @@ queries/sql/variation.sql), as a yardstick for `lms`'s own build.
 
 usage: duckdb_indicators.py LAKE_DIR [--threads N] [--out FILE]
 
-Follows queries/src/publish.rs: the prelude's views, the eleven the Rust build keeps in memory
+Follows queries/src/publish/ (build.rs, compute.rs): the prelude's views, the eleven the Rust build keeps in memory
 materialised as temporary tables (`contact` stays a view); each indicator wrapped as `cells_query`
 wraps it; standardised ones through standardise.sql (the residence-view ones also for every pooled
 three-year window), their strata kept for variation.sql; the intervals (Fay–Feuer, Wilson, normal at
@@ -43,7 +43,7 @@ REFERENCE = ROOT / "schemas" / "reference"
 MATERIALISED = ["course_run", "home", "catchment_population", "std_weight", "std_weight_age", "evaluation_unit", "response",
                 "pam_pair", "contact_cube", "catchment_strata", "unit_pam_pair"]
 
-# Reference columns that are not text (publish.rs / lib.rs register_reference).
+# Reference columns that are not text (queries/src/warehouse.rs register_reference).
 REFERENCE_TYPES = {
     ("population", "year"): "INTEGER",
     ("population", "population"): "BIGINT",
@@ -94,7 +94,7 @@ EXTRA = ["variance", "w_max", "sd"]
 
 
 def cells_query(sql, extra=()):
-    """As publish.rs's `cells_query_with`: the cell columns, and the numeric columns `extra` (the
+    """As publish/compute.rs's `cells_query_with`: the cell columns, and the numeric columns `extra` (the
     others of EXTRA as NULL, so every indicator inserts the same columns)."""
     more = "".join(f", CAST({c} AS DOUBLE) AS {c}" if c in extra else f", CAST(NULL AS DOUBLE) AS {c}" for c in EXTRA)
     return f"""SELECT CAST(year AS INT) AS year, {LEVEL} AS level, CAST(rhf AS VARCHAR) AS rhf,
@@ -220,7 +220,7 @@ def build(lake, threads):
             FROM strata""")
     columns = "indicator, year, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high, " \
               + ", ".join(EXTRA)
-    # Pooled windows (publish.rs `windows`): middle years whose neighbours also have coding rows.
+    # Pooled windows (publish/compute.rs `windows`): middle years whose neighbours also have coding rows.
     years = {r[0] for r in con.execute("SELECT DISTINCT CAST(substr(period, 1, 4) AS INT) FROM coding").fetchall()}
     middles = sorted(y for y in years if y - 1 in years and y + 1 in years)
     units, methods, view_of = {}, {}, {}
@@ -236,7 +236,7 @@ def build(lake, threads):
                             f"SELECT {quote(id_)}, * FROM ({cells_query(standardise, ['variance', 'w_max'])})")
                 keep_strata(id_, "CAST(CAST(year AS INT) AS VARCHAR)")
                 if middles and view_of[id_] == "residence":
-                    # publish.rs `pooled_strata_query`: d and n summed over the window, the middle
+                    # publish/compute.rs `pooled_strata_query`: d and n summed over the window, the middle
                     # year's w; then the same standardisation, marked with the window's period.
                     values = ", ".join(f"({m})" for m in middles)
                     con.execute(f"""CREATE OR REPLACE TEMP TABLE single_strata AS SELECT * FROM strata""")
@@ -251,7 +251,7 @@ def build(lake, threads):
                                 f"FROM ({cells_query(standardise, ['variance', 'w_max'])})")
                     keep_strata(id_, "CAST(CAST(year AS INT) - 1 AS VARCHAR) || '-' || CAST(CAST(year AS INT) + 1 AS VARCHAR)")
             else:
-                # A mean's query gives its standard deviation (`sd`), as publish.rs finds it.
+                # A mean's query gives its standard deviation (`sd`), as publish/compute.rs finds it.
                 names = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) q LIMIT 0").description]
                 extra = ["sd"] if "sd" in names else []
                 con.execute(f"INSERT INTO indicator_values ({columns}) "

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 
 use crate::config::Config;
-use crate::etl::runtime;
+use crate::setup::runtime;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -29,14 +29,14 @@ pub enum AuditFormat {
 
 pub fn run(config: &Config, command: &AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::Disclosure { version, format } = command;
-    let lake = lms_etl::open_lake(&config.lake.url)?;
+    let lake = lms_lake::Lake::open(&config.lake.url)?;
     let audit = runtime().block_on(async {
         let snapshot = match version {
             Some(v) => lake.snapshot_at(*v).await?,
             None => lake.snapshot().await?,
         };
         let min_count = lms_queries::audit::min_count_of(&snapshot, i64::from(config.suppression.min_count));
-        anyhow::Ok(lms_queries::audit::audit(&config.lake.url, &lake, &snapshot, min_count).await?)
+        anyhow::Ok(lms_queries::audit::audit(&lake, &snapshot, min_count).await?)
     })?;
     match format {
         AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&audit)?),
@@ -73,5 +73,5 @@ pub fn run(config: &Config, command: &AuditCommand) -> anyhow::Result<ExitCode> 
             );
         }
     }
-    Ok(if audit.exposed > 0 { ExitCode::from(crate::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+    Ok(if audit.exposed > 0 { ExitCode::from(crate::setup::EXIT_FAILURE) } else { ExitCode::SUCCESS })
 }

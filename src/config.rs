@@ -125,7 +125,7 @@ pub struct SuppressionConfig {
 
 impl Default for SuppressionConfig {
     fn default() -> Self {
-        SuppressionConfig { min_count: 5 }
+        SuppressionConfig { min_count: lms_queries::suppress::MIN_COUNT as u32 }
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lms_server::{AppState, ServerOptions, Token, Tokens};
 
 use crate::config::Config;
-use crate::etl::{config_sources, etl, key, runtime, usage};
+use crate::setup::{config_sources, etl, key, runtime, usage};
 
 /// The tokens of the configuration.
 fn tokens(config: &Config) -> Result<Tokens, String> {

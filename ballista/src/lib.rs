@@ -11,6 +11,9 @@
 //!   processes of one machine, which is what this crate runs and tests. Spreading executors over
 //!   hosts needs that directory on shared storage (an object store), which is not built.
 //!
+//! Publishing commits through the lake's [`lms_lake::Transaction`], so this crate needs neither the
+//! ETL nor a pseudonymisation key.
+//!
 //! Invariant: a build on Ballista publishes the same tables to the bit as a local build of the
 //! same lake version (`tests/it`), because both run the same SQL over the same rows and the
 //! published tables are sorted and independent of partitioning.
@@ -22,6 +25,8 @@ use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::registry::BallistaFunctionRegistry;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use lms_lake::{Changes, Lake, Transaction, new_run_id};
+use lms_queries::publish::{BuildOptions, BuildSession};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BallistaError {
@@ -92,6 +97,24 @@ pub async fn executor(options: ExecutorOptions) -> Result<(), BallistaError> {
 /// nested (array) functions, which the indicators use (`array_has` over ICD-10 codes).
 pub fn function_registry() -> BallistaFunctionRegistry {
     BallistaFunctionRegistry::from(&SessionStateBuilder::new().with_default_features().build())
+}
+
+/// Builds the published tables of `lake`'s current version in `session` (a cluster's) and commits
+/// them as a new version through the lake's own transaction, as `lms etl publish` does locally; no
+/// ETL and no pseudonymisation key take part, since nothing is loaded.
+pub async fn publish(
+    lake: &Lake,
+    session: SessionContext,
+    min_count: i64,
+    full: bool,
+) -> Result<Option<u64>, lms_lake::LakeError> {
+    let options =
+        BuildOptions { min_count, memory_limit: None, session: Some(BuildSession(session)), ..BuildOptions::default() };
+    let publisher = lms_queries::IndicatorPublisher { full, ..lms_queries::IndicatorPublisher::new(options) };
+    let snapshot = lake.snapshot().await?;
+    let transaction = Transaction::new(lake, &new_run_id()).publisher(Some(Arc::new(publisher))).republish(true);
+    let committed = transaction.commit(snapshot, |_| Changes::default()).await?;
+    Ok(committed.commit.map(|c| c.version))
 }
 
 /// A session whose plans run on the Ballista cluster of the scheduler at `url` (`df://host:port`),

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lms_ballista::ExecutorOptions;
+use lms_lake::Lake;
 use lms_queries::publish::{BuildOptions, BuildSession};
 
 #[derive(Parser)]
@@ -73,7 +73,7 @@ struct BuildArgs {
     #[arg(long, env = "LMS_LAKE_URL")]
     lake: String,
     /// The disclosure-control threshold (`[suppression] min_count` of lms.toml).
-    #[arg(long, env = "LMS_SUPPRESSION_MIN_COUNT", default_value_t = 5)]
+    #[arg(long, env = "LMS_SUPPRESSION_MIN_COUNT", default_value_t = lms_queries::suppress::MIN_COUNT)]
     min_count: i64,
     /// Partitions per stage (default: the cores).
     #[arg(long)]
@@ -124,7 +124,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(lms_ballista::executor(options).await?)
         }
         Command::Build { build: args } => {
-            let lake = lms_lake::open(&args.lake)?;
+            let lake = Lake::open(&args.lake)?;
             let snapshot = lake.snapshot().await?;
             let session = lms_ballista::session(&args.scheduler, args.partitions).await?;
             let started = std::time::Instant::now();
@@ -134,7 +134,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 session: Some(BuildSession(session)),
                 ..BuildOptions::default()
             };
-            let built = lms_queries::publish::build(&args.lake, &lake, &snapshot, &options).await?;
+            let built = lms_queries::publish::build(&lake, &snapshot, &options).await?;
             let summary = serde_json::json!({
                 "version": snapshot.version,
                 "digest": built.digest,
@@ -149,25 +149,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Publish { build: args, full } => {
+            let lake = Lake::open(&args.lake)?;
             let session = lms_ballista::session(&args.scheduler, args.partitions).await?;
-            let publisher = lms_queries::IndicatorPublisher {
-                memory_limit: None,
-                full,
-                session: Some(BuildSession(session)),
-                ..lms_queries::IndicatorPublisher::new(&args.lake, args.min_count)
-            };
-            // A pass that loads nothing pseudonymises nothing: a random key stands in, so the
-            // warehouse's key need not reach this process.
-            let key = lms_schemas::identity::PseudonymKey::from_hex(&hex::encode(rand::random::<[u8; 32]>()))?;
-            let etl = lms_etl::Etl {
-                lake: lms_etl::open_lake(&args.lake)?,
-                reference: Arc::new(lms_schemas::Reference::embedded()?),
-                key,
-                options: lms_etl::EtlOptions::default(),
-                publisher: Some(Arc::new(publisher)),
-            };
-            let report = etl.republish().await?;
-            println!("{}", serde_json::json!({ "version": report.version }));
+            let version = lms_ballista::publish(&lake, session, args.min_count, full).await?;
+            println!("{}", serde_json::json!({ "version": version }));
             Ok(())
         }
     }

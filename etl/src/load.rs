@@ -12,8 +12,8 @@ use lms_schemas::{Delivery, ExtractKind, Reference, RowEvent, check_delivery_in_
 use parquet::file::properties::WriterProperties;
 use tokio::sync::mpsc;
 
-use crate::EtlError;
 use crate::batch::{BATCH_ROWS, QuarantineBatcher, QuarantineContext, RowBatcher, quarantine_schema};
+use crate::error::EtlError;
 use crate::lake::{DataFile, DeliveryRecord, Lake};
 use crate::source::{Fetched, Listed, Source};
 
@@ -148,7 +148,7 @@ pub async fn load(
         extract: parsed.as_ref().map(|d| d.extract.name().to_string()),
         period: parsed.as_ref().map(|d| d.period.to_string()),
         version: parsed.as_ref().map(|d| d.version),
-        status: "loaded".into(),
+        status: lms_lake::DeliveryStatus::Loaded,
         rows_read: 0,
         rows_loaded: 0,
         rows_rejected: 0,
@@ -329,7 +329,7 @@ async fn reject(
     rejection: lms_schemas::FileRejection,
 ) -> Result<Loaded, EtlError> {
     tracing::warn!(delivery = %record.file, source = %record.source, rule = %rejection.rule, "{}", rejection.message);
-    record.status = "rejected".into();
+    record.status = lms_lake::DeliveryStatus::Rejected;
     record.rule = Some(rejection.rule.as_str().to_string());
     record.message = Some(rejection.message.clone());
     let mut q = QuarantineBatcher::new(qctx, ctx.key.clone());

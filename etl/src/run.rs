@@ -1,5 +1,5 @@
 //! One pass over sources: list, fetch what is new, load it, and commit everything the pass loaded
-//! as one new lake version. A pass is all or nothing: an I/O failure anywhere (list, get, put of a
+//! as one new lake version (by the lake's [`Transaction`], which also builds the published tables). A pass is all or nothing: an I/O failure anywhere (list, get, put of a
 //! data file, put of the commit) leaves the lake at the version it had, and the next pass does the
 //! work again. Bad content never fails a pass: it is rejected, quarantined and counted.
 
@@ -10,10 +10,12 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{Delivery, Period, Reference};
-use rand::RngCore;
 
-use crate::EtlError;
-use crate::lake::{Commit, DataFile, DeliveryRecord, Lake, PeriodKey, Publication, Publish, RunRecord, Snapshot};
+use crate::error::EtlError;
+use crate::lake::{
+    Changes, DataFile, DeliveryRecord, DeliveryStatus, Lake, PeriodKey, Publish, RunRecord, RunStatus, Snapshot,
+    Transaction, new_run_id,
+};
 use crate::load::{LoadContext, Loaded, load};
 use crate::source::Source;
 
@@ -33,8 +35,8 @@ pub struct EtlOptions {
 impl Default for EtlOptions {
     fn default() -> Self {
         EtlOptions {
-            garbage_grace: chrono::Duration::hours(1),
-            commit_attempts: 5,
+            garbage_grace: lms_lake::transaction::default_garbage_grace(),
+            commit_attempts: lms_lake::transaction::COMMIT_ATTEMPTS,
             progress: false,
             parallel_loads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -65,13 +67,6 @@ pub struct RunReport {
     /// One record per source.
     pub runs: Vec<RunRecord>,
     pub garbage_deleted: usize,
-}
-
-/// A run id: UTC time and 8 random bytes, sortable and unique enough to recognise one's own commit.
-pub fn new_run_id() -> String {
-    let mut r = [0u8; 8];
-    rand::rng().fill_bytes(&mut r);
-    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), hex::encode(r))
 }
 
 /// Which periods a backfill reloads.
@@ -111,7 +106,7 @@ impl Etl {
                 source: s.name.clone(),
                 started_at: started,
                 ended_at: ended,
-                status: "failed".into(),
+                status: RunStatus::Failed,
                 version: None,
                 files: 0,
                 files_rejected: 0,
@@ -122,12 +117,12 @@ impl Etl {
                 error: None,
             };
             match &result {
-                Ok((version, deliveries, _, _)) => {
-                    let mine: Vec<&DeliveryRecord> = deliveries.iter().filter(|d| d.source == s.name).collect();
-                    r.status = if mine.is_empty() { "nothing_new" } else { "succeeded" }.into();
-                    r.version = *version;
+                Ok(pass) => {
+                    let mine: Vec<&DeliveryRecord> = pass.deliveries.iter().filter(|d| d.source == s.name).collect();
+                    r.status = if mine.is_empty() { RunStatus::NothingNew } else { RunStatus::Succeeded };
+                    r.version = pass.version;
                     r.files = mine.len() as u64;
-                    r.files_rejected = mine.iter().filter(|d| d.status == "rejected").count() as u64;
+                    r.files_rejected = mine.iter().filter(|d| d.status == DeliveryStatus::Rejected).count() as u64;
                     for d in mine {
                         r.rows_read += d.rows_read;
                         r.rows_loaded += d.rows_loaded;
@@ -144,7 +139,7 @@ impl Etl {
             }
             runs.push(r);
         }
-        let (version, deliveries, skipped, garbage_deleted) = result?;
+        let Pass { version, deliveries, skipped, garbage_deleted } = result?;
         Ok(RunReport { run_id, version, deliveries, skipped, runs, garbage_deleted })
     }
 
@@ -154,8 +149,8 @@ impl Etl {
         sources: &[Source],
         backfill: Option<Backfill>,
         publish: bool,
-    ) -> Result<(Option<u64>, Vec<DeliveryRecord>, u64, usize), EtlError> {
-        let mut snapshot = self.lake.snapshot().await?;
+    ) -> Result<Pass, EtlError> {
+        let snapshot = self.lake.snapshot().await?;
         let ctx = LoadContext {
             lake: self.lake.clone(),
             reference: self.reference.clone(),
@@ -194,90 +189,36 @@ impl Etl {
             }
             bar.finish_and_clear();
         }
-        let republish = snapshot.version > 0
-            && self
-                .publisher
-                .as_ref()
-                .is_some_and(|p| publish || snapshot.published.as_deref() != Some(p.fingerprint().as_str()));
-        if loaded.is_empty() && !republish {
-            let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
-            return Ok((None, Vec::new(), skipped, garbage));
-        }
-        for _attempt in 0..self.options.commit_attempts.max(1) {
-            let (mut commit, discard) = plan_commit(&snapshot, run_id, &loaded, backfill.is_some());
-            if commit.deliveries.is_empty() && !(loaded.is_empty() && republish) {
-                // Another writer processed everything this pass did: nothing of ours to commit.
-                self.lake.delete_uncommitted(&discard).await;
-                return Ok((None, Vec::new(), skipped + loaded.len() as u64, 0));
-            }
-            let published = match &self.publisher {
-                Some(p) => self.add_published(p.as_ref(), &snapshot, &mut commit, &discard, run_id).await?,
-                None => Vec::new(),
-            };
-            if self.lake.try_commit(&commit).await? {
-                self.lake.delete_uncommitted(&discard).await;
-                // The lake after the commit is this snapshot plus the commit: no need to re-read the log.
-                snapshot.apply(&commit);
-                // Best effort: without it, readers replay further back; nothing is lost.
-                if let Err(e) = self.lake.checkpoint_if_due(&snapshot).await {
-                    tracing::warn!(run_id, version = commit.version, error = %e, "checkpoint not written");
-                }
-                let garbage = self.lake.collect_garbage(&snapshot, self.options.garbage_grace).await?;
-                return Ok((Some(commit.version), commit.deliveries, skipped, garbage));
-            }
-            tracing::info!(run_id, version = commit.version, "another writer committed first; re-planning");
-            self.lake.delete_uncommitted(&published).await;
-            snapshot = self.lake.snapshot().await?;
-        }
-        Err(EtlError::Conflict(format!(
-            "gave up after {} attempts: other writers kept committing first",
-            self.options.commit_attempts
-        )))
+        let transaction = Transaction::new(&self.lake, run_id)
+            .publisher(self.publisher.clone())
+            .republish(publish)
+            .attempts(self.options.commit_attempts)
+            .garbage_grace(self.options.garbage_grace);
+        let committed = transaction.commit(snapshot, |s| plan_commit(s, &loaded, backfill.is_some())).await?;
+        Ok(match committed.commit {
+            Some(commit) => Pass {
+                version: Some(commit.version),
+                deliveries: commit.deliveries,
+                skipped,
+                garbage_deleted: committed.garbage_deleted,
+            },
+            // Nothing new, or another writer processed everything this pass loaded.
+            None => Pass {
+                version: None,
+                deliveries: Vec::new(),
+                skipped: skipped + loaded.len() as u64,
+                garbage_deleted: committed.garbage_deleted,
+            },
+        })
     }
 }
 
-impl Etl {
-    /// Adds the published tables for the lake after `commit` to it (replacing the current ones);
-    /// returns the paths written. On failure the files written so far are deleted.
-    async fn add_published(
-        &self,
-        publisher: &dyn Publish,
-        snapshot: &Snapshot,
-        commit: &mut Commit,
-        discard: &[String],
-        run_id: &str,
-    ) -> Result<Vec<String>, EtlError> {
-        let mut next = snapshot.clone();
-        next.apply(commit);
-        let started = std::time::Instant::now();
-        let Publication { files, digest } = match publisher.publish(&self.lake, &next, run_id).await {
-            Ok(p) => p,
-            Err(e) => {
-                // The pass's data files are not committed either: the next pass loads them again.
-                let mine: Vec<String> =
-                    commit.add.iter().map(|f| f.path.clone()).chain(discard.iter().cloned()).collect();
-                self.lake.delete_uncommitted(&mine).await;
-                return Err(e.into());
-            }
-        };
-        tracing::info!(
-            run_id,
-            version = commit.version,
-            files = files.len(),
-            %digest,
-            seconds = started.elapsed().as_secs_f64(),
-            "published tables built"
-        );
-        let owned = publisher.tables();
-        commit
-            .remove
-            .extend(snapshot.files.values().filter(|f| owned.contains(&f.table.as_str())).map(|f| f.path.clone()));
-        let paths = files.iter().map(|f| f.path.clone()).collect();
-        commit.add.extend(files);
-        commit.published = Some(publisher.fingerprint());
-        commit.digest = Some(digest);
-        Ok(paths)
-    }
+/// What a pass committed, before its run records.
+struct Pass {
+    version: Option<u64>,
+    deliveries: Vec<DeliveryRecord>,
+    skipped: u64,
+    garbage_deleted: usize,
 }
 
 /// Fetches one listed file and loads it, unless the same delivery (name and bytes) was processed
@@ -315,9 +256,9 @@ async fn fetch_and_load(
     Ok(outcome)
 }
 
-/// Builds the commit of what a pass loaded on top of `snapshot`; also returns data files written
-/// but not committed (an older version of a period, or bytes another writer loaded meanwhile).
-fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: bool) -> (Commit, Vec<String>) {
+/// The changes of what a pass loaded on top of `snapshot`, with the data files written but not to be
+/// committed (an older version of a period, or bytes another writer loaded meanwhile).
+fn plan_commit(snapshot: &Snapshot, loaded: &[Loaded], backfill: bool) -> Changes {
     let mut add: Vec<DataFile> = Vec::new();
     let mut remove: Vec<String> = Vec::new();
     let mut discard: Vec<String> = Vec::new();
@@ -334,13 +275,13 @@ fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: b
             continue;
         }
         add.extend(l.quarantine.iter().cloned());
-        if record.status == "loaded"
+        if record.status == DeliveryStatus::Loaded
             && let Some(key) = record.period_key()
         {
             let current = filling.get(&key).map(|&i| &deliveries[i]).or_else(|| snapshot.periods.get(&key));
             let newer_exists = current.is_some_and(|c| c.version.unwrap_or(1) > record.version.unwrap_or(1));
             if newer_exists {
-                record.status = "superseded".into();
+                record.status = DeliveryStatus::Superseded;
                 discard.extend(paths());
                 record.data_files.clear();
             } else {
@@ -348,7 +289,7 @@ fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: b
                     Some(&i) => {
                         // An earlier delivery of this pass filled the period: it is superseded.
                         let earlier = &mut deliveries[i];
-                        earlier.status = "superseded".into();
+                        earlier.status = DeliveryStatus::Superseded;
                         discard.append(&mut earlier.data_files);
                         add.retain(|f| !discard.contains(&f.path));
                     }
@@ -364,17 +305,7 @@ fn plan_commit(snapshot: &Snapshot, run_id: &str, loaded: &[Loaded], backfill: b
         }
         deliveries.push(record);
     }
-    let commit = Commit {
-        version: snapshot.version + 1,
-        run_id: run_id.to_string(),
-        committed_at: Utc::now(),
-        add,
-        remove,
-        deliveries,
-        published: None,
-        digest: None,
-    };
-    (commit, discard)
+    Changes { add, remove, deliveries, discard }
 }
 
 fn progress(enabled: bool, len: u64, source: &str) -> indicatif::ProgressBar {

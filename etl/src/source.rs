@@ -11,7 +11,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::EtlError;
+use crate::error::EtlError;
 
 /// A configured source: one region's drop, for one extract or all three.
 #[derive(Clone, Debug)]
@@ -124,9 +124,8 @@ impl Source {
             // A missing directory is an error at listing time, so a schedule retries it.
             Location::Local { dir: std::path::PathBuf::from(if dir.is_empty() { "." } else { dir }) }
         } else {
-            let (store, prefix) =
-                lms_lake::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
-            Location::Store { store, prefix }
+            let opened = lms_lake::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
+            Location::Store { store: opened.store, prefix: opened.root }
         };
         Ok(Source { name: name.to_string(), rhf, extract, url: url.to_string(), location })
     }

@@ -24,7 +24,7 @@ fn commit(version: u64) -> Commit {
         extract: Some("activity".into()),
         period: Some(period.clone()),
         version: Some(1),
-        status: "loaded".into(),
+        status: lms_lake::DeliveryStatus::Loaded,
         rows_read: 1000,
         rows_loaded: 998,
         rows_rejected: 2,
@@ -61,7 +61,7 @@ fn commit(version: u64) -> Commit {
 /// it that a reader ever applies); and a lake of the same content in one commit, which is what
 /// opening costs without any log to replay.
 async fn build(dir: &std::path::Path, commits: u64) -> [Lake; 3] {
-    let open = |name: &str| lms_lake::open(&format!("file://{}", dir.join(name).display())).unwrap();
+    let open = |name: &str| lms_lake::Lake::open(&format!("file://{}", dir.join(name).display())).unwrap();
     let (checkpointed, log_only, one_commit) = (open("checkpointed"), open("log-only"), open("one-commit"));
     let mut snapshot = Snapshot::default();
     let mut all = commit(1);

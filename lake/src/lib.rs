@@ -1,6 +1,8 @@
 //! LMS Monitor's lake: Parquet files under an object store prefix, made visible only by commits.
-//! The ETL writes it ([`Lake::try_commit`]); the indicators and the server only read it
-//! ([`Lake::snapshot`]), so neither depends on the ETL.
+//! Writers (the ETL, `lms-ballista`) move it on by a [`Transaction`] (plan, publish, commit, retry,
+//! checkpoint, collect garbage); the indicators and the server only read it ([`Lake::snapshot`]), so
+//! neither depends on the ETL. A [`Lake`] knows its URL ([`Lake::location`]): readers address its
+//! files by it, and no other crate parses a lake URL.
 //!
 //! Protocol (invariants; each has a test in `tests/it`):
 //! - A version is the JSON file `_log/{version:020}.json`. Version N+1 is written with a conditional
@@ -22,50 +24,20 @@
 //! - Run history (`_runs/{run_id}-{source}.json`) is outside the versioned log: a failed run is
 //!   recorded without moving the lake's version.
 
+mod error;
 mod log;
 pub mod publish;
 pub mod store;
+pub mod transaction;
 pub mod write;
 
 pub use log::{
-    CHECKPOINT_INTERVAL, Commit, DataFile, DeliveryRecord, Lake, PeriodKey, RunRecord, Snapshot, relative_to,
+    CHECKPOINT_INTERVAL, Commit, DataFile, DeliveryRecord, DeliveryStatus, Lake, PeriodKey, RunRecord, RunStatus,
+    Snapshot, relative_to,
 };
 pub use publish::{Publication, Publish};
+pub use store::Location;
+pub use transaction::{Changes, Committed, Transaction, new_run_id};
 
-/// The lake's data tables (each a directory of Parquet files under the lake root).
-pub const TABLES: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
-
-/// What can go wrong reading or writing the lake. The messages name the object or version.
-#[derive(Debug, thiserror::Error)]
-pub enum LakeError {
-    /// The object store failed (network, permissions, a missing object).
-    #[error("{0}")]
-    Store(String),
-    /// The log is not a valid sequence of commits.
-    #[error("{0}")]
-    Log(String),
-    #[error("{0}")]
-    Parquet(String),
-    /// A lake URL or store setting that cannot be used.
-    #[error("{0}")]
-    Config(String),
-    /// Building the published tables failed (the pass commits nothing).
-    #[error("{0}")]
-    Publish(String),
-}
-
-impl LakeError {
-    pub fn store(e: impl std::fmt::Display) -> LakeError {
-        LakeError::Store(e.to_string())
-    }
-
-    pub fn parquet(e: impl std::fmt::Display) -> LakeError {
-        LakeError::Parquet(e.to_string())
-    }
-}
-
-/// Opens the lake at a `file://` or `s3://` URL.
-pub fn open(url: &str) -> Result<Lake, LakeError> {
-    let (store, root) = store::open(url)?;
-    Ok(Lake::new(store, root))
-}
+pub use error::LakeError;
+pub use log::TABLES;

@@ -9,7 +9,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::LakeError;
+use crate::error::LakeError;
+use crate::store::Location;
+
+/// The lake's data tables (each a directory of Parquet files under the lake root).
+pub const TABLES: [&str; 4] = ["activity", "coding", "evaluation", "quarantine"];
 
 /// A data file a commit adds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +40,7 @@ pub struct DeliveryRecord {
     pub extract: Option<String>,
     pub period: Option<String>,
     pub version: Option<u32>,
-    /// `loaded`, `rejected` (the whole file) or `superseded` (a newer version of its period arrived).
-    pub status: String,
+    pub status: DeliveryStatus,
     pub rows_read: u64,
     pub rows_loaded: u64,
     pub rows_rejected: u64,
@@ -52,6 +55,62 @@ pub struct DeliveryRecord {
     pub processed_at: DateTime<Utc>,
     /// The data files holding this delivery's accepted rows (empty unless loaded).
     pub data_files: Vec<String>,
+}
+
+/// What became of a delivery (`status` in its record; the names are those of the log's JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Its accepted rows fill its period.
+    Loaded,
+    /// Rejected whole (its `rule` says why); nothing of it is in the data tables.
+    Rejected,
+    /// A newer version of its period arrived; its rows are no longer read.
+    Superseded,
+}
+
+impl DeliveryStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryStatus::Loaded => "loaded",
+            DeliveryStatus::Rejected => "rejected",
+            DeliveryStatus::Superseded => "superseded",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a run of one source ended (`status` in its run record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// It processed at least one delivery of the source and committed.
+    Succeeded,
+    /// The source had nothing new.
+    NothingNew,
+    /// The pass failed; the lake kept its version (`error` says why).
+    Failed,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::NothingNew => "nothing_new",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One commit: `_log/{version}.json`.
@@ -128,7 +187,7 @@ impl Snapshot {
     /// deliveries in order, so a checkpoint stores only the deliveries.
     fn record(&mut self, d: DeliveryRecord) {
         self.processed.insert(d.processed_key());
-        if d.status == "loaded"
+        if d.status == DeliveryStatus::Loaded
             && let Some(key) = d.period_key()
         {
             self.periods.insert(key, d.clone());
@@ -188,8 +247,7 @@ pub struct RunRecord {
     pub source: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
-    /// `succeeded`, `nothing_new` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     /// The lake version the run committed, if it committed.
     pub version: Option<u64>,
     pub files: u64,
@@ -201,11 +259,12 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
-/// A lake on an object store.
+/// A lake on an object store, knowing where it is.
 #[derive(Clone, Debug)]
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     root: Path,
+    location: Arc<Location>,
 }
 
 /// Commits between checkpoints: opening a lake applies at most this many commits after its newest
@@ -249,8 +308,31 @@ fn commit_version(location: &Path) -> Option<u64> {
 }
 
 impl Lake {
-    pub fn new(store: Arc<dyn ObjectStore>, root: Path) -> Lake {
-        Lake { store, root }
+    /// Opens the lake at a `file://` or `s3://` URL (a missing directory is created).
+    pub fn open(url: &str) -> Result<Lake, LakeError> {
+        Lake::open_with(url, &[])
+    }
+
+    /// As [`Lake::open`], with S3 settings as `object_store` configuration keys.
+    pub fn open_with(url: &str, s3_options: &[(&str, &str)]) -> Result<Lake, LakeError> {
+        let opened = crate::store::open_with(url, s3_options)?;
+        Ok(Lake::on_store(opened.store, opened.root, opened.location))
+    }
+
+    /// A lake over a given store at `root`, which `location` names (tests wrap stores to inject
+    /// faults; readers address the files by `location`).
+    pub fn on_store(store: Arc<dyn ObjectStore>, root: Path, location: Location) -> Lake {
+        Lake { store, root, location: Arc::new(location) }
+    }
+
+    /// Where the lake is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The lake's URL (`file:///abs/dir` or `s3://bucket/prefix`).
+    pub fn url(&self) -> String {
+        self.location.url()
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -444,7 +526,7 @@ impl Lake {
     pub async fn collect_garbage(&self, snapshot: &Snapshot, grace: chrono::Duration) -> Result<usize, LakeError> {
         let now = Utc::now();
         let mut deleted = 0;
-        for table in crate::TABLES {
+        for table in TABLES {
             let prefix = self.root.clone().join(table);
             let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(LakeError::store)?;
             for m in metas {

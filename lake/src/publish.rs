@@ -1,6 +1,7 @@
 //! Tables derived from the lake's data, committed with the data they come from.
 
-use crate::{DataFile, Lake, LakeError, Snapshot};
+use crate::error::LakeError;
+use crate::{DataFile, Lake, Snapshot};
 
 /// Builds tables derived from the lake's data (the published indicator tables) so that they are
 /// part of the same commit as the data they come from: readers never see data and indicators of

@@ -10,7 +10,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
-use crate::{DataFile, Lake, LakeError};
+use crate::error::LakeError;
+use crate::{DataFile, Lake};
 
 /// Rows per row group: readers prune and parallelise by row group, and four of the ETL's batches
 /// of 65 536 rows keep a group's columns a few megabytes each.

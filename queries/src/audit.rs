@@ -11,12 +11,14 @@ use datafusion::arrow::datatypes::DataType;
 use lms_lake::{Lake, Snapshot};
 use serde::Serialize;
 
+use crate::batch::{collect, column};
 use crate::catalogue::{self, Unit};
+use crate::error::QueryError;
 use crate::protect::{self, Finding, Mode, Scope};
-use crate::publish::{DISCLOSURE, column, read_cells};
 use crate::relations::{Model, RowsLoaded};
 use crate::suppress::{Cell, Reason, Served};
-use crate::{Access, QueryError, Warehouse};
+use crate::tables::{DISCLOSURE, read_cells};
+use crate::warehouse::{Access, Warehouse};
 
 /// The audit of one publication.
 #[derive(Debug, Serialize)]
@@ -70,15 +72,15 @@ pub fn min_count_of(snapshot: &Snapshot, default: i64) -> i64 {
 }
 
 /// Audits the publication of `snapshot` with threshold `min_count`.
-pub async fn audit(lake_url: &str, lake: &Lake, snapshot: &Snapshot, min_count: i64) -> Result<Audit, QueryError> {
+pub async fn audit(lake: &Lake, snapshot: &Snapshot, min_count: i64) -> Result<Audit, QueryError> {
     if snapshot.published.is_none() {
         return Err(QueryError::Lake(format!("version {} has no publication", snapshot.version)));
     }
-    let warehouse = Warehouse::at(lake_url, lake, snapshot, Access::Warehouse).await?;
+    let warehouse = Warehouse::at(lake, snapshot, Access::Warehouse).await?;
     let ctx = warehouse.context();
     let units: BTreeMap<&str, Unit> = catalogue::embedded().iter().map(|i| (i.id.as_str(), i.unit)).collect();
     // What is served: the attacker's view.
-    let served = crate::publish::collect(ctx, "SELECT * FROM indicator_values").await?;
+    let served = collect(ctx, "SELECT * FROM indicator_values").await?;
     let mut cells: Vec<Cell> = Vec::new();
     for b in &served {
         let ids = column(b, "indicator", &DataType::Utf8)?;
@@ -107,7 +109,7 @@ pub async fn audit(lake_url: &str, lake: &Lake, snapshot: &Snapshot, min_count: 
     // The finer reasons the warehouse recorded.
     let mut finer: BTreeMap<CellKey, Reason> = BTreeMap::new();
     let sql = format!("SELECT indicator, period, level, rhf, hf, breakdown, reason FROM {DISCLOSURE} WHERE suppressed");
-    for b in crate::publish::collect(ctx, &sql).await? {
+    for b in collect(ctx, &sql).await? {
         let text = |name: &str| column(&b, name, &DataType::Utf8);
         let (indicator, period, level, rhf, hf, breakdown, reason) = (
             text("indicator")?,
@@ -139,7 +141,7 @@ pub async fn audit(lake_url: &str, lake: &Lake, snapshot: &Snapshot, min_count: 
     // A region's year with a withheld month (disclosure control withholds them all) is unknown.
     let mut loaded: BTreeMap<(String, String, i32), Option<u64>> = BTreeMap::new();
     let sql = "SELECT rhf, extract, period, rows_loaded FROM data_quality WHERE delivery IS NOT NULL";
-    for b in crate::publish::collect(ctx, sql).await? {
+    for b in collect(ctx, sql).await? {
         let (rhf, extract, period) = (
             column(&b, "rhf", &DataType::Utf8)?,
             column(&b, "extract", &DataType::Utf8)?,

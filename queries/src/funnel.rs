@@ -8,71 +8,18 @@
 //! anything of a hidden cell beyond what the shown cells and denominators already say.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use serde::{Deserialize, Serialize};
 
+use crate::batch::json_batches;
 use crate::catalogue::{Indicator, Level, Unit};
+use crate::error::{QueryError, sql_error};
 use crate::interval::{L95, L998};
 use crate::suppress::Cell;
-use crate::{QueryError, json_batches, sql_error, utf8};
+pub use crate::tables::{FunnelRow, funnel_schema};
 
 /// The one-sided 95 % normal quantile of the over-dispersion test.
 pub const Z_TEST: f64 = 1.644854;
-
-/// One unit of a funnel: a row of the table `funnel` (the server reads them back as these).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FunnelRow {
-    pub indicator: String,
-    pub year: i32,
-    pub level: String,
-    #[serde(default)]
-    pub rhf: Option<String>,
-    #[serde(default)]
-    pub hf: Option<String>,
-    pub breakdown: String,
-    /// The unit's denominator n and share p.
-    pub denominator: f64,
-    pub value: f64,
-    /// p₀, the national share of the same indicator, year and breakdown.
-    pub national: f64,
-    pub low95: f64,
-    pub high95: f64,
-    pub low998: f64,
-    pub high998: f64,
-    /// φ over the group's shown units (none where p₀ is 0 or 1, or fewer than two units).
-    #[serde(default)]
-    pub phi: Option<f64>,
-    /// The χ² test at 5 % found over-dispersion: the limits are widened by √φ.
-    pub overdispersed: bool,
-    /// `above95`, `above998`, `below95` or `below998`; none inside the 95 % limits.
-    #[serde(default)]
-    pub outside: Option<String>,
-}
-
-pub fn funnel_schema() -> SchemaRef {
-    let f = |name: &str| Field::new(name, DataType::Float64, false);
-    Arc::new(Schema::new(vec![
-        utf8("indicator", false),
-        Field::new("year", DataType::Int32, false),
-        utf8("level", false),
-        utf8("rhf", true),
-        utf8("hf", true),
-        utf8("breakdown", false),
-        f("denominator"),
-        f("value"),
-        f("national"),
-        f("low95"),
-        f("high95"),
-        f("low998"),
-        f("high998"),
-        Field::new("phi", DataType::Float64, true),
-        Field::new("overdispersed", DataType::Boolean, false),
-        utf8("outside", true),
-    ]))
-}
 
 /// The value at nearest rank `ceil(p · k)` (1-based) of sorted `z`.
 fn nearest_rank(sorted: &[f64], percent: usize) -> f64 {

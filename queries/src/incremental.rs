@@ -41,8 +41,8 @@ use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::prelude::SessionContext;
 use lms_lake::{Lake, Snapshot};
 
-use crate::QueryError;
 use crate::catalogue::{Indicator, Unit};
+use crate::error::QueryError;
 use crate::suppress::Cell;
 
 /// The key of the basis in the key-value metadata of a publication's `data_quality` file.
@@ -108,8 +108,8 @@ pub async fn evaluation_years(ctx: &SessionContext, also: &BTreeSet<i32>) -> Res
                JOIN evaluation_all e
                  ON e.rhf = r.rhf AND e.hf = r.hf AND e.kurs_id = r.kurs_id AND e.deltaker = r.deltaker";
     let mut years = also.clone();
-    for b in crate::publish::collect(ctx, sql).await? {
-        let y = crate::publish::column(&b, "year", &DataType::Int32)?;
+    for b in crate::batch::collect(ctx, sql).await? {
+        let y = crate::batch::column(&b, "year", &DataType::Int32)?;
         years.extend(y.as_primitive::<datafusion::arrow::datatypes::Int32Type>().iter().flatten());
     }
     Ok(years)
@@ -171,7 +171,7 @@ fn words(sql: &str) -> BTreeSet<String> {
 /// `root` and every view of `prelude` that reads it, directly or through another.
 fn derived_from(prelude: &str, root: &str) -> BTreeSet<String> {
     let mut derived = BTreeSet::from([root.to_string()]);
-    for statement in crate::publish::statements(prelude) {
+    for statement in crate::batch::statements(prelude) {
         let w = words(&statement);
         let mut tokens = statement.split_whitespace();
         let name = tokens.by_ref().skip_while(|t| !t.eq_ignore_ascii_case("VIEW")).nth(1);
@@ -282,17 +282,17 @@ impl Reused {
             "SELECT indicator, year, period, level, rhf, hf, breakdown, numerator, denominator, value, ci_low, ci_high,
                     ci99_low, ci99_high
              FROM {} WHERE {kept}",
-            crate::publish::DISCLOSURE
+            crate::tables::DISCLOSURE
         );
-        for b in crate::publish::collect(ctx, &sql).await? {
+        for b in crate::batch::collect(ctx, &sql).await? {
             cells.extend(published_cells(&b, &unit)?);
         }
-        let variation = crate::publish::collect(ctx, &format!("SELECT * FROM variation WHERE {kept}")).await?;
+        let variation = crate::batch::collect(ctx, &format!("SELECT * FROM variation WHERE {kept}")).await?;
         let mut residence = BTreeMap::new();
         let sql = "SELECT rhf, period, residence_unknown, residence_mapped_by_share FROM data_quality
                    WHERE extract = 'coding' AND residence_unknown IS NOT NULL";
-        for b in crate::publish::collect(ctx, sql).await? {
-            let column = |n: &str, t: &DataType| crate::publish::column(&b, n, t);
+        for b in crate::batch::collect(ctx, sql).await? {
+            let column = |n: &str, t: &DataType| crate::batch::column(&b, n, t);
             let (rhf, period) = (column("rhf", &DataType::Utf8)?, column("period", &DataType::Utf8)?);
             let unknown = column("residence_unknown", &DataType::UInt64)?;
             let shared = column("residence_mapped_by_share", &DataType::UInt64)?;
@@ -313,9 +313,9 @@ impl Reused {
 
 /// Rows of the table `disclosure` as cells, with their figures and nothing hidden.
 fn published_cells(b: &RecordBatch, unit: &BTreeMap<&str, Unit>) -> Result<Vec<Cell>, QueryError> {
-    let ids = crate::publish::column(b, "indicator", &DataType::Utf8)?;
+    let ids = crate::batch::column(b, "indicator", &DataType::Utf8)?;
     let ids = ids.as_string::<i32>();
-    crate::publish::read_cells(b, |i| {
+    crate::tables::read_cells(b, |i| {
         let id = ids.value(i);
         let unit = unit.get(id).ok_or_else(|| QueryError::Sql(format!("published indicator_values: {id}?")))?;
         Ok((id.to_string(), *unit))

@@ -21,7 +21,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
-use crate::{QueryError, sql_error};
+use crate::error::{QueryError, sql_error};
 
 /// See the module's documentation.
 #[derive(Debug)]

@@ -3,7 +3,8 @@
 //! where its value stands against the target's two levels in the direction that is better.
 
 use crate::catalogue::Indicator;
-use crate::suppress::Cell;
+use crate::cell::Cell;
+pub use crate::cell::Standing;
 
 /// Which direction is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -23,24 +24,6 @@ pub struct Target {
     pub good: f64,
     /// The level at or beyond which a value is acceptable (short of good).
     pub acceptable: f64,
-}
-
-/// A cell's standing against its target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Standing {
-    Good,
-    Acceptable,
-    Below,
-}
-
-impl Standing {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Standing::Good => "good",
-            Standing::Acceptable => "acceptable",
-            Standing::Below => "below",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

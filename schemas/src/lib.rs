@@ -12,6 +12,7 @@ pub mod identity;
 pub mod reader;
 pub mod reference;
 pub mod rule;
+pub mod values;
 
 pub use check::{
     CheckedRow, FileSummary, RowChecker, RowEvent, Value, Violation, check_delivery, check_delivery_in_one_pass,

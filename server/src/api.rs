@@ -177,7 +177,7 @@ impl Filters {
     fn keep(&self, r: &ValueRow) -> bool {
         self.from.is_none_or(|y| r.year >= y)
             && self.to.is_none_or(|y| r.year <= y)
-            && self.level.as_ref().is_none_or(|l| &r.level == l)
+            && self.level.as_ref().is_none_or(|l| r.level.as_str() == l)
             && self.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
             && self.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
             && self.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
@@ -218,29 +218,10 @@ fn rows_csv(rows: &[&ValueRow]) -> Result<Vec<u8>, ApiError> {
         w.serialize(ApiRow::from(*r)).map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     if rows.is_empty() {
-        w.write_record([
-            "time",
-            "indicator",
-            "year",
-            "period",
-            "level",
-            "rhf",
-            "hf",
-            "breakdown",
-            "numerator",
-            "denominator",
-            "value",
-            "ci_low",
-            "ci_high",
-            "ci99_low",
-            "ci99_high",
-            "suppressed",
-            "suppression_reason",
-            "compared",
-            "coverage",
-            "target",
-        ])
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The header of the rows: `time`, then the table's columns.
+        let schema = lms_queries::tables::indicator_values_schema();
+        let names = schema.fields().iter().map(|f| f.name().as_str());
+        w.write_record(std::iter::once("time").chain(names)).map_err(|e| ApiError::Internal(e.to_string()))?;
     }
     w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -424,7 +405,11 @@ pub async fn sources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> 
             Source {
                 source: name,
                 last_run: runs.clone().max_by_key(|r| r.started_at),
-                last_success: runs.filter(|r| r.status != "failed").map(|r| r.ended_at).max().map(|t| t.to_rfc3339()),
+                last_success: runs
+                    .filter(|r| r.status != lms_lake::RunStatus::Failed)
+                    .map(|r| r.ended_at)
+                    .max()
+                    .map(|t| t.to_rfc3339()),
                 extracts: view.freshness.iter().filter(|f| f.source == name).collect(),
             }
         })

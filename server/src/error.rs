@@ -20,7 +20,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::Role;
+use crate::role::Role;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

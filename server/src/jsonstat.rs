@@ -84,7 +84,7 @@ pub fn dataset(view: &View, id: &str, q: &HashMap<String, String>) -> Result<Val
     for (r, c) in &rows {
         let at = (index[0][c[0].as_str()] * size[1] + index[1][c[1].as_str()]) * size[2] + index[2][c[2].as_str()];
         if r.suppressed {
-            status.insert(at.to_string(), json!(r.suppression_reason.as_deref().unwrap_or("suppressed")));
+            status.insert(at.to_string(), json!(r.suppression_reason.map_or("suppressed", |s| s.as_str())));
         } else if let Some(v) = r.value {
             value[at] = json!(v);
         }

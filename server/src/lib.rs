@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod page;
 pub mod postgres;
 pub mod query;
+pub mod role;
 pub mod state;
 
 use std::collections::HashMap;

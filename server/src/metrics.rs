@@ -10,7 +10,7 @@ use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::state::ValueRow;
+use lms_queries::tables::ValueRow;
 
 fn encode(registry: &Registry) -> String {
     let mut out = Vec::new();
@@ -76,7 +76,7 @@ pub fn lake_metrics(version: u64, values: &BTreeMap<String, Vec<ValueRow>>, runs
         for (rule, n) in &r.rejected_by_rule {
             rejected.with_label_values(&[r.source.as_str(), rule.as_str()]).inc_by(*n);
         }
-        if r.status != "failed" {
+        if r.status != lms_lake::RunStatus::Failed {
             let g = last_success.with_label_values(&[r.source.as_str()]);
             g.set(g.get().max(r.ended_at.timestamp_millis() as f64 / 1000.0));
         }

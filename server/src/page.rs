@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 
+use lms_queries::Level;
+
 use crate::state::{FunnelRow, ValueRow, View};
 
 fn esc(s: &str) -> String {
@@ -58,7 +60,7 @@ fn bars(rows: &[&ValueRow], national: Option<f64>, unit: lms_queries::catalogue:
     for (i, r) in rows.iter().enumerate() {
         let y = 10.0 + i as f64 * row_h;
         let name = esc(&unit_name(r));
-        let class = if r.level == "rhf" { "rhf" } else { "hf" };
+        let class = if r.level == Level::Rhf { "rhf" } else { "hf" };
         let _ =
             write!(svg, r#"<text x="{}" y="{}" text-anchor="end" class="label">{name}</text>"#, left - 6.0, y + 12.0);
         if r.suppressed {
@@ -67,7 +69,7 @@ fn bars(rows: &[&ValueRow], national: Option<f64>, unit: lms_queries::catalogue:
                 r#"<text x="{}" y="{}" class="suppressed">prikket (suppressed: {})</text>"#,
                 left + 4.0,
                 y + 12.0,
-                esc(r.suppression_reason.as_deref().unwrap_or("unknown"))
+                esc(r.suppression_reason.map_or("unknown", |s| s.as_str()))
             );
             continue;
         }
@@ -77,9 +79,9 @@ fn bars(rows: &[&ValueRow], national: Option<f64>, unit: lms_queries::catalogue:
         };
         // Coloured by the configured target where the indicator has one (Resultatportalen's
         // green, yellow, red), else by level.
-        let (class, standing) = match r.target.as_deref() {
-            Some(t @ ("good" | "acceptable" | "below")) => (format!("target-{t}"), format!(" (target: {t})")),
-            _ => (class.to_string(), String::new()),
+        let (class, standing) = match r.target.map(|t| t.as_str()) {
+            Some(t) => (format!("target-{t}"), format!(" (target: {t})")),
+            None => (class.to_string(), String::new()),
         };
         let _ = write!(
             svg,
@@ -292,15 +294,19 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
         html.push_str("<p>No values yet.</p></body></html>");
         return Some(html);
     };
-    let national =
-        rows.iter().find(|r| r.level == "national" && r.year == latest).filter(|r| !r.suppressed).and_then(|r| r.value);
+    let national = rows
+        .iter()
+        .find(|r| r.level == Level::National && r.year == latest)
+        .filter(|r| !r.suppressed)
+        .and_then(|r| r.value);
     let _ = write!(html, r#"<section id="units"><h2>Regions and health trusts, {latest}</h2>"#);
-    let units: Vec<&ValueRow> = rows.iter().copied().filter(|r| r.year == latest && r.level != "national").collect();
+    let units: Vec<&ValueRow> =
+        rows.iter().copied().filter(|r| r.year == latest && r.level != Level::National).collect();
     html.push_str(&bars(&units, national, indicator.unit));
     if let Some(name) = indicator.breakdowns.first() {
         let by: Vec<&ValueRow> = view.values[&indicator.id]
             .iter()
-            .filter(|r| r.year == latest && !r.pooled() && r.level == "national" && !r.breakdown.is_empty())
+            .filter(|r| r.year == latest && !r.pooled() && r.level == Level::National && !r.breakdown.is_empty())
             .collect();
         let _ = write!(html, r#"</section><section id="breakdown"><h2>Norway by {}, {latest}</h2>"#, esc(name));
         html.push_str(&bars(&by, national, indicator.unit));
@@ -321,7 +327,7 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
         html.push_str(&funnel_plot(&rows));
     }
     html.push_str(r#"</section><section id="trend"><h2>National trend</h2>"#);
-    let nat: Vec<&ValueRow> = rows.iter().copied().filter(|r| r.level == "national").collect();
+    let nat: Vec<&ValueRow> = rows.iter().copied().filter(|r| r.level == Level::National).collect();
     html.push_str(&trend(&nat, indicator.unit));
     let _ = write!(
         html,
@@ -333,7 +339,7 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
             _ => String::new(),
         };
         let (class, value) = if r.suppressed {
-            let reason = r.suppression_reason.as_deref().unwrap_or("unknown");
+            let reason = r.suppression_reason.map_or("unknown", |s| s.as_str());
             (r#" class="suppressed""#, format!("prikket: {reason}"))
         } else {
             ("", show(r.value, indicator.unit))
@@ -342,11 +348,11 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
             html,
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&unit_name(r)),
-            r.level,
+            r.level.as_str(),
             esc(&value),
             esc(&interval),
-            esc(r.compared.as_deref().unwrap_or("")),
-            esc(r.target.as_deref().unwrap_or("")),
+            esc(r.compared.map_or("", |c| c.as_str())),
+            esc(r.target.map_or("", |t| t.as_str())),
             r.numerator.map(|n| n.to_string()).unwrap_or_default(),
             r.denominator.map(|d| format!("{d:.0}")).unwrap_or_default()
         );

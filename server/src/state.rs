@@ -7,9 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use datafusion::arrow::array::RecordBatch;
 use lms_lake::{Lake, RunRecord};
 use lms_queries::{Access, Indicator, Warehouse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::auth::Tokens;
 use crate::error::ApiError;
@@ -67,95 +68,8 @@ impl ServerOptions {
     }
 }
 
-/// One cell of `indicator_values`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ValueRow {
-    pub indicator: String,
-    pub year: i32,
-    /// `YYYY`, or `YYYY-YYYY` for a pooled three-year window (`year` is then its middle year).
-    pub period: String,
-    pub level: String,
-    #[serde(default)]
-    pub rhf: Option<String>,
-    #[serde(default)]
-    pub hf: Option<String>,
-    pub breakdown: String,
-    #[serde(default)]
-    pub numerator: Option<i64>,
-    #[serde(default)]
-    pub denominator: Option<f64>,
-    #[serde(default)]
-    pub value: Option<f64>,
-    #[serde(default)]
-    pub ci_low: Option<f64>,
-    #[serde(default)]
-    pub ci_high: Option<f64>,
-    #[serde(default)]
-    pub ci99_low: Option<f64>,
-    #[serde(default)]
-    pub ci99_high: Option<f64>,
-    pub suppressed: bool,
-    /// Why the cell is hidden (`GET /api/v1/legend`).
-    #[serde(default)]
-    pub suppression_reason: Option<String>,
-    /// An rhf or hf cell against the nation: `higher`, `similar` or `lower`.
-    #[serde(default)]
-    pub compared: Option<String>,
-    /// The region's share of the year's months delivered (national: the lowest region's).
-    #[serde(default)]
-    pub coverage: Option<f64>,
-    /// Against the indicator's configured target: `good`, `acceptable` or `below`.
-    #[serde(default)]
-    pub target: Option<String>,
-}
-
-impl ValueRow {
-    /// A pooled three-year window's cell (its period is not a single year).
-    pub fn pooled(&self) -> bool {
-        self.period.len() > 4
-    }
-}
-
-/// One row of `variation`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct VariationRow {
-    pub indicator: String,
-    pub year: i32,
-    pub period: String,
-    pub areas: i64,
-    #[serde(default)]
-    pub max: Option<f64>,
-    #[serde(default)]
-    pub min: Option<f64>,
-    #[serde(default)]
-    pub ratio: Option<f64>,
-    #[serde(default)]
-    pub ratio2: Option<f64>,
-    #[serde(default)]
-    pub ratio3: Option<f64>,
-    #[serde(default)]
-    pub cv: Option<f64>,
-    #[serde(default)]
-    pub scv: Option<f64>,
-    pub suppressed: bool,
-}
-
-/// One row of `funnel`, as the build writes it.
-pub use lms_queries::funnel::FunnelRow;
-
-/// One row of the `data_freshness` view, as of loading.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FreshnessRow {
-    pub source: String,
-    #[serde(default)]
-    pub rhf: Option<String>,
-    #[serde(default)]
-    pub extract: Option<String>,
-    #[serde(default)]
-    pub newest_delivery: Option<String>,
-    #[serde(default)]
-    pub months_delivered: Option<i64>,
-}
+/// The published tables' rows, as `lms_queries::tables` reads them.
+pub use lms_queries::tables::{FreshnessRow, FunnelRow, ValueRow, VariationRow};
 
 /// One lake version as the server serves it.
 pub struct View {
@@ -224,7 +138,7 @@ impl<'a> From<&'a ValueRow> for ApiRow<'a> {
             indicator: &r.indicator,
             year: r.year,
             period: &r.period,
-            level: &r.level,
+            level: r.level.as_str(),
             rhf: r.rhf.as_deref(),
             hf: r.hf.as_deref(),
             breakdown: &r.breakdown,
@@ -236,10 +150,10 @@ impl<'a> From<&'a ValueRow> for ApiRow<'a> {
             ci99_low: r.ci99_low,
             ci99_high: r.ci99_high,
             suppressed: r.suppressed,
-            suppression_reason: r.suppression_reason.as_deref(),
-            compared: r.compared.as_deref(),
+            suppression_reason: r.suppression_reason.map(|s| s.as_str()),
+            compared: r.compared.map(|c| c.as_str()),
             coverage: r.coverage,
-            target: r.target.as_deref(),
+            target: r.target.map(|t| t.as_str()),
         }
     }
 }
@@ -258,9 +172,14 @@ pub fn join_json<'a>(rows: impl Iterator<Item = &'a str>) -> Vec<u8> {
     out
 }
 
-async fn rows<T: for<'de> Deserialize<'de>>(w: &Warehouse, sql: &str) -> Result<Vec<T>, ApiError> {
+/// The answer of `sql` as rows of `T`, read by `read`.
+async fn rows<T>(
+    w: &Warehouse,
+    sql: &str,
+    read: fn(&[RecordBatch]) -> Result<Vec<T>, lms_queries::QueryError>,
+) -> Result<Vec<T>, ApiError> {
     let batches = w.sql(sql).await.map_err(|e| ApiError::Internal(format!("{sql}: {e}")))?;
-    serde_json::from_slice(&lms_queries::format::json(&batches)).map_err(|e| ApiError::Internal(e.to_string()))
+    read(&batches).map_err(|e| ApiError::Internal(format!("{sql}: {e}")))
 }
 
 /// What BI tools ask when they connect over Flight SQL or HTTP SQL (the PostgreSQL protocol's
@@ -281,11 +200,10 @@ fn connect_functions() -> Vec<datafusion::logical_expr::ScalarUDF> {
 
 impl View {
     /// Loads the published tables of the lake's newest version, with `runs` as its run history.
-    pub async fn load(lake_url: &str, lake: &Lake, runs: Vec<RunRecord>) -> Result<View, ApiError> {
+    pub async fn load(lake: &Lake, runs: Vec<RunRecord>) -> Result<View, ApiError> {
         let snapshot = lake.snapshot().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-        let warehouse = Warehouse::at(lake_url, lake, &snapshot, Access::Published)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let warehouse =
+            Warehouse::at(lake, &snapshot, Access::Published).await.map_err(|e| ApiError::Internal(e.to_string()))?;
         for udf in connect_functions() {
             warehouse.context().register_udf(udf);
         }
@@ -293,6 +211,7 @@ impl View {
             &warehouse,
             "SELECT * FROM indicator_values ORDER BY indicator, year, period, \
              CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END, rhf, hf, breakdown",
+            ValueRow::read,
         )
         .await?;
         let mut values: BTreeMap<String, Vec<ValueRow>> = BTreeMap::new();
@@ -318,22 +237,17 @@ impl View {
             })
             .collect();
         let mut variation: BTreeMap<String, Vec<VariationRow>> = BTreeMap::new();
-        for v in rows::<VariationRow>(&warehouse, "SELECT * FROM variation ORDER BY indicator, year, period").await? {
+        for v in
+            rows(&warehouse, "SELECT * FROM variation ORDER BY indicator, year, period", VariationRow::read).await?
+        {
             variation.entry(v.indicator.clone()).or_default().push(v);
         }
         let mut funnel: BTreeMap<String, Vec<FunnelRow>> = BTreeMap::new();
-        for f in
-            rows::<FunnelRow>(&warehouse, "SELECT * FROM funnel ORDER BY indicator, year, level, breakdown, rhf, hf")
-                .await?
-        {
+        let sql = "SELECT * FROM funnel ORDER BY indicator, year, level, breakdown, rhf, hf";
+        for f in rows(&warehouse, sql, FunnelRow::read).await? {
             funnel.entry(f.indicator.clone()).or_default().push(f);
         }
-        let freshness = rows(
-            &warehouse,
-            "SELECT source, rhf, extract, CAST(newest_delivery AS VARCHAR) AS newest_delivery, months_delivered \
-             FROM data_freshness ORDER BY source, rhf, extract",
-        )
-        .await?;
+        let freshness = rows(&warehouse, FreshnessRow::QUERY, FreshnessRow::read).await?;
         let catalogue = lms_queries::catalogue::embedded();
         let metrics = lake_metrics(snapshot.version, &values, &runs);
         Ok(View {
@@ -393,7 +307,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(options: ServerOptions) -> Result<AppState, ApiError> {
-        let lake = lms_lake::open(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let lake = Lake::open(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
         let sql_permits = Arc::new(tokio::sync::Semaphore::new(options.sql_concurrency.max(1)));
         Ok(AppState {
             options,
@@ -425,7 +339,7 @@ impl AppState {
             return Ok(Some(newest));
         }
         let started = std::time::Instant::now();
-        let view = View::load(&self.options.lake_url, &self.lake, runs).await?;
+        let view = View::load(&self.lake, runs).await?;
         tracing::info!(version = view.version, seconds = started.elapsed().as_secs_f64(), "serving lake version");
         let version = view.version;
         *self.view.write().expect("view lock") = Some(Arc::new(view));

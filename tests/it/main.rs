@@ -1,5 +1,7 @@
 //! End-to-end tests of the `lms` binary and the demo data. One test binary for the whole crate.
 
+mod architecture;
+mod ballista;
 mod cli;
 mod demo_data;
 mod privacy;

@@ -35,7 +35,7 @@ pub fn etl_at(dir: &Path) -> Etl {
     let lake_dir = dir.join("lake");
     std::fs::create_dir_all(&lake_dir).unwrap();
     Etl {
-        lake: lms_etl::open_lake(&format!("file://{}", lake_dir.display())).unwrap(),
+        lake: lms_lake::Lake::open(&format!("file://{}", lake_dir.display())).unwrap(),
         reference: reference(),
         key: key(),
         options: EtlOptions { garbage_grace: chrono::Duration::zero(), ..EtlOptions::default() },

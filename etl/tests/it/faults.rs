@@ -128,7 +128,11 @@ fn faulty_lake(etl: &Etl, dir: &std::path::Path, fault: Option<Op>) -> (Etl, Arc
     let local = object_store::local::LocalFileSystem::new_with_prefix(dir.join("lake")).unwrap();
     let store = FaultyStore::new(Arc::new(local), fault);
     let mut etl = etl.clone();
-    etl.lake = lms_etl::Lake::new(store.clone(), Path::default());
+    etl.lake = lms_etl::Lake::on_store(
+        store.clone(),
+        Path::default(),
+        lms_etl::lake::Location::File { dir: dir.join("lake") },
+    );
     (etl, store)
 }
 
@@ -156,7 +160,10 @@ async fn a_failure_at_any_step_leaves_the_previous_version_and_the_next_run_comp
         assert_eq!(after.version, committed.version, "{op:?}: still the previous version");
         assert_eq!(after.files, committed.files, "{op:?}: the same live files");
         let runs = etl.lake.runs().await.unwrap();
-        assert!(runs.iter().any(|r| r.status == "failed" && r.error.is_some()), "{op:?}: the failure is recorded");
+        assert!(
+            runs.iter().any(|r| r.status == lms_etl::lake::RunStatus::Failed && r.error.is_some()),
+            "{op:?}: the failure is recorded"
+        );
 
         // The next pass completes the work, and leaves no garbage behind.
         let report = etl.run(&sources(&incoming)).await.unwrap();

@@ -38,7 +38,7 @@ async fn every_row_and_file_is_accounted_for() {
         assert_eq!(d.size, bytes.len() as u64, "{}", f.path);
         match f.rejected {
             Some(rule) => {
-                assert_eq!((d.status.as_str(), d.rule.as_deref()), ("rejected", Some(rule.as_str())), "{}", f.path);
+                assert_eq!((d.status.name(), d.rule.as_deref()), ("rejected", Some(rule.as_str())), "{}", f.path);
                 assert_eq!(d.rows_read, 0, "a file rejected whole counts no rows");
                 expected_quarantine.insert((name, None, None, rule.as_str().to_string()));
             }
@@ -55,7 +55,7 @@ async fn every_row_and_file_is_accounted_for() {
                     ));
                 }
                 let superseded = f.superseded_by.is_some();
-                assert_eq!(d.status, if superseded { "superseded" } else { "loaded" }, "{}", f.path);
+                assert_eq!(d.status.name(), if superseded { "superseded" } else { "loaded" }, "{}", f.path);
                 if !superseded {
                     *expected_rows.entry(d.extract.clone().unwrap()).or_default() += f.expected_loaded();
                 }
@@ -92,7 +92,10 @@ async fn every_row_and_file_is_accounted_for() {
     }
     let runs = etl.lake.runs().await.unwrap();
     assert_eq!(runs.len(), 4, "one run record per source");
-    assert!(runs.iter().all(|r| r.status == "succeeded" && r.rows_read == r.rows_loaded + r.rows_rejected));
+    assert!(
+        runs.iter()
+            .all(|r| r.status == lms_etl::lake::RunStatus::Succeeded && r.rows_read == r.rows_loaded + r.rows_rejected)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,7 +63,10 @@ async fn serve_directory(root: PathBuf) -> String {
 /// Loaded deliveries as (file, rows loaded, rows rejected, status), for comparing two lakes.
 async fn outcome(lake: &Lake) -> BTreeMap<String, (u64, u64, String)> {
     let s = lake.snapshot().await.unwrap();
-    s.deliveries.iter().map(|d| (d.file.clone(), (d.rows_loaded, d.rows_rejected, d.status.clone()))).collect()
+    s.deliveries
+        .iter()
+        .map(|d| (d.file.clone(), (d.rows_loaded, d.rows_rejected, d.status.name().to_string())))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,15 +126,19 @@ fn moto() -> Option<Moto> {
     panic!("moto_server did not start on port {port}");
 }
 
-fn s3(endpoint: &str, url: &str) -> (Arc<dyn ObjectStore>, object_store::path::Path) {
-    let options = [
+fn s3_options(endpoint: &str) -> [(&str, &str); 5] {
+    [
         ("aws_endpoint", endpoint),
         ("aws_allow_http", "true"),
         ("aws_access_key_id", "test"),
         ("aws_secret_access_key", "test"),
         ("aws_region", "us-east-1"),
-    ];
-    lms_etl::lake::store::open_with(url, &options).unwrap()
+    ]
+}
+
+fn s3(endpoint: &str, url: &str) -> (Arc<dyn ObjectStore>, object_store::path::Path) {
+    let opened = lms_etl::lake::store::open_with(url, &s3_options(endpoint)).unwrap();
+    (opened.store, opened.root)
 }
 
 async fn upload(store: &Arc<dyn ObjectStore>, prefix: &object_store::path::Path, dir: &Path) {
@@ -158,9 +165,8 @@ async fn lake_and_drops_on_s3() {
         upload(&store, &prefix, &incoming.join(rhf.code())).await;
         srcs.push(Source::with_store(&rhf.code().to_lowercase(), rhf, store, prefix));
     }
-    let (lake_store, lake_root) = s3(&moto.endpoint, "s3://lake/lms");
     let mut etl = etl_at(dir.path());
-    etl.lake = Lake::new(lake_store, lake_root);
+    etl.lake = Lake::open_with("s3://lake/lms", &s3_options(&moto.endpoint)).unwrap();
     let report = etl.run(&srcs).await.unwrap();
     assert_eq!(report.version, Some(1));
     assert_eq!(etl.run(&srcs).await.unwrap().version, None);

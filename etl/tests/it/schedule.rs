@@ -38,8 +38,8 @@ async fn a_source_runs_on_its_schedule_and_never_overlaps_itself() {
     for pair in runs.windows(2) {
         assert!(pair[1].started_at >= pair[0].ended_at, "runs overlap: {pair:?}");
     }
-    assert_eq!(runs[0].status, "succeeded");
-    assert!(runs[1..].iter().all(|r| r.status == "nothing_new"), "later ticks find nothing new");
+    assert_eq!(runs[0].status, lms_etl::lake::RunStatus::Succeeded);
+    assert!(runs[1..].iter().all(|r| r.status == lms_etl::lake::RunStatus::NothingNew), "later ticks find nothing new");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +52,7 @@ async fn a_failed_pass_is_retried_with_backoff() {
     let report = run_with_retries(&etl, &source, retry).await.unwrap();
     assert_eq!(report.version, Some(1));
     let runs = runs_of(&etl, "hn").await;
-    let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
+    let statuses: Vec<&str> = runs.iter().map(|r| r.status.name()).collect();
     assert_eq!(statuses, ["failed", "succeeded"]);
     let gap = runs[1].started_at - runs[0].ended_at;
     assert!(gap >= chrono::Duration::milliseconds(10), "waited half the base at least: {gap}");
@@ -67,7 +67,9 @@ async fn retries_are_bounded() {
     assert!(run_with_retries(&etl, &missing, retry).await.is_err());
     let runs = runs_of(&etl, "gone").await;
     assert_eq!(runs.len(), 3);
-    assert!(runs.iter().all(|r| r.status == "failed" && r.error.as_deref().is_some_and(|e| e.contains("gone"))));
+    assert!(runs.iter().all(
+        |r| r.status == lms_etl::lake::RunStatus::Failed && r.error.as_deref().is_some_and(|e| e.contains("gone"))
+    ));
     assert_eq!(etl.lake.snapshot().await.unwrap().version, 0);
 }
 
@@ -89,7 +91,7 @@ async fn a_missed_tick_is_caught_up_once_at_start() {
         source: "hn".into(),
         started_at: now - chrono::Duration::days(2),
         ended_at: now - chrono::Duration::days(2),
-        status: "succeeded".into(),
+        status: lms_etl::lake::RunStatus::Succeeded,
         version: None,
         files: 0,
         files_rejected: 0,
@@ -110,5 +112,5 @@ async fn a_missed_tick_is_caught_up_once_at_start() {
     }
     let runs = runs_of(&etl, "hn").await;
     assert_eq!(runs.len(), 2, "the old run and one catch-up");
-    assert_eq!(runs[1].status, "succeeded");
+    assert_eq!(runs[1].status, lms_etl::lake::RunStatus::Succeeded);
 }

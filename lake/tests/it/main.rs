@@ -6,11 +6,11 @@ mod protocol;
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use lms_lake::{Commit, DataFile, DeliveryRecord, Lake};
+use lms_lake::{Commit, DataFile, DeliveryRecord, DeliveryStatus, Lake};
 
 /// A fresh lake in a directory of `dir`.
 pub fn lake_in(dir: &std::path::Path) -> Lake {
-    lms_lake::open(&format!("file://{}", dir.join("lake").display())).unwrap()
+    lms_lake::Lake::open(&format!("file://{}", dir.join("lake").display())).unwrap()
 }
 
 /// Commit `version` of a lake where each commit loads one delivery (of a month that comes round
@@ -21,7 +21,7 @@ pub fn commit(version: u64, run: &str) -> Commit {
     let period = format!("2024-{month:02}");
     let path = |v: u64| format!("activity/rhf=HV/period={period}/v{v}.parquet");
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::minutes(version as i64);
-    let delivery = |file: String, status: &str, data_files: Vec<String>| DeliveryRecord {
+    let delivery = |file: String, status: DeliveryStatus, data_files: Vec<String>| DeliveryRecord {
         source: "hv".into(),
         file,
         sha256: format!("{version:064x}"),
@@ -30,10 +30,10 @@ pub fn commit(version: u64, run: &str) -> Commit {
         extract: Some("activity".into()),
         period: Some(period.clone()),
         version: Some(version as u32),
-        status: status.into(),
+        status,
         rows_read: 10,
-        rows_loaded: if status == "loaded" { 9 } else { 0 },
-        rows_rejected: if status == "loaded" { 1 } else { 10 },
+        rows_loaded: if status == DeliveryStatus::Loaded { 9 } else { 0 },
+        rows_rejected: if status == DeliveryStatus::Loaded { 1 } else { 10 },
         rejected_by_rule: BTreeMap::from([("kommune_unknown".to_string(), 1)]),
         rule: None,
         message: None,
@@ -42,9 +42,10 @@ pub fn commit(version: u64, run: &str) -> Commit {
         processed_at: at,
         data_files,
     };
-    let mut deliveries = vec![delivery(format!("HV_aktivitet_{period}_v{version}.csv"), "loaded", vec![path(version)])];
+    let mut deliveries =
+        vec![delivery(format!("HV_aktivitet_{period}_v{version}.csv"), DeliveryStatus::Loaded, vec![path(version)])];
     if version.is_multiple_of(5) {
-        deliveries.push(delivery(format!("HV_aktivitet_{period}_bad{version}.csv"), "rejected", vec![]));
+        deliveries.push(delivery(format!("HV_aktivitet_{period}_bad{version}.csv"), DeliveryStatus::Rejected, vec![]));
     }
     let file = DataFile {
         path: path(version),

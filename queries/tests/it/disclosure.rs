@@ -12,9 +12,10 @@ use datafusion::prelude::SessionContext;
 use lms_etl::{Etl, EtlOptions, Source};
 use lms_queries::Level;
 use lms_queries::protect::{self, Mode, Scope, What};
-use lms_queries::publish::{BuildOptions, Published, build, indicator_values_schema};
+use lms_queries::publish::{BuildOptions, Published, build};
 use lms_queries::relations::{Model, Role};
 use lms_queries::suppress::{Cell, Reason};
+use lms_queries::tables::indicator_values_schema;
 use lms_schemas::identity::PseudonymKey;
 use lms_schemas::{Reference, Rhf};
 use proptest::prelude::*;
@@ -43,11 +44,14 @@ async fn build_demo() -> Demo {
     let url = format!("file://{}", dir.path().join("lake").display());
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
     let etl = Etl {
-        lake: lms_etl::open_lake(&url).unwrap(),
+        lake: lms_lake::Lake::open(&url).unwrap(),
         reference,
         key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
         options: EtlOptions::default(),
-        publisher: Some(Arc::new(lms_queries::IndicatorPublisher::new(&url, 5))),
+        publisher: Some(Arc::new(lms_queries::IndicatorPublisher::new(lms_queries::publish::BuildOptions {
+            min_count: 5,
+            ..Default::default()
+        }))),
     };
     let sources: Vec<Source> = Rhf::ALL
         .iter()
@@ -58,7 +62,7 @@ async fn build_demo() -> Demo {
         .collect();
     etl.run(&sources).await.unwrap();
     let snapshot = etl.lake.snapshot().await.unwrap();
-    let published = build(&url, &etl.lake, &snapshot, &BuildOptions::default()).await.unwrap();
+    let published = build(&etl.lake, &snapshot, &BuildOptions::default()).await.unwrap();
     assert_eq!(snapshot.digest.as_ref(), Some(&published.digest), "the committed publication is this build's");
     Demo { _dir: dir, url, published }
 }
@@ -247,9 +251,9 @@ fn no_hidden_count_is_a_shown_parent_minus_shown_children() {
 fn the_audit_of_the_demo_publication_finds_nothing_exposed() {
     let d = demo();
     runtime().block_on(async {
-        let lake = lms_etl::open_lake(&d.url).unwrap();
+        let lake = lms_lake::Lake::open(&d.url).unwrap();
         let snapshot = lake.snapshot().await.unwrap();
-        let audit = lms_queries::audit::audit(&d.url, &lake, &snapshot, 5).await.unwrap();
+        let audit = lms_queries::audit::audit(&lake, &snapshot, 5).await.unwrap();
         let exposed: Vec<_> = audit.counts.iter().filter(|c| c.exposed).collect();
         assert!(exposed.is_empty(), "{} exposed, e.g. {:?}", exposed.len(), exposed.first());
         assert_eq!(audit.hidden_for_disclosure, d.published.suppression.disclosure());
@@ -303,7 +307,7 @@ fn every_relation_holds_on_the_demo_data() {
     }
     // The rows loaded that data_quality serves: a region's activity rows of a year are its runs and
     // cancelled runs, its coding rows its contacts; and the nation's the regions' sums.
-    let snapshot = runtime().block_on(async { lms_etl::open_lake(&demo().url).unwrap().snapshot().await.unwrap() });
+    let snapshot = runtime().block_on(async { lms_lake::Lake::open(&demo().url).unwrap().snapshot().await.unwrap() });
     let mut sums: BTreeMap<(String, String, i32), u64> = BTreeMap::new();
     for (k, d) in &snapshot.periods {
         *sums.entry((k.rhf.clone(), k.extract.clone(), k.period[..4].parse().unwrap())).or_default() += d.rows_loaded;

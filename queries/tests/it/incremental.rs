@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use lms_etl::{Etl, EtlOptions, Lake, Publish, Snapshot, Source};
 use lms_queries::IndicatorPublisher;
-use lms_queries::publish::{BuildOptions, Published, build, published_schemas};
+use lms_queries::publish::{BuildOptions, Published, build};
+use lms_queries::tables::published_schemas;
 use lms_schemas::contract::ExtractKind;
 use lms_schemas::delivery::{Delivery, Period};
 use lms_schemas::identity::PseudonymKey;
@@ -66,7 +67,7 @@ impl Lab {
 
     fn etl(&self, publisher: Option<Arc<dyn Publish>>) -> Etl {
         Etl {
-            lake: lms_etl::open_lake(&self.url).unwrap(),
+            lake: lms_lake::Lake::open(&self.url).unwrap(),
             reference: Arc::new(Reference::embedded().unwrap()),
             key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
             options: EtlOptions::default(),
@@ -75,7 +76,7 @@ impl Lab {
     }
 
     fn publisher(&self, min_count: i64) -> Option<Arc<dyn Publish>> {
-        Some(Arc::new(IndicatorPublisher::new(&self.url, min_count)))
+        Some(Arc::new(IndicatorPublisher::new(lms_queries::publish::BuildOptions { min_count, ..Default::default() })))
     }
 
     /// Loads what is staged without building the published tables: the lake's publication is then
@@ -98,9 +99,9 @@ fn in_period(d: Option<&Delivery>, year: i32, month: u32) -> bool {
     d.is_some_and(|d| d.period == Period::new(year, month).unwrap())
 }
 
-async fn built(lab: &Lab, lake: &Lake, snapshot: &Snapshot, reuse: bool) -> Published {
+async fn built(lake: &Lake, snapshot: &Snapshot, reuse: bool) -> Published {
     let options = BuildOptions { reuse, ..BuildOptions::default() };
-    build(&lab.url, lake, snapshot, &options).await.unwrap()
+    build(lake, snapshot, &options).await.unwrap()
 }
 
 /// Writes each published table of `p` as the publisher does and returns the files' bytes.
@@ -118,9 +119,9 @@ async fn written(lab: &Lab, lake: &Lake, p: &Published, name: &str) -> Vec<Vec<u
 /// of contacts, computes the evaluation indicators for `evaluations` (at least: the years of the
 /// new responses' respondents may add to them) and equals a full build.
 async fn the_same_as_a_full_build(lab: &Lab, snapshot: &Snapshot, expected: &[i32], evaluations: &[i32]) -> Published {
-    let lake = lms_etl::open_lake(&lab.url).unwrap();
-    let incremental = built(lab, &lake, snapshot, true).await;
-    let full = built(lab, &lake, snapshot, false).await;
+    let lake = lms_lake::Lake::open(&lab.url).unwrap();
+    let incremental = built(&lake, snapshot, true).await;
+    let full = built(&lake, snapshot, false).await;
     let set = |years: &[i32]| years.iter().copied().collect::<BTreeSet<i32>>();
     assert_eq!(incremental.rebuilt, Some(set(expected)));
     let evaluation_years = incremental.evaluation_years.clone().expect("evaluation indicators computed in part");
@@ -149,7 +150,7 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
     publishing.run(&lab.sources).await.unwrap();
     let snapshot = publishing.lake.snapshot().await.unwrap();
     assert!(snapshot.digest.is_some());
-    let nothing_changed = built(&lab, &publishing.lake, &snapshot, true).await;
+    let nothing_changed = built(&publishing.lake, &snapshot, true).await;
     assert_eq!(nothing_changed.rebuilt, Some(BTreeSet::new()));
     assert_eq!(nothing_changed.digest, snapshot.digest.clone().unwrap());
 
@@ -234,7 +235,7 @@ async fn each_commit_rebuilds_the_years_it_touches_and_publishes_what_a_full_bui
     other.republish().await.unwrap();
     let published = other.lake.snapshot().await.unwrap();
     let options = BuildOptions { min_count: 3, ..BuildOptions::default() };
-    let full = build(&lab.url, &other.lake, &published, &options).await.unwrap();
+    let full = build(&other.lake, &published, &options).await.unwrap();
     assert_eq!(published.digest, Some(full.digest));
 }
 

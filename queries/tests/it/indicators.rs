@@ -156,7 +156,6 @@ fn identity(p: usize) -> String {
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    url: String,
     lake: lms_etl::Lake,
     snapshot: lms_etl::Snapshot,
 }
@@ -190,7 +189,7 @@ async fn fixture() -> Fixture {
     std::fs::create_dir_all(&lake_dir).unwrap();
     let url = format!("file://{}", lake_dir.display());
     let etl = Etl {
-        lake: lms_etl::open_lake(&url).unwrap(),
+        lake: lms_lake::Lake::open(&url).unwrap(),
         reference: Arc::new(Reference::embedded().unwrap()),
         key: PseudonymKey::from_hex(&"02".repeat(32)).unwrap(),
         options: EtlOptions::default(),
@@ -205,11 +204,11 @@ async fn fixture() -> Fixture {
         .collect();
     let report = etl.run(&sources).await.unwrap();
     for d in &report.deliveries {
-        assert_eq!((d.status.as_str(), d.rows_rejected), ("loaded", 0), "the fixture is clean: {d:?}");
+        assert_eq!((d.status.name(), d.rows_rejected), ("loaded", 0), "the fixture is clean: {d:?}");
     }
     assert_eq!(report.deliveries.iter().map(|d| d.rows_loaded).sum::<u64>(), 6 + 13 + 11);
     let snapshot = etl.lake.snapshot().await.unwrap();
-    Fixture { _dir: dir, url, lake: etl.lake, snapshot }
+    Fixture { _dir: dir, lake: etl.lake, snapshot }
 }
 
 /// The fixture's tables without the coverage rule: it holds March 2024 only, so every region's
@@ -220,9 +219,9 @@ async fn published(f: &Fixture, min_count: i64) -> Published {
 
 async fn published_with(f: &Fixture, min_count: i64, min_coverage: f64) -> Published {
     let pop = population_csv();
-    let reference = [("population", pop.as_str())];
-    let options = BuildOptions { min_count, reference: &reference, min_coverage, ..BuildOptions::default() };
-    build(&f.url, &f.lake, &f.snapshot, &options).await.unwrap()
+    let reference = vec![("population".to_string(), pop.clone())];
+    let options = BuildOptions { min_count, reference: reference.clone(), min_coverage, ..BuildOptions::default() };
+    build(&f.lake, &f.snapshot, &options).await.unwrap()
 }
 
 /// Looks cells up by (indicator, level, unit code, breakdown).
@@ -674,7 +673,7 @@ async fn disclosure_control_on_the_published_table() {
     // Cells with denominator 0 are never suppressed.
     assert!(!c.cell("a0099_share", Hf, "LDS", "tjenesteomrade=rus").suppressed);
     // What is written withholds the figures of suppressed cells but keeps the denominator.
-    let w = Warehouse::at(&f.url, &f.lake, &f.snapshot, Access::Published).await.unwrap();
+    let w = Warehouse::at(&f.lake, &f.snapshot, Access::Published).await.unwrap();
     assert_eq!(w.version(), f.snapshot.version);
     use datafusion::arrow::array::{Array, Float64Array, Int64Array};
     let batch =
@@ -839,13 +838,17 @@ async fn every_indicator_has_the_cells_its_header_declares() {
 async fn a_build_over_its_memory_limit_runs_again_without_one() {
     let f = fixture().await;
     let pop = population_csv();
-    let reference = [("population", pop.as_str())];
-    let options =
-        |memory_limit| BuildOptions { min_count: 1, reference: &reference, memory_limit, ..BuildOptions::default() };
-    let e = build_within(&f.url, &f.lake, &f.snapshot, &options(Some(0))).await.unwrap_err();
+    let reference = vec![("population".to_string(), pop.clone())];
+    let options = |memory_limit| BuildOptions {
+        min_count: 1,
+        reference: reference.clone(),
+        memory_limit,
+        ..BuildOptions::default()
+    };
+    let e = build_within(&f.lake, &f.snapshot, &options(Some(0))).await.unwrap_err();
     assert!(e.to_string().contains("Resources exhausted"), "{e}");
-    let unlimited = build(&f.url, &f.lake, &f.snapshot, &options(None)).await.unwrap();
-    let fallback = build(&f.url, &f.lake, &f.snapshot, &options(Some(0))).await.unwrap();
+    let unlimited = build(&f.lake, &f.snapshot, &options(None)).await.unwrap();
+    let fallback = build(&f.lake, &f.snapshot, &options(Some(0))).await.unwrap();
     // The same cells, in whatever order the plan emitted them, with sums of fractions equal up
     // to their order of addition.
     let sorted = |p: Published| {

@@ -32,7 +32,7 @@ async fn load(
     std::fs::create_dir_all(dir.join("lake")).unwrap();
     let url = format!("file://{}", dir.join("lake").display());
     let etl = Etl {
-        lake: lms_etl::open_lake(&url).unwrap(),
+        lake: lms_lake::Lake::open(&url).unwrap(),
         reference: Arc::new(reference),
         key: PseudonymKey::from_hex(&"09".repeat(32)).unwrap(),
         options: EtlOptions::default(),
@@ -47,12 +47,12 @@ async fn load(
         .collect();
     etl.run(&sources).await.unwrap();
     let snapshot = etl.lake.snapshot().await.unwrap();
-    let built = build(&url, &etl.lake, &snapshot, &BuildOptions::default()).await.unwrap();
+    let built = build(&etl.lake, &snapshot, &BuildOptions::default()).await.unwrap();
     (url, manifest, built, etl.lake)
 }
 
 async fn rows(url: &str, sql: &str) -> Vec<RecordBatch> {
-    Warehouse::open(url, Access::Warehouse).await.unwrap().sql(sql).await.unwrap()
+    Warehouse::open(&lms_lake::Lake::open(url).unwrap(), Access::Warehouse).await.unwrap().sql(sql).await.unwrap()
 }
 
 fn texts(batches: &[RecordBatch], col: usize) -> Vec<String> {

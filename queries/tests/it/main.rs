@@ -28,7 +28,7 @@ async fn lake() -> (tempfile::TempDir, String, lms_generate::Manifest) {
     let url = format!("file://{}", dir.path().join("lake").display());
     std::fs::create_dir_all(dir.path().join("lake")).unwrap();
     let etl = Etl {
-        lake: lms_etl::open_lake(&url).unwrap(),
+        lake: lms_lake::Lake::open(&url).unwrap(),
         reference,
         key: PseudonymKey::from_hex(&"01".repeat(32)).unwrap(),
         options: EtlOptions::default(),
@@ -56,7 +56,7 @@ async fn tables_hold_the_committed_rows() {
         .path();
     std::fs::copy(&committed, committed.with_file_name("stray.parquet")).unwrap();
 
-    let w = Warehouse::open(&url, Access::Warehouse).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&url).unwrap(), Access::Warehouse).await.unwrap();
     assert_eq!(w.version(), 1);
     let expected: u64 = manifest
         .files
@@ -85,7 +85,7 @@ async fn tables_hold_the_committed_rows() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statements_that_change_or_reach_outside_are_refused() {
     let (_dir, url, _) = lake().await;
-    let w = Warehouse::open(&url, Access::Warehouse).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&url).unwrap(), Access::Warehouse).await.unwrap();
     for sql in [
         "CREATE TABLE t AS SELECT 1",
         "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
@@ -109,7 +109,7 @@ async fn statements_that_change_or_reach_outside_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_access_has_no_person_level_tables() {
     let (_dir, url, _) = lake().await;
-    let w = Warehouse::open(&url, Access::Published).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&url).unwrap(), Access::Published).await.unwrap();
     for t in lms_queries::PERSON_LEVEL.iter().chain(&["runs", "deliveries"]) {
         let e = w.sql(&format!("SELECT count(*) FROM {t}")).await.unwrap_err();
         assert!(e.to_string().contains("not found"), "{t}: {e}");

@@ -35,7 +35,7 @@ fn demo(first: i32, last: i32, scale: f64) -> Demo {
 
 fn etl(url: &str, publisher: Option<Arc<dyn Publish>>) -> Etl {
     Etl {
-        lake: lms_etl::open_lake(url).unwrap(),
+        lake: lms_lake::Lake::open(url).unwrap(),
         reference: Arc::new(Reference::embedded().unwrap()),
         key: PseudonymKey::from_hex(&"03".repeat(32)).unwrap(),
         options: EtlOptions::default(),
@@ -43,8 +43,8 @@ fn etl(url: &str, publisher: Option<Arc<dyn Publish>>) -> Etl {
     }
 }
 
-fn publisher(url: &str, min_count: i64) -> Option<Arc<dyn Publish>> {
-    Some(Arc::new(IndicatorPublisher::new(url, min_count)))
+fn publisher(min_count: i64) -> Option<Arc<dyn Publish>> {
+    Some(Arc::new(IndicatorPublisher::new(lms_queries::publish::BuildOptions { min_count, ..Default::default() })))
 }
 
 async fn scalar(w: &Warehouse, sql: &str) -> i64 {
@@ -82,16 +82,16 @@ async fn published_tables_are_part_of_each_commit() {
     // A failing build commits nothing: no data without its indicators.
     let err = etl(&d.url, Some(Arc::new(Broken))).run(hv).await.unwrap_err();
     assert!(err.to_string().contains("an indicator failed"), "{err}");
-    let lake = lms_etl::open_lake(&d.url).unwrap();
+    let lake = lms_lake::Lake::open(&d.url).unwrap();
     assert_eq!(lake.snapshot().await.unwrap().version, 0);
 
-    let report = etl(&d.url, publisher(&d.url, 5)).run(hv).await.unwrap();
+    let report = etl(&d.url, publisher(5)).run(hv).await.unwrap();
     assert_eq!(report.version, Some(1));
     let snapshot = lake.snapshot().await.unwrap();
     for table in lms_queries::PUBLISHED {
         assert_eq!(snapshot.table_files(table).count(), 1, "{table} in version 1");
     }
-    let w = Warehouse::open(&d.url, Access::Published).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&d.url).unwrap(), Access::Published).await.unwrap();
     // Provider-view cells only for the region that delivered; residence-view cells for every
     // catchment area with inhabitants.
     let cells = |rhf: &str, id: &str| {
@@ -106,8 +106,8 @@ async fn published_tables_are_part_of_each_commit() {
     );
 
     // Nothing new, same definitions: no commit. Another threshold: the tables are rebuilt alone.
-    assert_eq!(etl(&d.url, publisher(&d.url, 5)).run(hv).await.unwrap().version, None);
-    let report = etl(&d.url, publisher(&d.url, 10)).run(hv).await.unwrap();
+    assert_eq!(etl(&d.url, publisher(5)).run(hv).await.unwrap().version, None);
+    let report = etl(&d.url, publisher(10)).run(hv).await.unwrap();
     assert_eq!(report.version, Some(2));
     assert!(report.deliveries.is_empty());
     let after = lake.snapshot().await.unwrap();
@@ -118,14 +118,14 @@ async fn published_tables_are_part_of_each_commit() {
     for table in lms_queries::PUBLISHED {
         assert_eq!(after.table_files(table).count(), 1, "{table}: the old file is replaced");
     }
-    let w = Warehouse::open(&d.url, Access::Published).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&d.url).unwrap(), Access::Published).await.unwrap();
     let small = "SELECT count(*) FROM indicator_values WHERE NOT suppressed AND numerator BETWEEN 1 AND 9";
     assert_eq!(scalar(&w, small).await, 0, "threshold 10 applies");
 
     // A second region arrives: one commit holds its data and indicators built over both.
-    let report = etl(&d.url, publisher(&d.url, 10)).run(&d.sources[..2]).await.unwrap();
+    let report = etl(&d.url, publisher(10)).run(&d.sources[..2]).await.unwrap();
     assert_eq!(report.version, Some(3));
-    let w = Warehouse::open(&d.url, Access::Published).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&d.url).unwrap(), Access::Published).await.unwrap();
     assert!(scalar(&w, &cells("HSO", "a0099_share")).await > 0);
     drop(d.dir);
 }
@@ -136,8 +136,8 @@ async fn published_tables_are_part_of_each_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_planted_gaps_are_found_in_the_demo_data() {
     let d = demo(2023, 2024, 0.05);
-    etl(&d.url, publisher(&d.url, 5)).run(&d.sources).await.unwrap();
-    let w = Warehouse::open(&d.url, Access::Published).await.unwrap();
+    etl(&d.url, publisher(5)).run(&d.sources).await.unwrap();
+    let w = Warehouse::open(&lms_lake::Lake::open(&d.url).unwrap(), Access::Published).await.unwrap();
     let rows = w
         .sql(
             "SELECT year, breakdown, value, ci_low, ci_high FROM indicator_values
@@ -200,7 +200,9 @@ fn a_new_reference_version_is_a_new_fingerprint() {
     use lms_schemas::reference::TABLES;
     let current = reference_version();
     assert_eq!(current.len(), 16);
-    let fingerprint = IndicatorPublisher::new("file:///nowhere", 5).fingerprint();
+    let fingerprint =
+        IndicatorPublisher::new(lms_queries::publish::BuildOptions { min_count: 5, ..Default::default() })
+            .fingerprint();
     assert!(fingerprint.ends_with(&format!(";reference={current}")), "{fingerprint}");
     assert!(TABLES.iter().any(|(name, _)| *name == "kommune_history"));
     for i in 0..TABLES.len() {

@@ -16,11 +16,14 @@ const REGIONS: [(&str, Rhf); 4] = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", R
 
 fn etl(url: &str, parallel_loads: usize) -> Etl {
     Etl {
-        lake: lms_etl::open_lake(url).unwrap(),
+        lake: lms_lake::Lake::open(url).unwrap(),
         reference: Arc::new(Reference::embedded().unwrap()),
         key: PseudonymKey::from_hex(&"07".repeat(32)).unwrap(),
         options: EtlOptions { parallel_loads, ..EtlOptions::default() },
-        publisher: Some(Arc::new(IndicatorPublisher::new(url, 5))),
+        publisher: Some(Arc::new(IndicatorPublisher::new(lms_queries::publish::BuildOptions {
+            min_count: 5,
+            ..Default::default()
+        }))),
     }
 }
 
@@ -125,7 +128,7 @@ async fn publications_are_the_same_bytes_whatever_the_partitions_and_the_deliver
     let mut builds = Vec::new();
     for partitions in [1, 2, 8] {
         let options = BuildOptions { target_partitions: Some(partitions), ..BuildOptions::default() };
-        builds.push((partitions, build(&url_a, &etl_a.lake, &a, &options).await.unwrap()));
+        builds.push((partitions, build(&etl_a.lake, &a, &options).await.unwrap()));
     }
     let (_, first) = &builds[0];
     assert!(first.cells.len() > 1000, "{} cells", first.cells.len());

@@ -278,15 +278,18 @@ async fn a_republish_with_nothing_changed_keeps_the_digest_and_the_etag() {
     state.refresh().await.unwrap();
     let before = state.view().unwrap();
     let etl = lms_etl::Etl {
-        lake: lms_etl::open_lake(&url).unwrap(),
+        lake: lms_lake::Lake::open(&url).unwrap(),
         reference: std::sync::Arc::new(lms_schemas::Reference::embedded().unwrap()),
         key: lms_schemas::identity::PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
         options: lms_etl::EtlOptions::default(),
         // The definitions the shared lake was published with (main.rs), target included.
-        publisher: Some(std::sync::Arc::new(lms_queries::IndicatorPublisher {
-            targets: vec![crate::size_class_target()],
-            ..lms_queries::IndicatorPublisher::new(&url, 5)
-        })),
+        publisher: Some(std::sync::Arc::new(lms_queries::IndicatorPublisher::new(
+            lms_queries::publish::BuildOptions {
+                min_count: 5,
+                targets: vec![crate::size_class_target()],
+                ..Default::default()
+            },
+        ))),
     };
     assert_eq!(etl.republish().await.unwrap().version, Some(2));
     assert_eq!(state.refresh().await.unwrap(), Some(2));

@@ -45,15 +45,16 @@ pub fn lake_url() -> &'static str {
                 let runtime = tokio::runtime::Runtime::new().unwrap();
                 runtime.block_on(async {
                     let etl = Etl {
-                        lake: lms_etl::open_lake(&url).unwrap(),
+                        lake: lms_lake::Lake::open(&url).unwrap(),
                         reference,
                         key: PseudonymKey::from_hex(&"05".repeat(32)).unwrap(),
                         options: EtlOptions::default(),
                         // A target on the size-class rate, so the page and the API have one to show.
-                        publisher: Some(Arc::new(IndicatorPublisher {
+                        publisher: Some(Arc::new(IndicatorPublisher::new(lms_queries::publish::BuildOptions {
+                            min_count: 5,
                             targets: vec![size_class_target()],
-                            ..IndicatorPublisher::new(&url, 5)
-                        })),
+                            ..Default::default()
+                        }))),
                     };
                     let sources: Vec<Source> = [("hso", Rhf::Hso), ("hv", Rhf::Hv), ("hmn", Rhf::Hmn), ("hn", Rhf::Hn)]
                         .into_iter()

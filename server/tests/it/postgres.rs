@@ -196,7 +196,10 @@ async fn each_role_lists_the_tables_it_reads_over_http() {
         ["data_freshness", "data_quality", "funnel", "indicator_values", "legend", "variation"]
     );
     // The analyst: every table of the published session (what HTTP SQL and Flight SQL serve).
-    let published = lms_queries::Warehouse::open(crate::lake_url(), lms_queries::Access::Published).await.unwrap();
+    let published =
+        lms_queries::Warehouse::open(&lms_lake::Lake::open(crate::lake_url()).unwrap(), lms_queries::Access::Published)
+            .await
+            .unwrap();
     let schema = published.context().catalog("datafusion").unwrap().schema("public").unwrap();
     let mut expected = schema.table_names();
     expected.sort();
