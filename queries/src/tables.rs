@@ -211,6 +211,40 @@ impl ValueRow {
         self.period.len() > 4
     }
 
+    /// The rows as one batch of [`indicator_values_schema`] (a non-finite number is written as
+    /// none, as it is read).
+    pub fn to_batch(rows: &[ValueRow]) -> Result<RecordBatch, QueryError> {
+        use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray};
+        let text = |f: &dyn Fn(&ValueRow) -> Option<&str>| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        let float = |f: &dyn Fn(&ValueRow) -> Option<f64>| -> ArrayRef {
+            Arc::new(rows.iter().map(|r| f(r).filter(|v| v.is_finite())).collect::<Float64Array>())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            text(&|r| Some(&r.indicator)),
+            Arc::new(rows.iter().map(|r| Some(r.year)).collect::<Int32Array>()),
+            text(&|r| Some(&r.period)),
+            text(&|r| Some(r.level.as_str())),
+            text(&|r| r.rhf.as_deref()),
+            text(&|r| r.hf.as_deref()),
+            text(&|r| Some(&r.breakdown)),
+            Arc::new(rows.iter().map(|r| r.numerator).collect::<Int64Array>()),
+            float(&|r| r.denominator),
+            float(&|r| r.value),
+            float(&|r| r.ci_low),
+            float(&|r| r.ci_high),
+            float(&|r| r.ci99_low),
+            float(&|r| r.ci99_high),
+            Arc::new(rows.iter().map(|r| Some(r.suppressed)).collect::<BooleanArray>()),
+            text(&|r| r.suppression_reason.map(Served::as_str)),
+            text(&|r| r.compared.map(Compared::as_str)),
+            float(&|r| r.coverage),
+            text(&|r| r.target.map(Standing::as_str)),
+        ];
+        RecordBatch::try_new(indicator_values_schema(), columns).map_err(crate::error::sql_error)
+    }
+
     /// The rows of `indicator_values` batches.
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<ValueRow>, QueryError> {
         let mut out = Vec::new();
@@ -501,4 +535,58 @@ pub fn read_cells(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the build writes the server reads back, field for field (hidden, shown, every state).
+    #[test]
+    fn value_rows_written_are_the_rows_read() {
+        let shown = ValueRow {
+            indicator: "cancelled_share".into(),
+            year: 2024,
+            period: "2024".into(),
+            level: Level::Hf,
+            rhf: Some("HV".into()),
+            hf: Some("HB".into()),
+            breakdown: String::new(),
+            numerator: Some(3),
+            denominator: Some(40.0),
+            value: Some(0.075),
+            ci_low: Some(0.026),
+            ci_high: Some(0.199),
+            ci99_low: Some(0.01),
+            ci99_high: Some(0.3),
+            suppressed: false,
+            suppression_reason: None,
+            compared: Some(Compared::Similar),
+            coverage: Some(1.0),
+            target: Some(Standing::Below),
+        };
+        let hidden = ValueRow {
+            period: "2023-2025".into(),
+            level: Level::National,
+            rhf: None,
+            hf: None,
+            breakdown: "sex=female".into(),
+            numerator: None,
+            value: None,
+            ci_low: None,
+            ci_high: None,
+            ci99_low: None,
+            ci99_high: Some(f64::NAN),
+            suppressed: true,
+            suppression_reason: Some(Served::Disclosure),
+            compared: None,
+            target: None,
+            ..shown.clone()
+        };
+        let batch = ValueRow::to_batch(&[shown.clone(), hidden.clone()]).unwrap();
+        assert_eq!(batch.schema(), indicator_values_schema());
+        let read = ValueRow::read(&[batch]).unwrap();
+        // A non-finite number is none, as the served JSON has it.
+        assert_eq!(read, vec![shown, ValueRow { ci99_high: None, ..hidden }]);
+    }
 }
