@@ -231,9 +231,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if !(self.lake.url.starts_with("file://") || self.lake.url.starts_with("s3://")) {
-            anyhow::bail!("[lake] url `{}`: expected file://… or s3://bucket/prefix", self.lake.url);
-        }
+        lms_lake::Location::parse(&self.lake.url).map_err(|e| anyhow::anyhow!("[lake] url {e}"))?;
         if self.publish.memory_limit_mib > 1 << 30 {
             anyhow::bail!("[publish] memory_limit_mib {}: at most 2^30 (a pebibyte)", self.publish.memory_limit_mib);
         }

@@ -120,12 +120,16 @@ impl Source {
                 .build()
                 .map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
             Location::Http { client, base }
-        } else if let Some(dir) = url.strip_prefix("file://") {
-            // A missing directory is an error at listing time, so a schedule retries it.
-            Location::Local { dir: std::path::PathBuf::from(if dir.is_empty() { "." } else { dir }) }
         } else {
-            let opened = lms_lake::store::open(url).map_err(|e| EtlError::Config(format!("source {name}: {e}")))?;
-            Location::Store { store: opened.store, prefix: opened.root }
+            let config = |e: lms_lake::LakeError| EtlError::Config(format!("source {name}: {e}"));
+            match lms_lake::Location::parse(url).map_err(config)? {
+                // A missing directory is an error at listing time, so a schedule retries it.
+                lms_lake::Location::File { dir } => Location::Local { dir },
+                lms_lake::Location::S3 { .. } => {
+                    let opened = lms_lake::store::open(url).map_err(config)?;
+                    Location::Store { store: opened.store, prefix: opened.root }
+                }
+            }
         };
         Ok(Source { name: name.to_string(), rhf, extract, url: url.to_string(), location })
     }
