@@ -24,6 +24,7 @@ pub mod relations;
 pub mod suppress;
 pub mod tables;
 pub mod target;
+pub mod trend;
 pub mod warehouse;
 
 pub use catalogue::{Indicator, Level};

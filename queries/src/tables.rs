@@ -12,9 +12,11 @@ use crate::batch::{column, f64f, u64f, utf8};
 use crate::catalogue::{Level, Unit};
 use crate::cell::{Cell, Compared, Served, Standing};
 use crate::error::QueryError;
+pub use crate::trend::TrendRow;
+use crate::trend::{Direction, Trend};
 
 /// The published tables, readable by every session.
-pub const PUBLISHED: [&str; 4] = ["indicator_values", "variation", "data_quality", "funnel"];
+pub const PUBLISHED: [&str; 5] = ["indicator_values", "variation", "data_quality", "funnel", "trend"];
 
 /// The warehouse's own record of disclosure control, written with the published tables but read
 /// only on the warehouse host (`Access::Warehouse`): every cell with its figures before
@@ -22,7 +24,7 @@ pub const PUBLISHED: [&str; 4] = ["indicator_values", "variation", "data_quality
 pub const DISCLOSURE: &str = "disclosure";
 
 /// The tables a publication writes: the published ones and [`DISCLOSURE`].
-pub const WRITTEN: [&str; 5] = ["indicator_values", "variation", "data_quality", "funnel", DISCLOSURE];
+pub const WRITTEN: [&str; 6] = ["indicator_values", "variation", "data_quality", "funnel", "trend", DISCLOSURE];
 
 /// `indicator_values`: one row per (indicator, year, period, level, rhf, hf, breakdown).
 pub fn indicator_values_schema() -> SchemaRef {
@@ -115,13 +117,93 @@ pub fn data_quality_schema() -> SchemaRef {
 pub const PUBLICATION_SOURCE: &str = "publication";
 
 /// (name, schema) of every published table.
-pub fn published_schemas() -> [(&'static str, SchemaRef); 4] {
+pub fn published_schemas() -> [(&'static str, SchemaRef); 5] {
     [
         ("indicator_values", indicator_values_schema()),
         ("variation", variation_schema()),
         ("data_quality", data_quality_schema()),
         ("funnel", funnel_schema()),
+        ("trend", trend_schema()),
     ]
+}
+
+/// `trend`: Fingertips' recent trend per (indicator, level, rhf, hf, breakdown) of every share and
+/// standardised rate (`crate::trend`).
+pub fn trend_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("indicator", false),
+        utf8("level", false),
+        utf8("rhf", true),
+        utf8("hf", true),
+        utf8("breakdown", false),
+        Field::new("from_year", DataType::Int32, true),
+        Field::new("to_year", DataType::Int32, true),
+        f64f("slope"),
+        f64f("chi2"),
+        utf8("trend", false),
+        utf8("direction", true),
+    ]))
+}
+
+impl TrendRow {
+    /// The rows as one batch of [`trend_schema`].
+    pub fn to_batch(rows: &[TrendRow]) -> Result<RecordBatch, QueryError> {
+        use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
+        let text = |f: &dyn Fn(&TrendRow) -> Option<&str>| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        let float = |f: &dyn Fn(&TrendRow) -> Option<f64>| -> ArrayRef {
+            Arc::new(rows.iter().map(|r| f(r).filter(|v| v.is_finite())).collect::<Float64Array>())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            text(&|r| Some(&r.indicator)),
+            text(&|r| Some(r.level.as_str())),
+            text(&|r| r.rhf.as_deref()),
+            text(&|r| r.hf.as_deref()),
+            text(&|r| Some(&r.breakdown)),
+            Arc::new(rows.iter().map(|r| r.from_year).collect::<Int32Array>()),
+            Arc::new(rows.iter().map(|r| r.to_year).collect::<Int32Array>()),
+            float(&|r| r.slope),
+            float(&|r| r.chi2),
+            text(&|r| Some(r.trend.as_str())),
+            text(&|r| r.direction.map(Direction::as_str)),
+        ];
+        RecordBatch::try_new(trend_schema(), columns).map_err(crate::error::sql_error)
+    }
+
+    /// The rows of `trend` batches.
+    pub fn read(batches: &[RecordBatch]) -> Result<Vec<TrendRow>, QueryError> {
+        let mut out = Vec::new();
+        for b in batches {
+            let c = Columns::of(b)?;
+            let (indicator, level, rhf, hf) = (c.text("indicator")?, c.text("level")?, c.text("rhf")?, c.text("hf")?);
+            let (breakdown, from, to) = (c.text("breakdown")?, c.int32("from_year")?, c.int32("to_year")?);
+            let (slope, chi2, trend, direction) =
+                (c.float("slope")?, c.float("chi2")?, c.text("trend")?, c.text("direction")?);
+            for i in 0..b.num_rows() {
+                let bad = |what: &str, v: &Option<String>| {
+                    QueryError::Sql(format!("trend: {what} `{}`", v.clone().unwrap_or_default()))
+                };
+                out.push(TrendRow {
+                    indicator: indicator[i].clone().unwrap_or_default(),
+                    level: level[i].as_deref().and_then(Level::parse).ok_or_else(|| bad("level", &level[i]))?,
+                    rhf: rhf[i].clone(),
+                    hf: hf[i].clone(),
+                    breakdown: breakdown[i].clone().unwrap_or_default(),
+                    from_year: from[i],
+                    to_year: to[i],
+                    slope: slope[i],
+                    chi2: chi2[i],
+                    trend: trend[i].as_deref().and_then(Trend::parse).ok_or_else(|| bad("trend", &trend[i]))?,
+                    direction: match direction[i].as_deref() {
+                        None => None,
+                        Some(d) => Some(Direction::parse(d).ok_or_else(|| bad("direction", &direction[i]))?),
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// One unit of a funnel: a row of the table `funnel` (the server reads them back as these).

@@ -384,6 +384,70 @@ pub async fn variation(
     Ok(with_etag(&view, "application/json", json_body(&rows)?))
 }
 
+/// `GET /api/v1/trend/{id}`: the recent trend of each series of a share or standardised rate
+/// (indicators.md, "Recent trend"), with the value endpoint's filters (`level`, `rhf`, `hf`,
+/// `breakdown`; `year`, `from` and `to` on the trend's last year) and `format=json|csv`.
+pub async fn trend(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = admit(&state, &headers, Role::Dashboard)?;
+    known(&view, &id)?;
+    let filters = Filters::parse(&q)?;
+    let Some(rows) = view.trend.get(&id) else {
+        return Err(ApiError::NotFound(format!(
+            "`{id}` has no trend (it is computed for the shares and the standardised rates)"
+        )));
+    };
+    if let Some(r) = not_modified(&view, &headers) {
+        return Ok(r);
+    }
+    #[derive(Serialize)]
+    struct Row<'a> {
+        indicator: &'a str,
+        level: &'static str,
+        rhf: Option<&'a str>,
+        hf: Option<&'a str>,
+        breakdown: &'a str,
+        from_year: Option<i32>,
+        to_year: Option<i32>,
+        slope: Option<f64>,
+        chi2: Option<f64>,
+        trend: &'static str,
+        direction: Option<&'static str>,
+    }
+    let rows: Vec<Row> = rows
+        .iter()
+        .filter(|r| {
+            filters.level.as_ref().is_none_or(|l| r.level.as_str() == l)
+                && filters.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
+                && filters.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
+                && filters.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
+                && filters.from.is_none_or(|y| r.to_year.is_some_and(|t| t >= y))
+                && filters.to.is_none_or(|y| r.to_year.is_some_and(|t| t <= y))
+        })
+        .map(|r| Row {
+            indicator: &r.indicator,
+            level: r.level.as_str(),
+            rhf: r.rhf.as_deref(),
+            hf: r.hf.as_deref(),
+            breakdown: &r.breakdown,
+            from_year: r.from_year,
+            to_year: r.to_year,
+            slope: r.slope,
+            chi2: r.chi2,
+            trend: r.trend.as_str(),
+            direction: r.direction.map(|d| d.as_str()),
+        })
+        .collect();
+    if filters.csv {
+        return Ok(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?));
+    }
+    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+}
+
 /// Freshness per source, with its last run and last success.
 pub async fn sources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let view = admit(&state, &headers, Role::Controller)?;

@@ -48,6 +48,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/indicators/{id}/funnel", get(api::funnel))
         .route("/api/v1/indicators/{id}/jsonstat", get(api::jsonstat))
         .route("/api/v1/variation/{id}", get(api::variation))
+        .route("/api/v1/trend/{id}", get(api::trend))
         .route("/api/v1/legend", get(api::legend))
         .route("/api/v1/publication", get(api::publication))
         .route("/api/v1/sources", get(api::sources))

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use lms_queries::Level;
+use lms_queries::trend::{Direction, Trend};
 
 use crate::state::{FunnelRow, ValueRow, View};
 
@@ -175,6 +176,23 @@ fn trend(rows: &[&ValueRow], unit: lms_queries::catalogue::Unit) -> String {
 /// A funnel plot: each unit's share (y) against its denominator (x, logarithmic), with the national
 /// share and the 95 % and 99.8 % limits as curves (from the rows' p₀ and φ, the formula of
 /// indicators.md "Funnel limits"); units outside a limit are drawn in its colour.
+/// A trend as an arrow with its words (Fingertips' marks): ↑ increasing, ↓ decreasing, → no
+/// significant change, – cannot be calculated; coloured where a target says which way is better.
+fn trend_mark(trend: Trend, direction: Option<Direction>) -> String {
+    let (arrow, words) = match trend {
+        Trend::Increasing => ("↑", "increasing"),
+        Trend::Decreasing => ("↓", "decreasing"),
+        Trend::NoSignificantChange => ("→", "no significant change"),
+        Trend::CannotBeCalculated => ("–", "cannot be calculated"),
+    };
+    let class = direction.map_or("trend", |d| match d {
+        Direction::Improving => "trend improving",
+        Direction::Worsening => "trend worsening",
+    });
+    let title = direction.map_or(words.to_string(), |d| format!("{words}, {}", d.as_str()));
+    format!(r#"<span class="{class}" title="{title}">{arrow}</span> {words}"#)
+}
+
 fn funnel_plot(rows: &[&FunnelRow]) -> String {
     let Some(first) = rows.first() else {
         return "<p>No funnel: no unit with a shown share and a shown national share.</p>".into();
@@ -269,7 +287,7 @@ pub fn render(view: &View, id: Option<&str>) -> Option<String> {
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733}nav{columns:3;font-size:.85rem;margin-bottom:1rem}
 nav a{display:block;color:#0b5394;text-decoration:none}nav a.current{font-weight:bold}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}.label{font-size:11px}.value{font-size:10px;fill:#333}
-rect.rhf{fill:#0b5394}rect.hf{fill:#6fa8dc}rect.target-good{fill:#27ae60}rect.target-acceptable{fill:#f1c40f}rect.target-below{fill:#c0392b}.whisker{stroke:#222;stroke-width:1;fill:none}
+rect.rhf{fill:#0b5394}rect.hf{fill:#6fa8dc}rect.target-good{fill:#27ae60}rect.target-acceptable{fill:#f1c40f}rect.target-below{fill:#c0392b}.trend.improving{color:#27ae60}.trend.worsening{color:#c0392b}.whisker{stroke:#222;stroke-width:1;fill:none}
 .national{stroke:#c0392b;stroke-width:1.5;stroke-dasharray:4 3}.national-label{font-size:11px;fill:#c0392b}
 .suppressed{font-size:11px;fill:#8a6d3b;font-style:italic}.limit95{fill:none;stroke:#7f8c8d;stroke-dasharray:5 3}
 .limit998{fill:none;stroke:#34495e}circle.out95{fill:#e67e22}circle.out998{fill:#c0392b}.note{font-size:.8rem;color:#555}.line{fill:none;stroke:#0b5394;stroke-width:2}circle{fill:#0b5394}
@@ -331,9 +349,22 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
     html.push_str(&trend(&nat, indicator.unit));
     let _ = write!(
         html,
-        r#"</section><section id="table"><h2>Values, {latest}</h2><table><thead><tr><th>unit</th><th>level</th><th>value</th><th>95 % interval</th><th>vs. Norway</th><th>target</th><th>numerator</th><th>denominator</th></tr></thead><tbody>"#
+        r#"</section><section id="table"><h2>Values, {latest}</h2><table><thead><tr><th>unit</th><th>level</th><th>value</th><th>95 % interval</th><th>vs. Norway</th><th>target</th><th>trend</th><th>numerator</th><th>denominator</th></tr></thead><tbody>"#
     );
+    let trends = view.trend.get(&indicator.id);
     for r in rows.iter().filter(|r| r.year == latest) {
+        // The series' recent trend, where it ends in this year.
+        let arrow = trends
+            .and_then(|ts| {
+                ts.iter().find(|t| {
+                    t.level == r.level
+                        && t.rhf == r.rhf
+                        && t.hf == r.hf
+                        && t.breakdown == r.breakdown
+                        && t.to_year == Some(latest)
+                })
+            })
+            .map_or(String::new(), |t| trend_mark(t.trend, t.direction));
         let interval = match (r.ci_low, r.ci_high) {
             (Some(lo), Some(hi)) => format!("{} – {}", show(Some(lo), indicator.unit), show(Some(hi), indicator.unit)),
             _ => String::new(),
@@ -346,7 +377,7 @@ td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;fon
         };
         let _ = write!(
             html,
-            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{arrow}</td><td>{}</td><td>{}</td></tr>",
             esc(&unit_name(r)),
             r.level.as_str(),
             esc(&value),

@@ -71,7 +71,7 @@ use crate::state::AppState;
 /// The tables each role sees, each role also those of the roles below it. Named, not "all but the
 /// person-level ones", so a table added to the published session is not served here until it is
 /// added (a test compares the analyst's list with the session's tables).
-const DASHBOARD_TABLES: [&str; 4] = ["indicator_values", "variation", "funnel", "legend"];
+const DASHBOARD_TABLES: [&str; 5] = ["indicator_values", "variation", "funnel", "trend", "legend"];
 const CONTROLLER_TABLES: [&str; 2] = ["data_quality", "data_freshness"];
 const ANALYST_TABLES: [&str; 6] =
     ["regions", "health_trusts", "areas", "population", "icd10_groups", "kommune_history"];

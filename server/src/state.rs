@@ -69,7 +69,7 @@ impl ServerOptions {
 }
 
 /// The published tables' rows, as `lms_queries::tables` reads them.
-pub use lms_queries::tables::{FreshnessRow, FunnelRow, ValueRow, VariationRow};
+pub use lms_queries::tables::{FreshnessRow, FunnelRow, TrendRow, ValueRow, VariationRow};
 
 /// One lake version as the server serves it.
 pub struct View {
@@ -91,6 +91,8 @@ pub struct View {
     pub variation: BTreeMap<String, Vec<VariationRow>>,
     /// Funnel rows by indicator (share indicators), in (year, level, breakdown, rhf, hf) order.
     pub funnel: BTreeMap<String, Vec<FunnelRow>>,
+    /// Recent trends by indicator (shares and standardised rates), in (level, rhf, hf, breakdown) order.
+    pub trend: BTreeMap<String, Vec<TrendRow>>,
     pub freshness: Vec<FreshnessRow>,
     pub runs: Vec<RunRecord>,
     /// The lake's part of `/metrics` (indicators, ETL, lake version, build), encoded once.
@@ -247,6 +249,12 @@ impl View {
         for f in rows(&warehouse, sql, FunnelRow::read).await? {
             funnel.entry(f.indicator.clone()).or_default().push(f);
         }
+        let mut trend: BTreeMap<String, Vec<TrendRow>> = BTreeMap::new();
+        let sql = "SELECT * FROM trend ORDER BY indicator, \
+                   CASE level WHEN 'national' THEN 0 WHEN 'rhf' THEN 1 ELSE 2 END, rhf, hf, breakdown";
+        for t in rows(&warehouse, sql, TrendRow::read).await? {
+            trend.entry(t.indicator.clone()).or_default().push(t);
+        }
         let freshness = rows(&warehouse, FreshnessRow::QUERY, FreshnessRow::read).await?;
         let catalogue = lms_queries::catalogue::embedded();
         let metrics = lake_metrics(snapshot.version, &values, &runs);
@@ -262,6 +270,7 @@ impl View {
             row_json,
             variation,
             funnel,
+            trend,
             freshness,
             runs,
             metrics,

@@ -22,7 +22,7 @@ use crate::error::{QueryError, sql_error};
 use crate::incremental::{self, Reads, Reused};
 use crate::keep::Keep;
 use crate::suppress::Suppression;
-use crate::tables::{indicator_values_schema, variation_schema};
+use crate::tables::{TrendRow, indicator_values_schema, variation_schema};
 use crate::warehouse::{Access, Warehouse};
 
 /// The published tables of one lake version.
@@ -33,6 +33,9 @@ pub struct Published {
     pub data_quality: Vec<RecordBatch>,
     /// The funnel limits of the share indicators (`crate::funnel`), from the shown cells.
     pub funnel: Vec<RecordBatch>,
+    /// The recent trend of every share and standardised rate series (`crate::trend`), from the
+    /// shown cells.
+    pub trend: Vec<RecordBatch>,
     /// [`DISCLOSURE`]: every cell (computed or reused) before withholding.
     pub disclosure: Vec<RecordBatch>,
     /// Every cell, with its figures before withholding (never written: for tests and reports).
@@ -243,6 +246,8 @@ pub async fn build_within(lake: &Lake, snapshot: &Snapshot, options: &BuildOptio
     let cells = all[..computed].to_vec();
     // Funnels from the shown cells of every year (computed or reused): a function of them.
     let funnel = vec![crate::funnel::funnel_batch(&crate::funnel::funnel(&all, catalogue))?];
+    // Recent trends from the shown cells of every year (computed or reused).
+    let trend = vec![TrendRow::to_batch(&crate::trend::trends(&all, catalogue, &options.targets))?];
     let disclosure = vec![disclosure_batch(&all)?];
     let indicator_values = vec![cells_batch(&all)?];
 
@@ -269,6 +274,7 @@ pub async fn build_within(lake: &Lake, snapshot: &Snapshot, options: &BuildOptio
         variation,
         data_quality,
         funnel,
+        trend,
         disclosure,
         cells,
         suppression,

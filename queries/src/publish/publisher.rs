@@ -93,6 +93,7 @@ impl lms_lake::Publish for IndicatorPublisher {
             &built.variation,
             &built.data_quality,
             &built.funnel,
+            &built.trend,
             &built.disclosure,
         ]) {
             let path = format!("published/{table}/v{:06}-{run_id}.parquet", next.version);

@@ -10,6 +10,7 @@ mod pooled;
 mod publish;
 mod reproducible;
 mod suppression;
+mod trend;
 
 use std::sync::Arc;
 

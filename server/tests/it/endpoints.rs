@@ -346,6 +346,28 @@ async fn variation_sources_and_runs() {
     let (status, _, body) = get(addr, "/api/v1/variation/course_runs", Some(DASHBOARD)).await;
     assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
 
+    // Recent trends: one row per series of a share or standardised rate, as the served cells have
+    // them; with two years (2023, 2024) none can be calculated (the rule needs five).
+    let (status, _, body) = get(addr, "/api/v1/trend/cancelled_share", Some(DASHBOARD)).await;
+    assert_eq!(status, 200, "{body}");
+    let trends = json(&body);
+    let trends = trends.as_array().unwrap();
+    let (_, _, cells) = get(addr, "/api/v1/indicators/cancelled_share?year=2024", Some(DASHBOARD)).await;
+    assert_eq!(trends.len(), json(&cells).as_array().unwrap().len(), "a series per unit and breakdown");
+    for t in trends {
+        assert_eq!(t["trend"], "cannot_be_calculated", "{t}");
+        assert!(t["from_year"].is_null() && t["slope"].is_null() && t["direction"].is_null(), "{t}");
+    }
+    let (_, _, body) = get(addr, "/api/v1/trend/cancelled_share?level=rhf&format=csv", Some(DASHBOARD)).await;
+    assert!(
+        body.starts_with("indicator,level,rhf,hf,breakdown,from_year,to_year,slope,chi2,trend,direction\n"),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), 1 + 4, "the four regions");
+    let (status, _, body) = get(addr, "/api/v1/trend/course_runs", Some(DASHBOARD)).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"), "a count has no trend");
+    assert_eq!(get(addr, "/api/v1/trend/cancelled_share", None).await.0, 401);
+
     let (_, _, body) = get(addr, "/api/v1/sources", Some(CONTROLLER)).await;
     let sources = json(&body);
     let names: Vec<&str> = sources.as_array().unwrap().iter().map(|s| s["source"].as_str().unwrap()).collect();

@@ -70,7 +70,7 @@ async fn psql_reads_the_dashboard_tables_with_a_dashboard_token_and_nothing_else
     let (code, out, err) = psql(pg, DASHBOARD, "disable", "\\dt").await;
     assert_eq!(code, 0, "{err}");
     let tables: Vec<&str> = out.lines().filter_map(|l| l.split('|').nth(1)).collect();
-    assert_eq!(tables, ["funnel", "indicator_values", "legend", "variation"], "{out}");
+    assert_eq!(tables, ["funnel", "indicator_values", "legend", "trend", "variation"], "{out}");
     let (code, out, err) = psql(pg, DASHBOARD, "disable", "\\d indicator_values").await;
     assert_eq!(code, 0, "{err}");
     for column in ["value|double precision", "numerator|bigint", "suppressed|boolean", "suppression_reason|text"] {
@@ -190,10 +190,10 @@ async fn each_role_lists_the_tables_it_reads_over_http() {
         return;
     }
     let (_, pg) = start(options(), None).await;
-    assert_eq!(tables(pg, DASHBOARD).await, ["funnel", "indicator_values", "legend", "variation"]);
+    assert_eq!(tables(pg, DASHBOARD).await, ["funnel", "indicator_values", "legend", "trend", "variation"]);
     assert_eq!(
         tables(pg, crate::CONTROLLER).await,
-        ["data_freshness", "data_quality", "funnel", "indicator_values", "legend", "variation"]
+        ["data_freshness", "data_quality", "funnel", "indicator_values", "legend", "trend", "variation"]
     );
     // The analyst: every table of the published session (what HTTP SQL and Flight SQL serve).
     let published =
