@@ -148,25 +148,21 @@ pub fn trend_schema() -> SchemaRef {
 impl TrendRow {
     /// The rows as one batch of [`trend_schema`].
     pub fn to_batch(rows: &[TrendRow]) -> Result<RecordBatch, QueryError> {
-        use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray};
-        let text = |f: &dyn Fn(&TrendRow) -> Option<&str>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<StringArray>())
-        };
-        let float = |f: &dyn Fn(&TrendRow) -> Option<f64>| -> ArrayRef {
-            Arc::new(rows.iter().map(|r| f(r).filter(|v| v.is_finite())).collect::<Float64Array>())
-        };
+        use datafusion::arrow::array::{ArrayRef, Int32Array};
+        let text = |f: fn(&TrendRow) -> Option<&str>| text_column(rows, f);
+        let float = |f: fn(&TrendRow) -> Option<f64>| float_column(rows, f);
         let columns: Vec<ArrayRef> = vec![
-            text(&|r| Some(&r.indicator)),
-            text(&|r| Some(r.level.as_str())),
-            text(&|r| r.rhf.as_deref()),
-            text(&|r| r.hf.as_deref()),
-            text(&|r| Some(&r.breakdown)),
+            text(|r| Some(&r.indicator)),
+            text(|r| Some(r.level.as_str())),
+            text(|r| r.rhf.as_deref()),
+            text(|r| r.hf.as_deref()),
+            text(|r| Some(&r.breakdown)),
             Arc::new(rows.iter().map(|r| r.from_year).collect::<Int32Array>()),
             Arc::new(rows.iter().map(|r| r.to_year).collect::<Int32Array>()),
-            float(&|r| r.slope),
-            float(&|r| r.chi2),
-            text(&|r| Some(r.trend.as_str())),
-            text(&|r| r.direction.map(Direction::as_str)),
+            float(|r| r.slope),
+            float(|r| r.chi2),
+            text(|r| Some(r.trend.as_str())),
+            text(|r| r.direction.map(Direction::as_str)),
         ];
         RecordBatch::try_new(trend_schema(), columns).map_err(crate::error::sql_error)
     }
@@ -296,33 +292,29 @@ impl ValueRow {
     /// The rows as one batch of [`indicator_values_schema`] (a non-finite number is written as
     /// none, as it is read).
     pub fn to_batch(rows: &[ValueRow]) -> Result<RecordBatch, QueryError> {
-        use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray};
-        let text = |f: &dyn Fn(&ValueRow) -> Option<&str>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<StringArray>())
-        };
-        let float = |f: &dyn Fn(&ValueRow) -> Option<f64>| -> ArrayRef {
-            Arc::new(rows.iter().map(|r| f(r).filter(|v| v.is_finite())).collect::<Float64Array>())
-        };
+        use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array};
+        let text = |f: fn(&ValueRow) -> Option<&str>| text_column(rows, f);
+        let float = |f: fn(&ValueRow) -> Option<f64>| float_column(rows, f);
         let columns: Vec<ArrayRef> = vec![
-            text(&|r| Some(&r.indicator)),
+            text(|r| Some(&r.indicator)),
             Arc::new(rows.iter().map(|r| Some(r.year)).collect::<Int32Array>()),
-            text(&|r| Some(&r.period)),
-            text(&|r| Some(r.level.as_str())),
-            text(&|r| r.rhf.as_deref()),
-            text(&|r| r.hf.as_deref()),
-            text(&|r| Some(&r.breakdown)),
+            text(|r| Some(&r.period)),
+            text(|r| Some(r.level.as_str())),
+            text(|r| r.rhf.as_deref()),
+            text(|r| r.hf.as_deref()),
+            text(|r| Some(&r.breakdown)),
             Arc::new(rows.iter().map(|r| r.numerator).collect::<Int64Array>()),
-            float(&|r| r.denominator),
-            float(&|r| r.value),
-            float(&|r| r.ci_low),
-            float(&|r| r.ci_high),
-            float(&|r| r.ci99_low),
-            float(&|r| r.ci99_high),
+            float(|r| r.denominator),
+            float(|r| r.value),
+            float(|r| r.ci_low),
+            float(|r| r.ci_high),
+            float(|r| r.ci99_low),
+            float(|r| r.ci99_high),
             Arc::new(rows.iter().map(|r| Some(r.suppressed)).collect::<BooleanArray>()),
-            text(&|r| r.suppression_reason.map(Served::as_str)),
-            text(&|r| r.compared.map(Compared::as_str)),
-            float(&|r| r.coverage),
-            text(&|r| r.target.map(Standing::as_str)),
+            text(|r| r.suppression_reason.map(Served::as_str)),
+            text(|r| r.compared.map(Compared::as_str)),
+            float(|r| r.coverage),
+            text(|r| r.target.map(Standing::as_str)),
         ];
         RecordBatch::try_new(indicator_values_schema(), columns).map_err(crate::error::sql_error)
     }
@@ -508,6 +500,16 @@ impl FreshnessRow {
         }
         Ok(out)
     }
+}
+
+/// A text column of `rows`.
+fn text_column<R>(rows: &[R], f: fn(&R) -> Option<&str>) -> datafusion::arrow::array::ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<datafusion::arrow::array::StringArray>())
+}
+
+/// A number column of `rows`; a non-finite number is written as none, as it is read.
+fn float_column<R>(rows: &[R], f: fn(&R) -> Option<f64>) -> datafusion::arrow::array::ArrayRef {
+    Arc::new(rows.iter().map(|r| f(r).filter(|v| v.is_finite())).collect::<datafusion::arrow::array::Float64Array>())
 }
 
 /// Typed columns of one batch, by name (cast to the type asked for).

@@ -24,7 +24,8 @@ pub const CHI2_CRITICAL: f64 = 9.5495;
 pub const YEARS: usize = 5;
 
 /// What the rule says of a series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trend {
     Increasing,
     Decreasing,
@@ -50,7 +51,8 @@ impl Trend {
 }
 
 /// Whether a significant trend is for the better, where a target says which way is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     Improving,
     Worsening,
@@ -115,8 +117,8 @@ pub fn classify(points: &[(f64, f64, f64)]) -> (Trend, Option<Fit>) {
     (trend, Some(full))
 }
 
-/// One row of the table `trend`.
-#[derive(Clone, Debug, PartialEq)]
+/// One row of the table `trend` (and of `GET /api/v1/trend/{id}`, which serialises it as it is).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TrendRow {
     pub indicator: String,
     pub level: Level,

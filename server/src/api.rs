@@ -404,21 +404,7 @@ pub async fn trend(
     if let Some(r) = not_modified(&view, &headers) {
         return Ok(r);
     }
-    #[derive(Serialize)]
-    struct Row<'a> {
-        indicator: &'a str,
-        level: &'static str,
-        rhf: Option<&'a str>,
-        hf: Option<&'a str>,
-        breakdown: &'a str,
-        from_year: Option<i32>,
-        to_year: Option<i32>,
-        slope: Option<f64>,
-        chi2: Option<f64>,
-        trend: &'static str,
-        direction: Option<&'static str>,
-    }
-    let rows: Vec<Row> = rows
+    let rows: Vec<&crate::state::TrendRow> = rows
         .iter()
         .filter(|r| {
             filters.level.as_ref().is_none_or(|l| r.level.as_str() == l)
@@ -427,19 +413,6 @@ pub async fn trend(
                 && filters.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
                 && filters.from.is_none_or(|y| r.to_year.is_some_and(|t| t >= y))
                 && filters.to.is_none_or(|y| r.to_year.is_some_and(|t| t <= y))
-        })
-        .map(|r| Row {
-            indicator: &r.indicator,
-            level: r.level.as_str(),
-            rhf: r.rhf.as_deref(),
-            hf: r.hf.as_deref(),
-            breakdown: &r.breakdown,
-            from_year: r.from_year,
-            to_year: r.to_year,
-            slope: r.slope,
-            chi2: r.chi2,
-            trend: r.trend.as_str(),
-            direction: r.direction.map(|d| d.as_str()),
         })
         .collect();
     if filters.csv {
