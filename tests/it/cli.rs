@@ -166,6 +166,19 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     ]);
     assert_eq!(code, 0);
     assert!(out.starts_with("rhf,n\n"), "{out}");
+    // List columns (the special codes) are written as JSON text, not refused.
+    let sql = "SELECT saerkoder FROM coding WHERE array_has(saerkoder, 'A0099') LIMIT 2";
+    let (code, out, err) = run(&["query", sql, "--format", "csv", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "saerkoder");
+    for line in &lines[1..] {
+        // CSV's quoting undone, the field is a JSON array holding A0099.
+        let field = line.trim_matches('"').replace("\"\"", "\"");
+        let codes: Vec<String> = serde_json::from_str(&field).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(codes.iter().any(|c| c == "A0099"), "{line}");
+    }
     let (code, _, err) = run(&["query", "DROP TABLE coding", "--lake", &lake]);
     assert_eq!(code, 2);
     assert!(err.contains("read-only"), "{err}");
