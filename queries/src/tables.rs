@@ -171,7 +171,7 @@ impl TrendRow {
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<TrendRow>, QueryError> {
         let mut out = Vec::new();
         for b in batches {
-            let c = Columns::of(b)?;
+            let c = Columns(b);
             let (indicator, level, rhf, hf) = (c.text("indicator")?, c.text("level")?, c.text("rhf")?, c.text("hf")?);
             let (breakdown, from, to) = (c.text("breakdown")?, c.int32("from_year")?, c.int32("to_year")?);
             let (slope, chi2, trend, direction) =
@@ -323,7 +323,7 @@ impl ValueRow {
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<ValueRow>, QueryError> {
         let mut out = Vec::new();
         for b in batches {
-            let c = Columns::of(b)?;
+            let c = Columns(b);
             let (indicator, year, period, level) =
                 (c.text("indicator")?, c.int32("year")?, c.text("period")?, c.text("level")?);
             let (rhf, hf, breakdown) = (c.text("rhf")?, c.text("hf")?, c.text("breakdown")?);
@@ -401,7 +401,7 @@ impl VariationRow {
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<VariationRow>, QueryError> {
         let mut out = Vec::new();
         for b in batches {
-            let c = Columns::of(b)?;
+            let c = Columns(b);
             let (indicator, year, period, areas) =
                 (c.text("indicator")?, c.int32("year")?, c.text("period")?, c.int64("areas")?);
             let (max, min, ratio, ratio2, ratio3) =
@@ -433,7 +433,7 @@ impl FunnelRow {
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<FunnelRow>, QueryError> {
         let mut out = Vec::new();
         for b in batches {
-            let c = Columns::of(b)?;
+            let c = Columns(b);
             let (indicator, year, level) = (c.text("indicator")?, c.int32("year")?, c.text("level")?);
             let (rhf, hf, breakdown) = (c.text("rhf")?, c.text("hf")?, c.text("breakdown")?);
             let (denominator, value, national) = (c.float("denominator")?, c.float("value")?, c.float("national")?);
@@ -485,7 +485,7 @@ impl FreshnessRow {
     pub fn read(batches: &[RecordBatch]) -> Result<Vec<FreshnessRow>, QueryError> {
         let mut out = Vec::new();
         for b in batches {
-            let c = Columns::of(b)?;
+            let c = Columns(b);
             let (source, rhf, extract) = (c.text("source")?, c.text("rhf")?, c.text("extract")?);
             let (newest, months) = (c.text("newest_delivery")?, c.int64("months_delivered")?);
             for i in 0..b.num_rows() {
@@ -515,11 +515,7 @@ fn float_column<R>(rows: &[R], f: fn(&R) -> Option<f64>) -> datafusion::arrow::a
 /// Typed columns of one batch, by name (cast to the type asked for).
 struct Columns<'a>(&'a RecordBatch);
 
-impl<'a> Columns<'a> {
-    fn of(b: &'a RecordBatch) -> Result<Columns<'a>, QueryError> {
-        Ok(Columns(b))
-    }
-
+impl Columns<'_> {
     fn text(&self, name: &str) -> Result<Vec<Option<String>>, QueryError> {
         let a = column(self.0, name, &DataType::Utf8)?;
         Ok(a.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect())

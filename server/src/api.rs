@@ -175,13 +175,27 @@ impl Filters {
     }
 
     fn keep(&self, r: &ValueRow) -> bool {
-        self.from.is_none_or(|y| r.year >= y)
-            && self.to.is_none_or(|y| r.year <= y)
-            && self.level.as_ref().is_none_or(|l| r.level.as_str() == l)
-            && self.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
-            && self.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
-            && self.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
+        self.keeps_year(r.year)
+            && self.keeps_unit(r.level, r.rhf.as_ref(), r.hf.as_ref(), &r.breakdown)
             && period_matches(self.period.as_deref(), &r.period)
+    }
+
+    fn keeps_year(&self, year: i32) -> bool {
+        self.from.is_none_or(|y| year >= y) && self.to.is_none_or(|y| year <= y)
+    }
+
+    /// Whether the unit and breakdown filters keep a row of `level`, `rhf`, `hf` and `breakdown`.
+    fn keeps_unit(
+        &self,
+        level: lms_queries::Level,
+        rhf: Option<&String>,
+        hf: Option<&String>,
+        breakdown: &str,
+    ) -> bool {
+        self.level.as_ref().is_none_or(|l| level.as_str() == l)
+            && self.rhf.as_ref().is_none_or(|x| rhf == Some(x))
+            && self.hf.as_ref().is_none_or(|x| hf == Some(x))
+            && self.breakdown.as_ref().is_none_or(|b| breakdown == b)
     }
 }
 
@@ -407,12 +421,8 @@ pub async fn trend(
     let rows: Vec<&crate::state::TrendRow> = rows
         .iter()
         .filter(|r| {
-            filters.level.as_ref().is_none_or(|l| r.level.as_str() == l)
-                && filters.rhf.as_ref().is_none_or(|x| r.rhf.as_ref() == Some(x))
-                && filters.hf.as_ref().is_none_or(|x| r.hf.as_ref() == Some(x))
-                && filters.breakdown.as_ref().is_none_or(|b| &r.breakdown == b)
-                && filters.from.is_none_or(|y| r.to_year.is_some_and(|t| t >= y))
-                && filters.to.is_none_or(|y| r.to_year.is_some_and(|t| t <= y))
+            filters.keeps_unit(r.level, r.rhf.as_ref(), r.hf.as_ref(), &r.breakdown)
+                && (filters.from.is_none() && filters.to.is_none() || r.to_year.is_some_and(|t| filters.keeps_year(t)))
         })
         .collect();
     if filters.csv {
