@@ -20,6 +20,8 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     pub pseudonym: PseudonymConfig,
     pub publish: PublishConfig,
+    /// `[retention]`: how long the access log is kept.
+    pub retention: RetentionConfig,
     /// `[[target]]`: an indicator's target levels (indicators.md, "Targets"); cells get `target`.
     #[serde(rename = "target")]
     pub targets: Vec<lms_queries::target::Target>,
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: u64,
     /// Largest SQL statement accepted, over every channel.
     pub max_statement_bytes: usize,
+    /// Every read written to the access log (`_audit/` in the lake). Off only to measure its cost.
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +84,7 @@ impl Default for ServerConfig {
             max_connections: lms_server::ServerOptions::new("").max_connections,
             header_read_timeout_secs: lms_server::ServerOptions::new("").header_read_timeout.as_secs(),
             max_statement_bytes: lms_server::ServerOptions::new("").max_statement_bytes,
+            access_log: true,
         }
     }
 }
@@ -126,6 +131,20 @@ pub struct SuppressionConfig {
 impl Default for SuppressionConfig {
     fn default() -> Self {
         SuppressionConfig { min_count: lms_queries::suppress::MIN_COUNT as u32 }
+    }
+}
+
+/// `[retention]`: what `lms lake vacuum` may delete.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days the access log's objects are kept (interfaces.md: 730).
+    pub audit_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { audit_days: 730 }
     }
 }
 
@@ -204,6 +223,14 @@ impl Config {
             config.server.header_read_timeout_secs = v
                 .parse()
                 .map_err(|_| anyhow::anyhow!("LMS_SERVER_HEADER_READ_TIMEOUT_SECS={v}: expected a whole number"))?;
+        }
+        if let Some(v) = env("LMS_SERVER_ACCESS_LOG") {
+            config.server.access_log =
+                v.parse().map_err(|_| anyhow::anyhow!("LMS_SERVER_ACCESS_LOG={v}: expected true or false"))?;
+        }
+        if let Some(v) = env("LMS_RETENTION_AUDIT_DAYS") {
+            config.retention.audit_days =
+                v.parse().map_err(|_| anyhow::anyhow!("LMS_RETENTION_AUDIT_DAYS={v}: expected a whole number"))?;
         }
         if let Some(v) = env("LMS_POSTGRES_LISTEN") {
             config.postgres.listen = Some(v);

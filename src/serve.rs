@@ -87,6 +87,10 @@ pub fn serve(config: &Config, schedule: bool) -> anyhow::Result<ExitCode> {
     options.max_connections = config.server.max_connections;
     options.header_read_timeout = std::time::Duration::from_secs(config.server.header_read_timeout_secs.max(1));
     options.max_statement_bytes = config.server.max_statement_bytes;
+    options.access_log = config.server.access_log;
+    if !options.access_log {
+        tracing::warn!("the access log is off ([server] access_log = false): reads are not recorded");
+    }
     runtime().block_on(run(options, addr, Some(flight), postgres, scheduled))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,9 +21,12 @@
 //!   them unreferenced. [`Lake::collect_garbage`] deletes unreferenced files (and files removed by
 //!   a commit) once they are older than a grace period, so a concurrent writer's in-flight files
 //!   and a concurrent reader's old files survive it.
+//! - The access log (`_audit/`) is a hash chain of objects written once; its protocol is in
+//!   [`access`].
 //! - Run history (`_runs/{run_id}-{source}.json`) is outside the versioned log: a failed run is
 //!   recorded without moving the lake's version.
 
+pub mod access;
 mod error;
 mod log;
 pub mod publish;

@@ -339,6 +339,11 @@ impl Lake {
         &self.store
     }
 
+    /// The lake's root within its store.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The object store path of a lake-relative path.
     pub fn path(&self, relative: &str) -> Path {
         relative.split('/').fold(self.root.clone(), |p, part| p.join(part))

@@ -31,4 +31,4 @@ pub use catalogue::{Indicator, Level};
 pub use error::QueryError;
 pub use publish::IndicatorPublisher;
 pub use tables::PUBLISHED;
-pub use warehouse::{Access, PERSON_LEVEL, PUBLISHED_MEMORY_LIMIT, Warehouse};
+pub use warehouse::{Access, PERSON_LEVEL, PUBLISHED_MEMORY_LIMIT, Warehouse, tables_read};

@@ -16,6 +16,22 @@ use crate::error::{QueryError, sql_error};
 use crate::keep;
 use crate::tables;
 
+/// The tables a statement names (after its CTEs are taken out), lower-cased as the session resolves
+/// them, sorted, each once: what the access log records. Syntax only, so it costs a parse and names
+/// a table the session does not have too; a statement that does not parse names none.
+pub fn tables_read(statement: &str) -> Vec<String> {
+    use datafusion::sql::parser::DFParser;
+    let Ok(statements) = DFParser::parse_sql(statement) else { return Vec::new() };
+    let mut out: Vec<String> = statements
+        .iter()
+        .filter_map(|s| datafusion::sql::resolve::resolve_table_references(s, true).ok())
+        .flat_map(|(tables, _ctes)| tables.into_iter().map(|t| t.table().to_string()))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Which tables a session sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {

@@ -10,9 +10,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Serialize;
 
+use crate::access::{ReadOf, counted};
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::query::{self, Channel};
@@ -24,11 +24,9 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 
 /// Checks the role and that a version is loaded.
 pub(crate) fn admit(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Arc<View>, ApiError> {
-    let role = state.options.tokens.require(authorization(headers), role)?;
-    let view = state.ready()?;
-    // Every read passes the one hook, SQL or not.
-    query::seen(state, Channel::Values, role, 0);
-    Ok(view)
+    state.options.tokens.require(authorization(headers), role)?;
+    // Every read passes the one hook, SQL or not: for these in `crate::access::logged`.
+    state.ready()
 }
 
 /// `304 Not Modified` when the caller has this version.
@@ -254,18 +252,20 @@ pub async fn indicator(
     }
     if !filters.csv && filters.is_empty() {
         let body = view.values_json.get(&id).cloned().unwrap_or_else(|| Bytes::from_static(b"[]"));
-        return Ok(with_etag(&view, "application/json", body));
+        let rows = view.values.get(&id).map_or(0, Vec::len);
+        return Ok(counted(with_etag(&view, "application/json", body), rows));
     }
     let (Some(rows), Some(json)) = (view.values.get(&id), view.row_json.get(&id)) else {
         return Ok(with_etag(&view, "application/json", Bytes::from_static(b"[]")));
     };
     if filters.csv {
         let kept: Vec<&ValueRow> = rows.iter().filter(|r| filters.keep(r)).collect();
-        return Ok(with_etag(&view, "text/csv; charset=utf-8", rows_csv(&kept)?));
+        return Ok(counted(with_etag(&view, "text/csv; charset=utf-8", rows_csv(&kept)?), kept.len()));
     }
     // The rows' JSON was written when the version was loaded: a poll only picks and joins.
-    let kept = rows.iter().zip(json).filter(|(r, _)| filters.keep(r)).map(|(_, j)| &**j);
-    Ok(with_etag(&view, "application/json", crate::state::join_json(kept)))
+    let kept: Vec<&str> = rows.iter().zip(json).filter(|(r, _)| filters.keep(r)).map(|(_, j)| &**j).collect();
+    let n = kept.len();
+    Ok(counted(with_etag(&view, "application/json", crate::state::join_json(kept.into_iter())), n))
 }
 
 /// `GET /api/v1/indicators/{id}/jsonstat`: the indicator as a JSON-stat 2.0 dataset
@@ -282,7 +282,8 @@ pub async fn jsonstat(
     if let Some(r) = not_modified(&view, &headers) {
         return Ok(r);
     }
-    Ok(with_etag(&view, "application/json", json_body(&dataset)?))
+    let values = dataset.get("value").and_then(|v| v.as_array()).map_or(0, Vec::len);
+    Ok(counted(with_etag(&view, "application/json", json_body(&dataset)?), values))
 }
 
 /// `GET /api/v1/indicators/{id}/funnel` (share indicators): each shown unit's share, the national
@@ -333,9 +334,9 @@ pub async fn funnel(
         })
         .unwrap_or_default();
     if csv {
-        return Ok(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?));
+        return Ok(counted(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?), rows.len()));
     }
-    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+    Ok(counted(with_etag(&view, "application/json", json_body(&rows)?), rows.len()))
 }
 
 /// `GET /api/v1/legend` (`?format=csv` for CSV): every reason a cell can be hidden for, with a
@@ -395,7 +396,7 @@ pub async fn variation(
         .filter(|r| period_matches(period, &r.period))
         .map(|row| Row { time: format!("{}-01-01T00:00:00Z", row.year), row })
         .collect();
-    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+    Ok(counted(with_etag(&view, "application/json", json_body(&rows)?), rows.len()))
 }
 
 /// `GET /api/v1/trend/{id}`: the recent trend of each series of a share or standardised rate
@@ -426,9 +427,9 @@ pub async fn trend(
         })
         .collect();
     if filters.csv {
-        return Ok(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?));
+        return Ok(counted(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?), rows.len()));
     }
-    Ok(with_etag(&view, "application/json", json_body(&rows)?))
+    Ok(counted(with_etag(&view, "application/json", json_body(&rows)?), rows.len()))
 }
 
 /// Freshness per source, with its last run and last success.
@@ -506,24 +507,20 @@ fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
 }
 
 /// Read-only SQL over the published tables of the loaded version: the body is the statement (text)
-/// or `{"sql": "…"}`. The token is checked before the body is read; a few queries run at a time
-/// (each holds a permit until its answer is sent); each has a deadline for planning, running and
-/// sending; at most `sql_row_limit` rows. JSON and CSV are streamed batch by batch; an error before
-/// the first batch is a 422, after it the stream ends with an error (the status is sent by then).
+/// or `{"sql": "…"}`. The token is checked before the body is read; a few queries run at a time;
+/// each has a deadline for planning and running; at most `sql_row_limit` rows. The answer is made
+/// whole before it is sent, so its access-log line is written first (`crate::access`), and any error
+/// is a status of its own.
 pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
     let view = admit(&state, &headers, Role::Analyst)?;
-    let role = state
-        .options
-        .tokens
-        .require(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()), Role::Analyst)?;
+    let role = state.options.tokens.require(authorization(&headers), Role::Analyst)?;
     let format = sql_format(&headers)?;
     let timeout = state.options.sql_timeout;
-    let too_long = || ApiError::Timeout(timeout.as_secs());
     let max = state.options.max_body_bytes;
     let body = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), max))
         .await
-        .map_err(|_| too_long())?
+        .map_err(|_| ApiError::Timeout(timeout.as_secs()))?
         .map_err(|_| ApiError::PayloadTooLarge(max))?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
     let is_json = headers
@@ -540,117 +537,69 @@ pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Req
     } else {
         text.to_string()
     };
-    let limit = state.options.sql_row_limit;
-    let admission = query::admit(&state, &statement, Channel::Http, role).await?;
-    let deadline = admission.deadline;
-    let (schema, mut stream) = query::run(&state, &view, &statement, admission).await?;
-    // The first batch here, so an error before any row is sent is still a status of its own.
-    let first = stream.next().await.transpose()?;
-    let encode = move |batch: &datafusion::arrow::array::RecordBatch, first: bool| -> Result<Vec<u8>, String> {
-        match format {
-            SqlFormat::Csv => {
-                lms_queries::format::try_csv(std::slice::from_ref(batch), false).map_err(|e| e.to_string())
-            }
-            _ => {
-                let mut text = lms_queries::format::try_json(std::slice::from_ref(batch)).map_err(|e| e.to_string())?;
-                // `[a,b]` → `a,b`, with a comma before every batch but the first.
-                text.pop();
-                text.remove(0);
-                if !first && !text.is_empty() {
-                    text.insert(0, b',');
-                }
-                Ok(text)
-            }
+    let read =
+        |rows: u64| ReadOf { rows, tables: Some(lms_queries::tables_read(&statement)), what: Some(statement.clone()) };
+    let (mut response, rows) = match sql_answer(&state, &view, &statement, role, format).await {
+        Ok(answered) => answered,
+        Err(e) => {
+            let mut r = e.into_response();
+            r.extensions_mut().insert(read(0));
+            return Ok(r);
         }
     };
-    let mut response = if format == SqlFormat::Arrow {
-        let mut batches: Vec<_> = first.into_iter().collect();
-        for b in stream.collect::<Vec<_>>().await {
-            batches.push(b?);
-        }
-        let mut out = Vec::new();
-        {
-            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            for b in &batches {
-                w.write(b).map_err(|e| ApiError::Internal(e.to_string()))?;
-            }
-            w.finish().map_err(|e| ApiError::Internal(e.to_string()))?;
-        }
-        let mut r = Response::new(Body::from(out));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apache.arrow.stream"));
-        r
-    } else {
-        // The first batch is encoded here, so a type the format cannot hold is still a 422.
-        let mut head = if format == SqlFormat::Csv {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(schema.fields().iter().map(|f| f.name())).map_err(|e| ApiError::Internal(e.to_string()))?;
-            w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?
-        } else {
-            b"[".to_vec()
-        };
-        let mut wrote = false;
-        if let Some(b) = &first
-            && b.num_rows() > 0
-        {
-            head.extend(encode(b, true).map_err(ApiError::InvalidSql)?);
-            wrote = true;
-        }
-        let csv = format == SqlFormat::Csv;
-        let body = async_stream(move |tx| async move {
-            let send = |bytes: Result<Bytes, std::io::Error>| {
-                let tx = tx.clone();
-                async move { tokio::time::timeout_at(deadline, tx.send(bytes)).await.is_ok_and(|r| r.is_ok()) }
-            };
-            if !send(Ok(Bytes::from(head))).await {
-                return;
-            }
-            // The stream holds the permit and ends at the deadline with a timeout.
-            while let Some(batch) = stream.next().await {
-                let bytes = match batch
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| if b.num_rows() == 0 { Ok(Vec::new()) } else { encode(&b, !wrote) })
-                {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        send(Err(std::io::Error::other(e))).await;
-                        return;
-                    }
-                };
-                if bytes.is_empty() {
-                    continue;
-                }
-                wrote = true;
-                if !send(Ok(Bytes::from(bytes))).await {
-                    return;
-                }
-            }
-            if !csv {
-                send(Ok(Bytes::from_static(b"]"))).await;
-            }
-        });
-        let mut r = Response::new(Body::from_stream(body));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(if csv { "text/csv; charset=utf-8" } else { "application/json" }),
-        );
-        r
-    };
-    let h = response.headers_mut();
-    h.insert("x-lms-row-limit", HeaderValue::from(limit));
-    h.insert("x-lms-lake-version", HeaderValue::from(view.version));
+    response.extensions_mut().insert(read(rows));
     Ok(response)
 }
 
-/// A stream of the items a task sends: the task runs on the runtime, the body reads the channel.
-fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(f(tx));
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+/// Runs `statement` and encodes the whole answer in `format`; its row count.
+async fn sql_answer(
+    state: &AppState,
+    view: &View,
+    statement: &str,
+    role: Role,
+    format: SqlFormat,
+) -> Result<(Response, u64), ApiError> {
+    let admission = query::admit(state, statement, Channel::Http, role).await?;
+    let (schema, batches, rows) = query::answer(state, view, statement, admission).await?;
+    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let (body, content_type) = match format {
+        SqlFormat::Arrow => {
+            let mut out = Vec::new();
+            {
+                let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
+                    .map_err(|e| internal(&e))?;
+                for b in &batches {
+                    w.write(b).map_err(|e| internal(&e))?;
+                }
+                w.finish().map_err(|e| internal(&e))?;
+            }
+            (out, "application/vnd.apache.arrow.stream")
+        }
+        SqlFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(schema.fields().iter().map(|f| f.name())).map_err(|e| internal(&e))?;
+            let mut out = w.into_inner().map_err(|e| internal(&e))?;
+            let batches: Vec<_> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+            // A type CSV cannot hold is the statement's error.
+            out.extend(lms_queries::format::try_csv(&batches, false).map_err(|e| ApiError::InvalidSql(e.to_string()))?);
+            (out, "text/csv; charset=utf-8")
+        }
+        SqlFormat::Json => {
+            let batches: Vec<_> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+            let out = if batches.is_empty() {
+                b"[]".to_vec()
+            } else {
+                lms_queries::format::try_json(&batches).map_err(|e| ApiError::InvalidSql(e.to_string()))?
+            };
+            (out, "application/json")
+        }
+    };
+    let mut r = Response::new(Body::from(body));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert("x-lms-row-limit", HeaderValue::from(state.options.sql_row_limit));
+    h.insert("x-lms-lake-version", HeaderValue::from(view.version));
+    Ok((r, rows))
 }
 
 pub async fn not_found() -> ApiError {

@@ -61,6 +61,14 @@ pub(crate) fn secret(header: &str) -> Option<String> {
     None
 }
 
+/// Who is calling: the configured name of the token presented (none on a server without tokens)
+/// and its role. What the access log records: never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub token: Option<String>,
+    pub role: Role,
+}
+
 /// The configured tokens. With none, every caller is an analyst and the server binds to loopback.
 #[derive(Clone, Debug, Default)]
 pub struct Tokens(pub Vec<Token>);
@@ -72,19 +80,24 @@ impl Tokens {
 
     /// The role of the caller presenting `authorization` (the header's value).
     pub fn role(&self, authorization: Option<&str>) -> Result<Role, ApiError> {
+        self.caller(authorization).map(|c| c.role)
+    }
+
+    /// The caller presenting `authorization`: the matching token's name and role.
+    pub fn caller(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
         if self.0.is_empty() {
-            return Ok(Role::Analyst);
+            return Ok(Caller { token: None, role: Role::Analyst });
         }
         let secret = authorization.and_then(secret).ok_or(ApiError::Unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         // Every configured hash is compared, so the time taken does not tell which one matched.
-        let mut found: Option<Role> = None;
+        let mut found: Option<&Token> = None;
         for t in &self.0 {
-            if bool::from(t.sha256.ct_eq(&digest)) {
-                found = Some(found.map_or(t.role, |r| r.max(t.role)));
+            if bool::from(t.sha256.ct_eq(&digest)) && found.is_none_or(|f| t.role > f.role) {
+                found = Some(t);
             }
         }
-        found.ok_or(ApiError::Unauthorized)
+        found.map(|t| Caller { token: Some(t.name.clone()), role: t.role }).ok_or(ApiError::Unauthorized)
     }
 
     /// Checks that the caller has at least `needed`.
@@ -119,6 +132,9 @@ mod tests {
         assert_eq!(tokens.role(Some("Basic bzphLXNlY3JldA")).unwrap(), Role::Analyst);
         assert_eq!(tokens.role(Some("bearer d-secret")).unwrap(), Role::Dashboard);
         assert_eq!(Tokens::default().role(None).unwrap(), Role::Analyst);
+        let ola = tokens.caller(Some("Bearer a-secret")).unwrap();
+        assert_eq!((ola.token.as_deref(), ola.role), (Some("ola"), Role::Analyst));
+        assert_eq!(Tokens::default().caller(None).unwrap().token, None);
         assert!(Token::new("x", "admin", &Token::hash("s")).is_err());
         assert!(Token::new("x", "analyst", "abc").is_err());
     }

@@ -14,6 +14,7 @@
 //! | no published lake version loaded yet | 503 | `not_ready` | `UNAVAILABLE` | 57P03 |
 //! | the request took too long | 503 | `timeout` | `DEADLINE_EXCEEDED` | 57014 |
 //! | the listener is at its connection cap | 503 | `too_many_connections` | `RESOURCE_EXHAUSTED` | 53300 |
+//! | the access log cannot be written (no answer is sent unlogged) | 503 | `access_log` | `UNAVAILABLE` | 58030 |
 //! | anything else | 500 | `internal` | `INTERNAL` | XX000 |
 
 use axum::Json;
@@ -44,6 +45,8 @@ pub enum ApiError {
     Timeout(u64),
     #[error("the server has as many connections as it takes; try again")]
     TooManyConnections,
+    #[error("the read could not be written to the access log, so it is not answered: {0}")]
+    AccessLog(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -58,7 +61,9 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidSql(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotReady | ApiError::Timeout(_) | ApiError::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady | ApiError::Timeout(_) | ApiError::TooManyConnections | ApiError::AccessLog(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +80,7 @@ impl ApiError {
             ApiError::NotReady => "not_ready",
             ApiError::Timeout(_) => "timeout",
             ApiError::TooManyConnections => "too_many_connections",
+            ApiError::AccessLog(_) => "access_log",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -91,7 +97,7 @@ impl ApiError {
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
             ApiError::NotFound(_) => tonic::Code::NotFound,
             ApiError::PayloadTooLarge(_) | ApiError::TooManyConnections => tonic::Code::ResourceExhausted,
-            ApiError::NotReady => tonic::Code::Unavailable,
+            ApiError::NotReady | ApiError::AccessLog(_) => tonic::Code::Unavailable,
             ApiError::Timeout(_) => tonic::Code::DeadlineExceeded,
             ApiError::Internal(_) => tonic::Code::Internal,
         }
@@ -110,6 +116,7 @@ impl ApiError {
             ApiError::NotReady => "57P03",
             ApiError::Timeout(_) => "57014",
             ApiError::TooManyConnections => "53300",
+            ApiError::AccessLog(_) => "58030",
             ApiError::Internal(_) => "XX000",
         }
     }
@@ -117,7 +124,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if matches!(self, ApiError::Internal(_)) {
+        if matches!(self, ApiError::Internal(_) | ApiError::AccessLog(_)) {
             tracing::error!(error = %self, "internal error");
         }
         let body = serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}});

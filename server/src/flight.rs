@@ -142,14 +142,30 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let (view, role) = self.admit(&request)?;
         let sql = String::from_utf8(ticket.statement_handle.to_vec())
             .map_err(|_| Status::invalid_argument("the ticket is not a statement"))?;
-        let admission = query::admit(&self.state, &sql, Channel::Flight, role).await.map_err(status)?;
-        let (schema, batches) = query::run(&self.state, &view, &sql, admission).await.map_err(status)?;
-        // The gRPC status of an error after the first batch is the table's too.
-        let batches = batches.map(|b| b.map_err(|e| FlightError::Tonic(Box::new(status(e)))));
-        Ok(batches_stream(schema, batches))
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        let caller = self.state.options.tokens.caller(header).ok();
+        let answer = async {
+            let role = self.state.options.tokens.require(header, Role::Analyst)?;
+            let view = self.state.ready()?;
+            let admission = query::admit(&self.state, &sql, Channel::Flight, role).await?;
+            query::answer(&self.state, &view, &sql, admission).await
+        }
+        .await;
+        // The whole answer is made first, so its access-log line is written before any of it is sent.
+        let seen = query::Seen {
+            caller,
+            channel: Channel::Flight,
+            client: request.remote_addr(),
+            what: sql.clone(),
+            tables: lms_queries::tables_read(&sql),
+            rows: answer.as_ref().map_or(0, |a| a.2),
+            outcome: answer.as_ref().map_or_else(query::outcome_of, |_| lms_lake::access::Outcome::Ok),
+        };
+        query::seen(&self.state, seen).await.map_err(status)?;
+        let (schema, batches, _) = answer.map_err(status)?;
+        Ok(batches_stream(schema, futures::stream::iter(batches.into_iter().map(Ok))))
     }
 
     async fn get_flight_info_catalogs(

@@ -10,8 +10,10 @@
 //! POST /api/v1/sql                            analyst
 //! ```
 
+pub mod access;
 pub mod api;
 pub mod auth;
+mod budgeted;
 pub mod error;
 pub mod flight;
 pub mod jsonstat;
@@ -61,6 +63,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // SQL waits for a permit of the query pool (`query`), not for a general request slot: a
         // queue of slow statements cannot stall the dashboards.
         .route("/api/v1/sql", post(api::sql))
+        // Every read is written to the access log before its answer leaves (inside the time limit).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::logged))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         // Probes answer whatever the load: outside the limits.
         .route("/healthz", get(api::healthz))
@@ -196,7 +200,7 @@ async fn serve_connections(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -210,7 +214,12 @@ async fn serve_connections(
         };
         let io = TokioIo::new(tcp);
         if let Ok(permit) = connections.clone().try_acquire_owned() {
-            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            // The peer goes on each request, for the access log.
+            let app = tower::ServiceExt::map_request(app.clone(), move |mut r: axum::http::Request<_>| {
+                r.extensions_mut().insert(access::ClientAddr(peer));
+                r
+            });
+            let service = hyper_util::service::TowerToHyperService::new(app);
             let conn = graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
             tokio::spawn(async move {
                 let _permit = permit;

@@ -65,7 +65,7 @@ pub use pgwire::tokio::TlsAcceptor;
 use pgwire::types::format::FormatOptions;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::auth::Role;
+use crate::auth::{Caller, Role};
 use crate::state::AppState;
 
 /// The tables each role sees, each role also those of the roles below it. Named, not "all but the
@@ -123,12 +123,12 @@ fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message.into())))
 }
 
-/// The role a connection authenticated with, kept where the client cannot set it (startup
-/// parameters go to the metadata map; this is a typed session extension).
-struct Admitted(Role);
+/// Who a connection authenticated as (the token's name and role), kept where the client cannot set
+/// it (startup parameters go to the metadata map; this is a typed session extension).
+struct Admitted(Caller);
 
 fn role_of(client: &(impl ClientInfo + ?Sized)) -> PgWireResult<Role> {
-    client.session_extensions().get::<Admitted>().map(|a| a.0).ok_or_else(|| fatal("28000", "not authenticated"))
+    client.session_extensions().get::<Admitted>().map(|a| a.0.role).ok_or_else(|| fatal("28000", "not authenticated"))
 }
 
 /// Password authentication with the configured tokens.
@@ -139,13 +139,13 @@ struct TokenStartup {
 }
 
 impl TokenStartup {
-    async fn admit<C>(&self, client: &mut C, role: Role) -> PgWireResult<()>
+    async fn admit<C>(&self, client: &mut C, caller: Caller) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        client.session_extensions().insert(Admitted(role));
+        client.session_extensions().insert(Admitted(caller));
         let (pid, secret) = self.pids.generate(client);
         client.set_pid_and_secret_key(pid, secret);
         finish_authentication(client, &self.parameters).await
@@ -174,7 +174,7 @@ impl StartupHandler for TokenStartup {
                             "this server has no tokens: it takes connections from this host only",
                         ));
                     }
-                    return self.admit(client, Role::Analyst).await;
+                    return self.admit(client, Caller { token: None, role: Role::Analyst }).await;
                 }
                 if !client.is_secure() && !client.socket_addr().ip().is_loopback() {
                     return Err(fatal(
@@ -189,10 +189,10 @@ impl StartupHandler for TokenStartup {
                 let password = password.into_password()?;
                 let user = client.metadata().get(pgwire::api::METADATA_USER).cloned().unwrap_or_default();
                 let bearer = format!("Bearer {}", password.password);
-                match self.state.options.tokens.role(Some(&bearer)) {
-                    Ok(role) => {
-                        tracing::debug!(%user, %role, "postgres connection admitted");
-                        self.admit(client, role).await?;
+                match self.state.options.tokens.caller(Some(&bearer)) {
+                    Ok(caller) => {
+                        tracing::debug!(%user, role = %caller.role, "postgres connection admitted");
+                        self.admit(client, caller).await?;
                     }
                     Err(_) => return Err(PgWireError::InvalidPassword(user)),
                 }
@@ -277,32 +277,98 @@ impl Wire {
         Ok((Arc::new(Running(done)), deadline))
     }
 
-    /// `response` with its rows held to the row limit and the deadline, keeping the permit until the
-    /// last row is sent (and no longer than the deadline).
-    fn govern(&self, response: Response, permit: Arc<Running>, deadline: tokio::time::Instant) -> Response {
-        let Response::Query(query) = response else { return response };
+    /// `response` with its rows read to the end (at most the row limit, within the deadline) before
+    /// any is sent, so that its access-log line is written first; the permit is held until then.
+    /// The rows answered, or the error with the rows read before it.
+    async fn govern(
+        &self,
+        response: Response,
+        permit: Arc<Running>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Response, Option<u64>), PgWireError> {
+        let Response::Query(query) = response else { return Ok((response, None)) };
         let QueryResponse { command_tag, row_schema, data_rows, .. } = query;
         let timeout = self.state.options.sql_timeout;
-        let limit = self.state.options.sql_row_limit;
-        let rows = data_rows.take(limit);
-        // One timer for the whole answer, and a clock check per row for a stream that never waits.
-        let timer = Box::pin(tokio::time::sleep_until(deadline));
-        let rows =
-            futures::stream::unfold((rows, Some(permit), timer), move |(mut rows, permit, mut timer)| async move {
-                permit.as_ref()?;
+        let mut rows = data_rows.take(self.state.options.sql_row_limit);
+        let mut answered = Vec::new();
+        let read = async {
+            while let Some(row) = rows.next().await {
+                answered.push(row?);
+                // A clock check per row too, for a stream that never waits.
                 if tokio::time::Instant::now() >= deadline {
-                    // The error ends the stream: the permit goes with it.
-                    return Some((Err(too_long(timeout)), (rows, None, timer)));
+                    return Err(too_long(timeout));
                 }
-                tokio::select! {
-                    biased;
-                    row = rows.next() => row.map(|r| (r, (rows, permit, timer))),
-                    _ = &mut timer => Some((Err(too_long(timeout)), (rows, None, timer))),
-                }
-            });
-        let mut governed = QueryResponse::new(row_schema, rows);
+            }
+            Ok(())
+        };
+        let read = tokio::time::timeout_at(deadline, read).await.unwrap_or_else(|_| Err(too_long(timeout)));
+        drop(permit);
+        read?;
+        let n = answered.len() as u64;
+        let mut governed = QueryResponse::new(row_schema, futures::stream::iter(answered.into_iter().map(Ok)));
         governed.set_command_tag(&command_tag);
-        Response::Query(governed)
+        Ok((Response::Query(governed), Some(n)))
+    }
+
+    /// Passes a statement's read through the one hook (`crate::query::seen`): `rows` `None` for a
+    /// statement that read nothing (`SET`, `BEGIN`), which is not a read.
+    async fn seen(
+        &self,
+        client: &(impl ClientInfo + ?Sized),
+        statement: &str,
+        answer: &Result<Option<u64>, &PgWireError>,
+    ) -> PgWireResult<()> {
+        use lms_lake::access::Outcome;
+        let (rows, outcome) = match answer {
+            Ok(None) => return Ok(()),
+            Ok(Some(n)) => (*n, Outcome::Ok),
+            Err(PgWireError::UserError(info)) if ["25006", "42501", "54000", "28000"].contains(&info.code.as_str()) => {
+                (0, Outcome::Refused)
+            }
+            Err(_) => (0, Outcome::Error),
+        };
+        let seen = crate::query::Seen {
+            caller: client.session_extensions().get::<Admitted>().map(|a| a.0.clone()),
+            channel: crate::query::Channel::Postgres,
+            client: Some(client.socket_addr()),
+            what: statement.to_string(),
+            tables: lms_queries::tables_read(statement),
+            rows,
+            outcome,
+        };
+        crate::query::seen(&self.state, seen).await.map_err(|e| pg_error(&e))
+    }
+
+    /// Runs the answers of one statement through [`Wire::govern`] and the hook, in order.
+    async fn answered(
+        &self,
+        client: &(impl ClientInfo + ?Sized),
+        statement: &str,
+        responses: PgWireResult<Vec<Response>>,
+        permit: Arc<Running>,
+        deadline: tokio::time::Instant,
+    ) -> PgWireResult<Vec<Response>> {
+        let responses = match responses {
+            Ok(r) => r,
+            Err(e) => {
+                self.seen(client, statement, &Err(&e)).await?;
+                return Err(e);
+            }
+        };
+        let mut out = Vec::with_capacity(responses.len());
+        for r in responses {
+            match self.govern(r, permit.clone(), deadline).await {
+                Ok((r, rows)) => {
+                    self.seen(client, statement, &Ok(rows)).await?;
+                    out.push(r);
+                }
+                Err(e) => {
+                    self.seen(client, statement, &Err(&e)).await?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -582,11 +648,17 @@ impl SimpleQueryHandler for Wire {
     {
         let role = role_of(client)?;
         let session = self.session(role).await?;
-        let (permit, deadline) = self.permit(query, role).await?;
+        let (permit, deadline) = match self.permit(query, role).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.seen(client, query, &Err(&e)).await?;
+                return Err(e);
+            }
+        };
         let responses = tokio::time::timeout_at(deadline, SimpleQueryHandler::do_query(&*session, client, query))
             .await
-            .map_err(|_| too_long(self.state.options.sql_timeout))??;
-        Ok(responses.into_iter().map(|r| self.govern(r, permit.clone(), deadline)).collect())
+            .unwrap_or_else(|_| Err(too_long(self.state.options.sql_timeout)));
+        self.answered(client, query, responses, permit, deadline).await
     }
 }
 
@@ -654,12 +726,21 @@ impl ExtendedQueryHandler for Extended {
     {
         let role = role_of(client)?;
         let session = self.wire.session(role).await?;
-        let (permit, deadline) = self.wire.permit(&portal.statement.statement.0, role).await?;
+        let statement = portal.statement.statement.0.clone();
+        let (permit, deadline) = match self.wire.permit(&statement, role).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.wire.seen(client, &statement, &Err(&e)).await?;
+                return Err(e);
+            }
+        };
         let response =
             tokio::time::timeout_at(deadline, ExtendedQueryHandler::do_query(&*session, client, portal, max_rows))
                 .await
-                .map_err(|_| too_long(self.wire.state.options.sql_timeout))??;
-        Ok(self.wire.govern(response, permit, deadline))
+                .unwrap_or_else(|_| Err(too_long(self.wire.state.options.sql_timeout)))
+                .map(|r| vec![r]);
+        let mut answered = self.wire.answered(client, &statement, response, permit, deadline).await?;
+        Ok(answered.pop().expect("one response"))
     }
 }
 
@@ -734,7 +815,7 @@ pub async fn serve(
 }
 
 /// pgwire's connection loop (`pgwire::tokio::process_socket`, which takes a bare `TcpStream`), over
-/// [`Budgeted`] IO: a client may send at most `budget` bytes before the server answers (pgwire
+/// [`crate::budgeted::Budgeted`] IO: a client may send at most `budget` bytes before the server answers (pgwire
 /// would buffer a message of up to 1 GiB before the size cap could refuse it), and is closed after
 /// `idle` without a byte either way.
 async fn serve_socket(
@@ -759,7 +840,7 @@ async fn serve_socket(
     };
     let Some(framed) = negotiated else { return Ok(()) };
     let old = framed.into_parts();
-    let mut parts = FramedParts::new(Budgeted::new(old.io, budget, idle), old.codec);
+    let mut parts = FramedParts::new(crate::budgeted::Budgeted::new(old.io, budget, idle), old.codec);
     parts.read_buf = old.read_buf;
     parts.write_buf = old.write_buf;
     let mut socket = Framed::from_parts(parts);
@@ -803,82 +884,4 @@ async fn serve_socket(
         }
     }
     Ok(())
-}
-
-/// A connection's IO that refuses more than `budget` bytes from the client between two answers of
-/// the server, and ends after `idle` without a byte either way.
-struct Budgeted<T> {
-    io: T,
-    budget: usize,
-    unanswered: usize,
-    idle: Duration,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
-}
-
-impl<T> Budgeted<T> {
-    fn new(io: T, budget: usize, idle: Duration) -> Budgeted<T> {
-        Budgeted { io, budget, unanswered: 0, idle, timer: Box::pin(tokio::time::sleep(idle)) }
-    }
-
-    fn active(&mut self) {
-        let at = tokio::time::Instant::now() + self.idle;
-        self.timer.as_mut().reset(at);
-    }
-}
-
-impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Budgeted<T> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        if self.unanswered > self.budget {
-            let message = format!("the client sent more than {} bytes without an answer", self.budget);
-            return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, message)));
-        }
-        let before = buf.filled().len();
-        match std::pin::Pin::new(&mut self.io).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let n = buf.filled().len() - before;
-                self.unanswered += n;
-                self.active();
-                Poll::Ready(Ok(()))
-            }
-            Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
-                Poll::Pending => Poll::Pending,
-            },
-            other => other,
-        }
-    }
-}
-
-impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Budgeted<T> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let written = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
-        if matches!(written, std::task::Poll::Ready(Ok(n)) if n > 0) {
-            self.unanswered = 0;
-            self.active();
-        }
-        written
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
-    }
 }

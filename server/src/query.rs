@@ -9,9 +9,10 @@
 //!    dropping the stream stops the plan's tasks;
 //! 3. **the row limit** (`sql_row_limit`) on the plan, and the read-only session options set once
 //!    (`lms_queries::Warehouse`);
-//! 4. **one hook where every read is seen** ([`seen`]): the channel, role and statement size of every
-//!    admitted query, and each value read of the other endpoints (a metric and a debug line now; the
-//!    access log sits there).
+//! 4. **one hook where every read is seen** ([`seen`]): every read on every channel (the SQL of
+//!    HTTP, the PostgreSQL protocol and Flight SQL, and each request of the other endpoints) passes
+//!    it once its answer is complete and before any of it is sent: a metric, and a line in the
+//!    access log (`lms_lake::access`). When the line cannot be written the answer is not sent.
 //!
 //! The permit is held until the answer's last batch is sent, or the deadline passes, or the caller
 //! goes away. Errors are [`ApiError`]s: one table maps each kind to an HTTP status, a gRPC code and
@@ -25,7 +26,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::auth::Role;
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::{AppState, View};
 
@@ -48,6 +49,29 @@ impl Channel {
             Channel::Values => "values",
         }
     }
+
+    /// The channel's name in the access log (interfaces.md: `http`, `postgres`, `flight`, `cli`).
+    pub fn logged_as(self) -> &'static str {
+        match self {
+            Channel::Http | Channel::Values => "http",
+            Channel::Postgres => "postgres",
+            Channel::Flight => "flight",
+        }
+    }
+}
+
+/// A read as its channel saw it, complete: who, from where, what, and what came of it.
+#[derive(Debug)]
+pub struct Seen {
+    /// `None` for a caller whose credential was refused.
+    pub caller: Option<Caller>,
+    pub channel: Channel,
+    pub client: Option<std::net::SocketAddr>,
+    /// The path with its query string, or the SQL text.
+    pub what: String,
+    pub tables: Vec<String>,
+    pub rows: u64,
+    pub outcome: lms_lake::access::Outcome,
 }
 
 /// An admitted statement: its permit and its deadline.
@@ -78,14 +102,62 @@ pub async fn admit(state: &AppState, statement: &str, channel: Channel, role: Ro
         .await
         .map_err(|_| ApiError::Timeout(options.sql_timeout.as_secs()))?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    seen(state, channel, role, statement.len());
+    tracing::debug!(channel = channel.as_str(), role = role.as_str(), bytes = statement.len(), "admitted");
     Ok(Admission { permit, deadline })
 }
 
-/// Every read passes here: `bytes` is the statement's size (0 for a value endpoint).
-pub fn seen(state: &AppState, channel: Channel, role: Role, bytes: usize) {
-    state.http.read(channel.as_str(), role.as_str());
-    tracing::debug!(channel = channel.as_str(), role = role.as_str(), bytes, "read");
+/// Every read passes here, once its answer is complete and before any of it is sent: counted, and
+/// written to the access log (when the server keeps one). `Err` when the line could not be written:
+/// the caller then sends the error instead of the answer.
+pub async fn seen(state: &AppState, read: Seen) -> Result<(), ApiError> {
+    let role = read.caller.as_ref().map(|c| c.role);
+    state.http.read(read.channel.as_str(), role.map_or("none", Role::as_str));
+    tracing::debug!(channel = read.channel.as_str(), role = ?role, rows = read.rows, outcome = ?read.outcome, "read");
+    let Some(log) = &state.access else { return Ok(()) };
+    let line = lms_lake::access::Read {
+        token: read.caller.as_ref().and_then(|c| c.token.clone()),
+        role: role.map(|r| r.as_str().to_string()),
+        channel: read.channel.logged_as().to_string(),
+        client: read.client.map(|a| a.to_string()),
+        what: read.what,
+        tables: read.tables,
+        rows: read.rows,
+        outcome: read.outcome,
+    };
+    log.record(line).await.map(|_| ()).map_err(|e| ApiError::AccessLog(e.to_string()))
+}
+
+/// The outcome an error stands for in the access log: a refusal (credential, role, a limit) or an
+/// error.
+pub fn outcome_of(e: &ApiError) -> lms_lake::access::Outcome {
+    use lms_lake::access::Outcome;
+    match e {
+        ApiError::Unauthorized
+        | ApiError::Forbidden(_)
+        | ApiError::PayloadTooLarge(_)
+        | ApiError::TooManyConnections => Outcome::Refused,
+        _ => Outcome::Error,
+    }
+}
+
+/// Runs `statement` to its end under the admission: its schema, batches and row count. The answer
+/// is held whole (at most `sql_row_limit` rows) so that its access-log line is written before any of
+/// it is sent.
+pub async fn answer(
+    state: &AppState,
+    view: &View,
+    statement: &str,
+    admission: Admission,
+) -> Result<(SchemaRef, Vec<RecordBatch>, u64), ApiError> {
+    let (schema, mut stream) = run(state, view, statement, admission).await?;
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        rows += b.num_rows() as u64;
+        batches.push(b);
+    }
+    Ok((schema, batches, rows))
 }
 
 /// A planned statement's batches under its deadline, holding its permit.

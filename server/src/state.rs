@@ -46,6 +46,9 @@ pub struct ServerOptions {
     pub sql_concurrency: usize,
     /// How often the lake is checked for a new version (and for new run history).
     pub refresh_every: Duration,
+    /// Whether every read is written to the access log (`lms_lake::access`). Off only to measure
+    /// what the log costs: a register of health data keeps it on.
+    pub access_log: bool,
 }
 
 impl ServerOptions {
@@ -64,6 +67,7 @@ impl ServerOptions {
             concurrency: 512,
             sql_concurrency: 2,
             refresh_every: Duration::from_secs(10),
+            access_log: true,
         }
     }
 }
@@ -302,6 +306,8 @@ pub struct AppState {
     pub options: ServerOptions,
     pub http: HttpMetrics,
     pub sql_permits: Arc<tokio::sync::Semaphore>,
+    /// Where every read is written (`None` when `access_log` is off).
+    pub access: Option<lms_lake::access::AccessLog>,
     lake: Lake,
     view: RwLock<Option<Arc<View>>>,
     /// Serialises loads, so two refreshes do not load the same version twice.
@@ -318,10 +324,12 @@ impl AppState {
     pub fn new(options: ServerOptions) -> Result<AppState, ApiError> {
         let lake = Lake::open(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
         let sql_permits = Arc::new(tokio::sync::Semaphore::new(options.sql_concurrency.max(1)));
+        let access = options.access_log.then(|| lms_lake::access::AccessLog::new(&lake));
         Ok(AppState {
             options,
             http: HttpMetrics::new(),
             sql_permits,
+            access,
             lake,
             view: RwLock::new(None),
             loading: Default::default(),

@@ -182,6 +182,38 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     let (code, _, err) = run(&["query", "DROP TABLE coding", "--lake", &lake]);
     assert_eq!(code, 2);
     assert!(err.contains("read-only"), "{err}");
+    // Each query on the host is in the access log, channel `cli`, the statement and its tables, the
+    // rows it answered; the refused one as refused. The chain verifies, and a changed byte is found.
+    let (code, out, err) = run(&["audit", "log", "--format", "json", "--lake", &lake]);
+    assert_eq!(code, 0, "{err}");
+    let logged: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cli: Vec<&serde_json::Value> = logged.iter().filter(|l| l["channel"] == "cli").collect();
+    assert_eq!(cli.len(), 4, "{out}");
+    assert_eq!(cli[0]["what"], "SELECT count(*) AS n FROM coding");
+    assert_eq!(
+        (&cli[0]["tables"], &cli[0]["rows"], &cli[0]["outcome"]),
+        (&serde_json::json!(["coding"]), &serde_json::json!(1), &serde_json::json!("ok"))
+    );
+    assert_eq!(cli[0]["role"], "warehouse");
+    assert_eq!(cli[1]["tables"], serde_json::json!(["deliveries"]));
+    assert_eq!(cli[2]["rows"], 2);
+    assert_eq!(
+        (&cli[3]["what"], &cli[3]["outcome"]),
+        (&serde_json::json!("DROP TABLE coding"), &serde_json::json!("refused"))
+    );
+    let (code, out, _) = run(&["audit", "verify", "--lake", &lake]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: 4 lines"), "{out}");
+    let log_dir = work.path().join("lake").join("_audit").join("log");
+    let objects = files_below(&log_dir);
+    let second =
+        log_dir.join(objects.iter().find(|p| p.ends_with("00000000000000000002.jsonl")).expect("seq 2's object"));
+    let text = std::fs::read_to_string(&second).unwrap();
+    std::fs::write(&second, text.replace("\"deliveries\"]", "\"Deliveries\"]")).unwrap();
+    let (code, out, _) = run(&["audit", "verify", "--lake", &lake]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("(seq 3)") && out.contains("prev does not match"), "{out}");
+    std::fs::write(&second, text).unwrap();
     let (code, out, _) = run(&["status", "--lake", &lake]);
     assert_eq!(code, 0);
     assert!(out.contains("at version 1"), "{out}");

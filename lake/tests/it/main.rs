@@ -1,5 +1,6 @@
-//! The lake's commit protocol and checkpoints, on a local store (one test binary).
+//! The lake's commit protocol, checkpoints and access log, on a local store (one test binary).
 
+mod access;
 mod checkpoint;
 mod protocol;
 

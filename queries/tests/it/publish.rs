@@ -217,3 +217,21 @@ fn a_new_reference_version_is_a_new_fingerprint() {
     let moved = [(TABLES[0].0, &a[..a.len() - 1]), (TABLES[1].0, b_with_a_tail.as_str())];
     assert_ne!(reference_version_of(&moved), reference_version_of(&TABLES[..2]));
 }
+
+/// The tables a statement names, for the access log: CTEs are not tables, names are lower-cased
+/// as the session resolves them, subqueries and joins count, and what does not parse names none.
+#[test]
+fn the_tables_a_statement_reads() {
+    use lms_queries::tables_read;
+    assert_eq!(tables_read("SELECT * FROM indicator_values"), vec!["indicator_values"]);
+    assert_eq!(
+        tables_read(
+            "WITH t AS (SELECT * FROM Variation) SELECT * FROM t JOIN funnel f ON true \
+             WHERE f.year IN (SELECT year FROM indicator_values)"
+        ),
+        vec!["funnel", "indicator_values", "variation"]
+    );
+    assert_eq!(tables_read("SELECT 1"), Vec::<String>::new());
+    assert_eq!(tables_read("SELEC nonsense FROM"), Vec::<String>::new());
+    assert_eq!(tables_read("select * from activity a, activity b"), vec!["activity"]);
+}

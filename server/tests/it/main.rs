@@ -2,6 +2,7 @@
 //! demo data (one small year of the four regions). One test binary for the crate.
 
 mod abuse;
+mod access;
 mod browser;
 mod dashboards;
 mod endpoints;
