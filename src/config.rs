@@ -134,17 +134,42 @@ impl Default for SuppressionConfig {
     }
 }
 
-/// `[retention]`: what `lms lake vacuum` may delete.
+/// `[retention]`: what the passes' garbage collection and `lms lake vacuum` may delete.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
+    /// Days every snapshot stays readable: a file a commit replaced is deleted only this long after.
+    pub snapshots_days: u32,
+    /// Years of person-level rows kept (by their period); older ones leave the lake by a commit of
+    /// `lms lake vacuum --apply`. None: kept.
+    pub person_level_years: Option<u32>,
     /// Days the access log's objects are kept (interfaces.md: 730).
     pub audit_days: u32,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { audit_days: 730 }
+        RetentionConfig {
+            snapshots_days: lms_lake::transaction::default_keep_snapshots().num_days() as u32,
+            person_level_years: None,
+            audit_days: 730,
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn keep_snapshots(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.snapshots_days))
+    }
+
+    /// What `lms lake vacuum` keeps.
+    pub fn retention(&self) -> lms_lake::vacuum::Retention {
+        lms_lake::vacuum::Retention {
+            keep_snapshots: self.keep_snapshots(),
+            person_level_years: self.person_level_years,
+            audit: chrono::Duration::days(i64::from(self.audit_days)),
+            grace: lms_lake::transaction::default_garbage_grace(),
+        }
     }
 }
 
@@ -227,6 +252,10 @@ impl Config {
         if let Some(v) = env("LMS_SERVER_ACCESS_LOG") {
             config.server.access_log =
                 v.parse().map_err(|_| anyhow::anyhow!("LMS_SERVER_ACCESS_LOG={v}: expected true or false"))?;
+        }
+        if let Some(v) = env("LMS_RETENTION_SNAPSHOTS_DAYS") {
+            config.retention.snapshots_days =
+                v.parse().map_err(|_| anyhow::anyhow!("LMS_RETENTION_SNAPSHOTS_DAYS={v}: expected a whole number"))?;
         }
         if let Some(v) = env("LMS_RETENTION_AUDIT_DAYS") {
             config.retention.audit_days =

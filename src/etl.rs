@@ -1,4 +1,4 @@
-//! `lms etl run`, `lms etl publish` and `lms etl backfill`.
+//! `lms etl run`, `lms etl publish`, `lms etl backfill` and `lms etl rekey`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +30,14 @@ pub enum EtlCommand {
         #[arg(long)]
         full: bool,
     },
+    /// Make every pseudonym of the person-level tables again under a new key, in one commit (the
+    /// current key is the configured one). FILE then holds the key chain the passes must use from
+    /// now on: the current key's lines, then the new key.
+    Rekey {
+        /// A file holding the new key (64 hex characters; `openssl rand -hex 32`).
+        #[arg(long, value_name = "FILE")]
+        new_key_file: PathBuf,
+    },
     /// Reload a range of periods.
     Backfill {
         #[arg(long)]
@@ -46,6 +54,7 @@ pub fn command(config: &Config, command: EtlCommand) -> anyhow::Result<ExitCode>
         EtlCommand::Run { incoming, source } => run(config, incoming.as_deref(), source.as_deref()),
         EtlCommand::Backfill { source, from, to } => backfill(config, &source, &from, &to),
         EtlCommand::Publish { full } => publish(config, full),
+        EtlCommand::Rekey { new_key_file } => rekey(config, &new_key_file),
     }
 }
 
@@ -129,4 +138,58 @@ fn backfill(config: &Config, source: &str, from: &str, to: &str) -> anyhow::Resu
     let report = runtime().block_on(etl.backfill(&source, Backfill { from, to }))?;
     print_report(&report);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rekey: the new key from `file`, the current from the configuration; `file` is replaced by the
+/// chain once the commit is in (the chain is written beside it first, so a crash between the two
+/// leaves it there).
+fn rekey(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    use lms_schemas::identity::PseudonymKey;
+    let current = match key(config) {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    let new = match PseudonymKey::from_file(file) {
+        Ok(k) => k,
+        Err(e) => return usage(e),
+    };
+    if new.id() == current.id() {
+        return usage("the new key is the current one");
+    }
+    let chain = current.then(&new);
+    let pending = file.with_extension("chain.pending");
+    write_secret(&pending, &chain.to_hex_lines())?;
+    let lake = Lake::open(&config.lake.url)?;
+    let started = std::time::Instant::now();
+    let done = match runtime().block_on(lms_etl::rekey::rekey(&lake, &current, &new)) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&pending, file)?;
+    println!(
+        "lake version {}: {} rows in {} files under the new key in {:.2} s; key id {}",
+        done.version,
+        done.rows,
+        done.files,
+        started.elapsed().as_secs_f64(),
+        done.key_id
+    );
+    println!(
+        "{} now holds the key chain (the current key, then the new one): point LMS_PSEUDONYM_KEY_FILE or [pseudonym] key_file at it; the passes refuse any other key",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())?;
+    Ok(())
 }

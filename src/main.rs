@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod etl;
 mod generate;
+mod lake;
 mod query;
 mod serve;
 mod setup;
@@ -55,9 +56,12 @@ enum Command {
     },
     /// Sources, last runs, freshness, lake version.
     Status,
-    /// Audits on the warehouse host: the disclosure check of a publication.
+    /// Audits on the warehouse host: the disclosure check of a publication, the access log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The lake's retention on the warehouse host.
+    #[command(subcommand)]
+    Lake(lake::LakeCommand),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Serve { no_schedule } => serve::serve(&config, !no_schedule),
         Command::Status => status::run(&config),
         Command::Audit(command) => audit::run(&config, &command),
+        Command::Lake(command) => lake::run(&config, &command),
     };
     match result {
         Ok(code) => code,

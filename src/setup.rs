@@ -60,7 +60,11 @@ pub fn etl(config: &Config, key: PseudonymKey) -> anyhow::Result<Etl> {
         lake: Lake::open(&config.lake.url)?,
         reference: Arc::new(Reference::embedded()?),
         key,
-        options: EtlOptions { progress: true, ..EtlOptions::default() },
+        options: EtlOptions {
+            progress: true,
+            keep_snapshots: config.retention.keep_snapshots(),
+            ..EtlOptions::default()
+        },
         publisher: Some(Arc::new(publisher(config, false))),
     })
 }

@@ -38,6 +38,7 @@ impl From<lms_lake::LakeError> for EtlError {
             L::Config(m) => EtlError::Config(m),
             L::Publish(m) => EtlError::Publish(m),
             L::Conflict(m) => EtlError::Conflict(m),
+            L::Key(m) => EtlError::Config(m),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod batch;
 mod error;
 pub mod load;
+pub mod rekey;
 pub mod run;
 pub mod schedule;
 pub mod source;

@@ -24,6 +24,9 @@ use crate::source::Source;
 pub struct EtlOptions {
     /// Unreferenced files younger than this are left alone (another writer may be about to commit them).
     pub garbage_grace: chrono::Duration,
+    /// Files a commit removed stay this long for readers of older snapshots (`[retention]
+    /// snapshots_days`).
+    pub keep_snapshots: chrono::Duration,
     /// How often a pass re-reads the lake and tries again when another writer committed first.
     pub commit_attempts: u32,
     /// Show a progress bar on a terminal.
@@ -36,6 +39,7 @@ impl Default for EtlOptions {
     fn default() -> Self {
         EtlOptions {
             garbage_grace: lms_lake::transaction::default_garbage_grace(),
+            keep_snapshots: lms_lake::transaction::default_keep_snapshots(),
             commit_attempts: lms_lake::transaction::COMMIT_ATTEMPTS,
             progress: false,
             parallel_loads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -151,6 +155,8 @@ impl Etl {
         publish: bool,
     ) -> Result<Pass, EtlError> {
         let snapshot = self.lake.snapshot().await?;
+        // A key the lake's pseudonyms are not under is refused before anything is read.
+        Transaction::new(&self.lake, run_id).key_id(Some(self.key.id())).check_key(&snapshot)?;
         let ctx = LoadContext {
             lake: self.lake.clone(),
             reference: self.reference.clone(),
@@ -193,7 +199,9 @@ impl Etl {
             .publisher(self.publisher.clone())
             .republish(publish)
             .attempts(self.options.commit_attempts)
-            .garbage_grace(self.options.garbage_grace);
+            .garbage_grace(self.options.garbage_grace)
+            .keep_snapshots(self.options.keep_snapshots)
+            .key_id(Some(self.key.id()));
         let committed = transaction.commit(snapshot, |s| plan_commit(s, &loaded, backfill.is_some())).await?;
         Ok(match committed.commit {
             Some(commit) => Pass {

@@ -53,6 +53,8 @@ fn commit(version: u64) -> Commit {
         deliveries: vec![delivery],
         published: Some("defs".into()),
         digest: Some(format!("{version:016x}")),
+        key_id: None,
+        renamed: vec![],
     }
 }
 

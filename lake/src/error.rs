@@ -20,6 +20,9 @@ pub enum LakeError {
     /// Other writers kept committing first.
     #[error("{0}")]
     Conflict(String),
+    /// A writer's pseudonymisation key is not the lake's.
+    #[error("{0}")]
+    Key(String),
 }
 
 impl LakeError {

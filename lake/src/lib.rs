@@ -18,9 +18,11 @@
 //!   after the commit it sums up, never instead of it: a missing, stale or unreadable checkpoint
 //!   costs time (the reader replays from further back), never content.
 //! - Data files are written under fresh names before the commit that adds them; a crash leaves
-//!   them unreferenced. [`Lake::collect_garbage`] deletes unreferenced files (and files removed by
-//!   a commit) once they are older than a grace period, so a concurrent writer's in-flight files
-//!   and a concurrent reader's old files survive it.
+//!   them unreferenced. [`Lake::collect_garbage`] deletes unreferenced files once they are older
+//!   than a grace period, so a concurrent writer's in-flight files survive it, and files removed by
+//!   a commit once that commit is older than the snapshots kept (`[retention] snapshots_days`), so
+//!   a reader of any kept snapshot finds every file it reads. [`vacuum`] lists and deletes the same,
+//!   and lets person-level rows past their years leave by a commit.
 //! - The access log (`_audit/`) is a hash chain of objects written once; its protocol is in
 //!   [`access`].
 //! - Run history (`_runs/{run_id}-{source}.json`) is outside the versioned log: a failed run is
@@ -32,11 +34,12 @@ mod log;
 pub mod publish;
 pub mod store;
 pub mod transaction;
+pub mod vacuum;
 pub mod write;
 
 pub use log::{
-    CHECKPOINT_INTERVAL, Commit, DataFile, DeliveryRecord, DeliveryStatus, Lake, PeriodKey, RunRecord, RunStatus,
-    Snapshot, relative_to,
+    CHECKPOINT_INTERVAL, Commit, DataFile, DeliveryRecord, DeliveryStatus, Garbage, Lake, PUBLISHED_DIR, PeriodKey,
+    RunRecord, RunStatus, Snapshot, relative_to,
 };
 pub use publish::{Publication, Publish};
 pub use store::Location;

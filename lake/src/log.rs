@@ -129,6 +129,14 @@ pub struct Commit {
     /// the same digest, whatever the version, run or machine that built them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The id of the pseudonymisation key the person-level rows are under from this commit on
+    /// (`PseudonymKey::id`, a digest: never the key). Set by the ETL's passes and by a rekey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Files whose rows this commit wrote again under a new name (a rekey): (old path, new path).
+    /// The old is removed and the new added like any file; the deliveries' records follow the new.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renamed: Vec<(String, String)>,
 }
 
 /// The period a loaded delivery fills.
@@ -160,6 +168,8 @@ pub struct Snapshot {
     /// The digest of the published tables' content ([`crate::Publication::digest`]), from the
     /// commit that set `published`; `None` for tables published before digests were recorded.
     pub digest: Option<String>,
+    /// The id of the key the person-level rows' pseudonyms are under (`Commit::key_id`).
+    pub key_id: Option<String>,
 }
 
 impl Snapshot {
@@ -171,6 +181,9 @@ impl Snapshot {
             self.published = c.published.clone();
             self.digest = c.digest.clone();
         }
+        if c.key_id.is_some() {
+            self.key_id = c.key_id.clone();
+        }
         for path in &c.remove {
             self.files.remove(path);
             self.removed.insert(path.clone(), c.committed_at);
@@ -180,6 +193,18 @@ impl Snapshot {
         }
         for d in &c.deliveries {
             self.record(d.clone());
+        }
+        if !c.renamed.is_empty() {
+            let renamed: BTreeMap<&str, &str> = c.renamed.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let follow = |d: &mut DeliveryRecord| {
+                for f in &mut d.data_files {
+                    if let Some(new) = renamed.get(f.as_str()) {
+                        *f = new.to_string();
+                    }
+                }
+            };
+            self.deliveries.iter_mut().for_each(follow);
+            self.periods.values_mut().for_each(follow);
         }
     }
 
@@ -201,6 +226,7 @@ impl Snapshot {
             committed_at: self.committed_at,
             published: self.published.clone(),
             digest: self.digest.clone(),
+            key_id: self.key_id.clone(),
             files: self.files.values().cloned().collect(),
             removed: self.removed.iter().map(|(p, t)| (p.clone(), *t)).collect(),
             deliveries: self.deliveries.clone(),
@@ -213,6 +239,7 @@ impl Snapshot {
             committed_at: c.committed_at,
             published: c.published,
             digest: c.digest,
+            key_id: c.key_id,
             files: c.files.into_iter().map(|f| (f.path.clone(), f)).collect(),
             removed: c.removed.into_iter().collect(),
             ..Snapshot::default()
@@ -279,6 +306,8 @@ struct Checkpoint {
     committed_at: Option<DateTime<Utc>>,
     published: Option<String>,
     digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
     files: Vec<DataFile>,
     removed: Vec<(String, DateTime<Utc>)>,
     deliveries: Vec<DeliveryRecord>,
@@ -526,29 +555,66 @@ impl Lake {
         Ok(runs)
     }
 
-    /// Deletes data files that no commit references (left by crashed or losing writers) and files
-    /// removed by a commit, once older than `grace`. Returns how many were deleted.
-    pub async fn collect_garbage(&self, snapshot: &Snapshot, grace: chrono::Duration) -> Result<usize, LakeError> {
-        let now = Utc::now();
-        let mut deleted = 0;
-        for table in TABLES {
-            let prefix = self.root.clone().join(table);
+    /// Deletes the files [`Lake::garbage`] finds. Returns how many were deleted.
+    pub async fn collect_garbage(
+        &self,
+        snapshot: &Snapshot,
+        grace: chrono::Duration,
+        keep_snapshots: chrono::Duration,
+    ) -> Result<usize, LakeError> {
+        let garbage = self.garbage(snapshot, grace, keep_snapshots, Utc::now()).await?;
+        for g in &garbage {
+            self.store.delete(&self.path(&g.path)).await.map_err(LakeError::store)?;
+        }
+        Ok(garbage.len())
+    }
+
+    /// The data files (person-level tables and published tables) that no snapshot kept at `now`
+    /// reads: files `snapshot` no longer holds that a commit removed more than `keep_snapshots`
+    /// before `now` (every version that read them was committed before that), and files no commit
+    /// ever added, once older than `grace` (a writer may be about to commit a younger one).
+    pub async fn garbage(
+        &self,
+        snapshot: &Snapshot,
+        grace: chrono::Duration,
+        keep_snapshots: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Garbage>, LakeError> {
+        let mut out = Vec::new();
+        for dir in TABLES.iter().chain(std::iter::once(&PUBLISHED_DIR)) {
+            let prefix = self.root.clone().join(*dir);
             let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await.map_err(LakeError::store)?;
             for m in metas {
-                let relative = relative_to(&self.root, &m.location);
-                let garbage = match snapshot.removed.get(&relative) {
-                    _ if snapshot.files.contains_key(&relative) => false,
-                    Some(removed_at) => now - *removed_at >= grace,
+                let path = relative_to(&self.root, &m.location);
+                if snapshot.files.contains_key(&path) {
+                    continue;
+                }
+                let removed_at = snapshot.removed.get(&path).copied();
+                let garbage = match removed_at {
+                    Some(at) => now - at >= keep_snapshots.max(grace),
                     None => now - m.last_modified >= grace,
                 };
                 if garbage {
-                    self.store.delete(&m.location).await.map_err(LakeError::store)?;
-                    deleted += 1;
+                    out.push(Garbage { path, bytes: m.size, removed_at });
                 }
             }
         }
-        Ok(deleted)
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
     }
+}
+
+/// Where the published tables' files are (`published/{table}/…`).
+pub const PUBLISHED_DIR: &str = "published";
+
+/// A file no kept snapshot reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Garbage {
+    /// Relative to the lake root.
+    pub path: String,
+    pub bytes: u64,
+    /// When a commit removed it; `None` for a file no commit added (a crashed or losing writer's).
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 /// A store path relative to the lake root, with `/`.

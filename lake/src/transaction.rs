@@ -57,6 +57,8 @@ pub struct Transaction {
     republish: bool,
     attempts: u32,
     garbage_grace: chrono::Duration,
+    keep_snapshots: chrono::Duration,
+    key_id: Option<String>,
 }
 
 /// Tries before a transaction gives up when other writers keep committing first.
@@ -66,6 +68,12 @@ pub const COMMIT_ATTEMPTS: u32 = 5;
 /// about to commit them, a reader of an older version may still read them.
 pub fn default_garbage_grace() -> chrono::Duration {
     chrono::Duration::hours(1)
+}
+
+/// How long the files of a replaced version stay for readers of older snapshots, unless
+/// `[retention] snapshots_days` says otherwise.
+pub fn default_keep_snapshots() -> chrono::Duration {
+    chrono::Duration::days(7)
 }
 
 /// A run id: UTC time and 8 random bytes, sortable and unique enough for a writer to recognise its
@@ -84,6 +92,8 @@ impl Transaction {
             republish: false,
             attempts: COMMIT_ATTEMPTS,
             garbage_grace: default_garbage_grace(),
+            keep_snapshots: default_keep_snapshots(),
+            key_id: None,
         }
     }
 
@@ -108,6 +118,32 @@ impl Transaction {
     pub fn garbage_grace(mut self, grace: chrono::Duration) -> Transaction {
         self.garbage_grace = grace;
         self
+    }
+
+    /// Files a commit removed stay this long after it (a reader of a snapshot this young finds
+    /// every file it reads); garbage collection deletes them after.
+    pub fn keep_snapshots(mut self, keep: chrono::Duration) -> Transaction {
+        self.keep_snapshots = keep;
+        self
+    }
+
+    /// The id of the pseudonymisation key this writer's person-level rows are under: recorded in
+    /// its commit, and the commit refused where the lake's rows are under another key.
+    pub fn key_id(mut self, key_id: Option<String>) -> Transaction {
+        self.key_id = key_id;
+        self
+    }
+
+    /// Refuses a writer whose key is not the one the lake's pseudonyms are under.
+    pub fn check_key(&self, snapshot: &Snapshot) -> Result<(), LakeError> {
+        match (&self.key_id, &snapshot.key_id) {
+            (Some(mine), Some(lake)) if mine != lake => Err(LakeError::Key(format!(
+                "the pseudonymisation key given ({mine}) is not the one the lake's pseudonyms are under ({lake}) since \
+                 version {}: its pseudonyms would not match. Use the key file `lms etl rekey` wrote out",
+                snapshot.version
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn run_id(&self) -> &str {
@@ -135,10 +171,11 @@ impl Transaction {
         let run_id = self.run_id.as_str();
         let mut snapshot = base;
         for _attempt in 0..self.attempts {
+            self.check_key(&snapshot)?;
             let changes = plan(&snapshot);
             if changes.is_empty() && !self.publish_due(&snapshot) {
                 lake.delete_uncommitted(&changes.discard).await;
-                let garbage_deleted = lake.collect_garbage(&snapshot, self.garbage_grace).await?;
+                let garbage_deleted = lake.collect_garbage(&snapshot, self.garbage_grace, self.keep_snapshots).await?;
                 return Ok(Committed { commit: None, snapshot, garbage_deleted });
             }
             let Changes { add, remove, deliveries, discard } = changes;
@@ -151,6 +188,9 @@ impl Transaction {
                 deliveries,
                 published: None,
                 digest: None,
+                // Recorded by a writer of person-level rows, so the lake says which key they are under.
+                key_id: self.key_id.clone(),
+                renamed: Vec::new(),
             };
             let published = match &self.publisher {
                 Some(p) => self.add_published(p.as_ref(), &snapshot, &mut commit, &discard).await?,
@@ -164,7 +204,7 @@ impl Transaction {
                 if let Err(e) = lake.checkpoint_if_due(&snapshot).await {
                     tracing::warn!(run_id, version = commit.version, error = %e, "checkpoint not written");
                 }
-                let garbage_deleted = lake.collect_garbage(&snapshot, self.garbage_grace).await?;
+                let garbage_deleted = lake.collect_garbage(&snapshot, self.garbage_grace, self.keep_snapshots).await?;
                 return Ok(Committed { commit: Some(commit), snapshot, garbage_deleted });
             }
             tracing::info!(run_id, version = commit.version, "another writer committed first; re-planning");

@@ -235,10 +235,17 @@ pub fn synthetic_number(birth: NaiveDate, individual: u32, d_number: bool) -> Op
 }
 
 /// A secret key for pseudonyms. Its `Debug` does not show it.
+///
+/// After a rotation (`lms etl rekey`) it is a chain: the first key's pseudonym of the identity
+/// number, then each later key's pseudonym of the pseudonym before. The lake's pseudonyms were made
+/// again by the later key alone, so a person keeps one pseudonym across a rotation, and the stored
+/// pseudonyms cannot be recomputed from an identity number without every key of the chain.
 #[derive(Clone)]
 pub struct PseudonymKey {
     bytes: Vec<u8>,
     keyed: KeyedHmac,
+    /// The keys rotated in after this one, oldest first.
+    later: Vec<(Vec<u8>, KeyedHmac)>,
 }
 
 /// HMAC-SHA-256 (RFC 2104) keyed once: the SHA-256 states after the key's inner and outer pad
@@ -321,13 +328,54 @@ impl PseudonymKey {
     /// Minimum key length in bytes (HMAC-SHA-256 is keyed with 256 bits).
     pub const MIN_BYTES: usize = 32;
 
-    /// A key from hex text (whitespace around it ignored).
+    /// A key from hex text (whitespace around it ignored); a chain from several lines of it, the
+    /// first key first (what `lms etl rekey` tells an operator to keep).
     pub fn from_hex(text: &str) -> Result<PseudonymKey, KeyError> {
-        let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Invalid("not hex".into()))?;
-        if bytes.len() < Self::MIN_BYTES {
-            return Err(KeyError::Invalid(format!("{} bytes; at least {} are needed", bytes.len(), Self::MIN_BYTES)));
+        let mut keys = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|line| {
+            let bytes = hex::decode(line).map_err(|_| KeyError::Invalid("not hex".into()))?;
+            if bytes.len() < Self::MIN_BYTES {
+                return Err(KeyError::Invalid(format!(
+                    "{} bytes; at least {} are needed",
+                    bytes.len(),
+                    Self::MIN_BYTES
+                )));
+            }
+            Ok(bytes)
+        });
+        let mut key = PseudonymKey::new(keys.next().ok_or_else(|| KeyError::Invalid("empty".into()))??);
+        for bytes in keys {
+            let bytes = bytes?;
+            key.later.push((bytes.clone(), KeyedHmac::new(&bytes)));
         }
-        Ok(PseudonymKey::new(bytes))
+        Ok(key)
+    }
+
+    /// This key (or chain) with `next` rotated in after it: what the lake's pseudonyms are made with
+    /// once `lms etl rekey` made them again with `next`.
+    pub fn then(&self, next: &PseudonymKey) -> PseudonymKey {
+        let mut chain = self.clone();
+        chain.later.push((next.bytes.clone(), next.keyed.clone()));
+        chain.later.extend(next.later.iter().cloned());
+        chain
+    }
+
+    /// The keys of the chain, one per line as hex, first key first: the key file after a rotation.
+    pub fn to_hex_lines(&self) -> String {
+        std::iter::once(&self.bytes).chain(self.later.iter().map(|(b, _)| b)).map(|b| hex::encode(b) + "\n").collect()
+    }
+
+    /// The key's id: a SHA-256 over every key of the chain, in order, as `sha256:` and hex. It
+    /// names a key (a commit records the id of the key its pseudonyms were made with) without
+    /// showing it: a key is 256 random bits, which no digest can be searched back from.
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let mut h = Sha256::new();
+        h.update(b"lms-pseudonym-key-chain\0");
+        for bytes in std::iter::once(&self.bytes).chain(self.later.iter().map(|(b, _)| b)) {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
     }
 
     /// Reads a key file (hex text).
@@ -396,12 +444,17 @@ impl PseudonymKey {
         };
         let mut out = [0u8; 32];
         hex::encode_to_slice(&mac[..16], &mut out).expect("32 hex digits for 16 bytes");
+        // Each later key of a chain: its pseudonym of the pseudonym so far (32 bytes, one block).
+        for (_, keyed) in &self.later {
+            let mac = keyed.mac(&out);
+            hex::encode_to_slice(&mac[..16], &mut out).expect("32 hex digits for 16 bytes");
+        }
         out
     }
 
     fn new(bytes: Vec<u8>) -> PseudonymKey {
         let keyed = KeyedHmac::new(&bytes);
-        PseudonymKey { bytes, keyed }
+        PseudonymKey { bytes, keyed, later: Vec::new() }
     }
 }
 
@@ -555,6 +608,35 @@ mod tests {
         assert!(id.kind.synthetic && id.kind.d_number);
         assert_eq!(id.age_on(date(2025, 2, 28)), 20);
         assert_eq!(id.age_on(date(2025, 3, 1)), 21);
+    }
+
+    #[test]
+    fn a_rotated_key_is_a_chain_that_keeps_a_person_one_pseudonym() {
+        let old = PseudonymKey::from_hex(&"11".repeat(32)).unwrap();
+        let new = PseudonymKey::from_hex(&"22".repeat(32)).unwrap();
+        let chain = old.then(&new);
+        let n = "01010112345";
+        // What `lms etl rekey` stores (the new key's pseudonym of the old pseudonym) is what the
+        // chain makes of the number at the next delivery.
+        assert_eq!(chain.pseudonym(n), new.pseudonym(&old.pseudonym(n)));
+        assert_ne!(chain.pseudonym(n), old.pseudonym(n));
+        assert_ne!(chain.pseudonym(n), new.pseudonym(n));
+        // Written as the key file's lines and read back, the same chain.
+        let again = PseudonymKey::from_hex(&chain.to_hex_lines()).unwrap();
+        assert_eq!(again.pseudonym(n), chain.pseudonym(n));
+        assert_eq!(chain.to_hex_lines(), format!("{}\n{}\n", "11".repeat(32), "22".repeat(32)));
+        // Ids: one per chain, none showing a key.
+        let ids = [old.id(), new.id(), chain.id(), new.then(&old).id()];
+        for (i, a) in ids.iter().enumerate() {
+            assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
+            assert!(!a.contains(&"11".repeat(8)) && !a.contains(&"22".repeat(8)));
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(again.id(), chain.id());
+        assert!(PseudonymKey::from_hex("\n\n").is_err());
+        assert!(PseudonymKey::from_hex(&format!("{}\nzz", "11".repeat(32))).is_err());
     }
 
     #[test]

@@ -214,6 +214,26 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("(seq 3)") && out.contains("prev does not match"), "{out}");
     std::fs::write(&second, text).unwrap();
+    // Retention of the log: with no day kept, every object but the newest goes, after a cut that
+    // keeps the rest checkable.
+    let vacuum = |apply: bool| {
+        let mut args = vec!["lake", "vacuum", "--lake", &lake];
+        if apply {
+            args.push("--apply");
+        }
+        let out = lms().args(&args).env("LMS_RETENTION_AUDIT_DAYS", "0").output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = vacuum(false);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("access-log objects past 0 days: 3") && out.contains("nothing deleted"), "{out}");
+    let (code, out) = vacuum(true);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("and 3 access-log objects"), "{out}");
+    assert_eq!(files_below(&log_dir).len(), 1);
+    let (code, out, _) = run(&["audit", "verify", "--lake", &lake]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok: 1 lines in 1 objects, seq 4 to 4"), "{out}");
     let (code, out, _) = run(&["status", "--lake", &lake]);
     assert_eq!(code, 0);
     assert!(out.contains("at version 1"), "{out}");
@@ -256,6 +276,28 @@ fn etl_run_loads_the_incoming_deliveries_and_status_shows_them() {
     let (code, out, err) = publish(&["etl", "publish", "--full", "--lake", &lake]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("lake version 3") && err.contains("rebuilt_years=all"), "{out}{err}");
+    let (_, out, _) = run(&["status", "--lake", &lake]);
+    assert_eq!(digest(&out), published, "{out}");
+
+    // Key rotation: the new key's file then holds the chain; the old key alone is refused; the
+    // chain loads, and the published figures are those before.
+    let new_key = work.path().join("new.key");
+    std::fs::write(&new_key, "cd".repeat(32)).unwrap();
+    let (code, out, err) = run(&["etl", "rekey", "--new-key-file", new_key.to_str().unwrap(), "--lake", &lake]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("lake version 4") && out.contains("now holds the key chain"), "{out}");
+    assert_eq!(std::fs::read_to_string(&new_key).unwrap(), format!("{}\n{}\n", key, "cd".repeat(32)));
+    let (code, _, err) = run(&["etl", "run", "--incoming", incoming, "--lake", &lake]);
+    assert_ne!(code, 0);
+    assert!(err.contains("pseudonymisation key"), "{err}");
+    let out = lms()
+        .args(["etl", "run", "--incoming", incoming, "--lake", &lake])
+        .env_remove("LMS_PSEUDONYM_KEY")
+        .env("LMS_PSEUDONYM_KEY_FILE", &new_key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing new"));
     let (_, out, _) = run(&["status", "--lake", &lake]);
     assert_eq!(digest(&out), published, "{out}");
 }

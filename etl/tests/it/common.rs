@@ -38,7 +38,11 @@ pub fn etl_at(dir: &Path) -> Etl {
         lake: lms_lake::Lake::open(&format!("file://{}", lake_dir.display())).unwrap(),
         reference: reference(),
         key: key(),
-        options: EtlOptions { garbage_grace: chrono::Duration::zero(), ..EtlOptions::default() },
+        options: EtlOptions {
+            garbage_grace: chrono::Duration::zero(),
+            keep_snapshots: chrono::Duration::zero(),
+            ..EtlOptions::default()
+        },
         publisher: None,
     }
 }
@@ -114,5 +118,7 @@ pub fn empty_commit(version: u64, run: &str) -> lms_etl::lake::Commit {
         deliveries: vec![],
         published: None,
         digest: None,
+        key_id: None,
+        renamed: vec![],
     }
 }

@@ -3,6 +3,7 @@
 mod access;
 mod checkpoint;
 mod protocol;
+mod vacuum;
 
 use std::collections::BTreeMap;
 
@@ -65,5 +66,7 @@ pub fn commit(version: u64, run: &str) -> Commit {
         deliveries,
         published: version.is_multiple_of(3).then(|| format!("defs-{}", version / 6)),
         digest: version.is_multiple_of(3).then(|| format!("digest-{version}")),
+        key_id: None,
+        renamed: vec![],
     }
 }
