@@ -144,6 +144,7 @@ fn demo_flow_on_s3_served_over_http() {
     let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
     let regions: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["rhf"].as_str().unwrap()).collect();
     assert_eq!(regions, ["HMN", "HN", "HSO", "HV"], "{body}");
+    let psql_ran = psql.is_ok();
     match psql {
         Ok(out) => {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -181,4 +182,37 @@ fn demo_flow_on_s3_served_over_http() {
         assert_eq!((&a["rhf"], &a["value"]), (&b["rhf"], &b["value"]));
     }
     assert!(status.success(), "the server stopped cleanly on SIGINT");
+
+    // Every read above is in the access log in the bucket, and the chain verifies there.
+    let audit = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = lms();
+        c.args(args);
+        with_s3(&mut c);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, log) = audit(&["audit", "log", "--format", "json"], &[]);
+    assert_eq!(code, 0, "{log}");
+    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let has = |channel: &str, token: Option<&str>, outcome: &str| {
+        lines.iter().any(|l| l["channel"] == channel && l["token"].as_str() == token && l["outcome"] == outcome)
+    };
+    assert!(has("http", Some("grafana"), "ok") && has("http", None, "refused"), "{log}");
+    assert!(lines.iter().any(|l| l["channel"] == "cli" && l["outcome"] == "ok" && l["role"] == "warehouse"), "{log}");
+    if psql_ran {
+        assert!(has("postgres", Some("grafana"), "ok"), "{log}");
+    }
+    let (code, out) = audit(&["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with(&format!("ok: {} lines", lines.len())), "{out}");
+    // Retention deletes the old objects from the bucket, and what is left still verifies.
+    let (code, out) = audit(&["lake", "vacuum", "--apply"], &[("LMS_RETENTION_AUDIT_DAYS", "0")]);
+    assert_eq!(code, 0, "{out}");
+    let (_, left) = audit(&["audit", "log", "--format", "json"], &[]);
+    assert!(left.lines().count() < lines.len(), "{out}\n{left}");
+    let (code, out) = audit(&["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}");
 }
