@@ -200,10 +200,10 @@ fn demo_flow_on_s3_served_over_http() {
     let has = |channel: &str, token: Option<&str>, outcome: &str| {
         lines.iter().any(|l| l["channel"] == channel && l["token"].as_str() == token && l["outcome"] == outcome)
     };
-    assert!(has("http", Some("grafana"), "ok") && has("http", None, "refused"), "{log}");
+    assert!(has("http", Some("grafana-and-prometheus"), "ok") && has("http", None, "refused"), "{log}");
     assert!(lines.iter().any(|l| l["channel"] == "cli" && l["outcome"] == "ok" && l["role"] == "warehouse"), "{log}");
     if psql_ran {
-        assert!(has("postgres", Some("grafana"), "ok"), "{log}");
+        assert!(has("postgres", Some("grafana-and-prometheus"), "ok"), "{log}");
     }
     let (code, out) = audit(&["audit", "verify"], &[]);
     assert_eq!(code, 0, "{out}");
