@@ -48,6 +48,9 @@ enum Command {
         sql: String,
         #[arg(long, value_enum, default_value = "table")]
         format: query::QueryFormat,
+        /// Read the lake as it was at this version (one of the snapshots retention keeps).
+        #[arg(long)]
+        version: Option<u64>,
     },
     /// The HTTP server, with the ETL schedule running inside it.
     Serve {
@@ -90,7 +93,7 @@ fn main() -> ExitCode {
         Command::Check(args) => return check::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Etl(command) => etl::command(&config, command),
-        Command::Query { sql, format } => query::run(&config, &sql, format),
+        Command::Query { sql, format, version } => query::run(&config, &sql, format, version),
         Command::Serve { no_schedule } => serve::serve(&config, !no_schedule),
         Command::Status => status::run(&config),
         Command::Audit(command) => audit::run(&config, &command),

@@ -16,12 +16,19 @@ pub enum QueryFormat {
     Json,
 }
 
-pub fn run(config: &Config, sql: &str, format: QueryFormat) -> anyhow::Result<ExitCode> {
+pub fn run(config: &Config, sql: &str, format: QueryFormat, version: Option<u64>) -> anyhow::Result<ExitCode> {
     use lms_queries::{Access, QueryError, Warehouse, format as fmt};
     let result = runtime().block_on(async {
         // The CLI runs on the warehouse host: it sees the person-level tables too.
         let lake = lms_lake::Lake::open(&config.lake.url).map_err(|e| QueryError::Lake(e.to_string()))?;
-        let w = Warehouse::open(&lake, Access::Warehouse).await?;
+        let w = match version {
+            // A kept snapshot (`[retention] snapshots_days`), as it was.
+            Some(v) => {
+                let snapshot = lake.snapshot_at(v).await.map_err(|e| QueryError::Lake(e.to_string()))?;
+                Warehouse::at(&lake, &snapshot, Access::Warehouse).await?
+            }
+            None => Warehouse::open(&lake, Access::Warehouse).await?,
+        };
         let answer = w.sql(sql).await;
         // Logged before anything is printed; when the line cannot be written nothing is.
         lms_lake::access::AccessLog::new(&lake)

@@ -111,6 +111,16 @@ impl Warehouse {
     ) -> Result<Warehouse, QueryError> {
         register_lake_store(&ctx, lake)?;
         let urls = lake.location();
+        // Every file the snapshot reads must be there: a query engine would read a missing one as
+        // an empty table, a silently wrong answer (a version retention let go, a lost file).
+        let mut tables: Vec<&str> = tables::published_schemas().into_iter().map(|(name, _)| name).collect();
+        if access == Access::Warehouse {
+            tables.push(tables::DISCLOSURE);
+            tables.extend(ExtractKind::ALL.iter().map(|k| k.name()));
+            tables.push("quarantine");
+        }
+        let files: Vec<&str> = tables.iter().flat_map(|t| snapshot.table_files(t)).map(|f| f.path.as_str()).collect();
+        ensure_present(lake, snapshot.version, &files).await?;
         register_reference(&ctx, reference, &keep).await?;
         keep.table(&ctx, "legend", legend_schema(), vec![legend_batch()?]).await?;
         for (name, schema) in tables::published_schemas() {
@@ -199,6 +209,33 @@ fn with_string_views(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> =
         schema.fields().iter().map(|f| f.as_ref().clone().with_data_type(view(f.data_type()))).collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Fails, naming the first, when any of `files` is not in the lake's store.
+async fn ensure_present(lake: &Lake, version: u64, files: &[&str]) -> Result<(), QueryError> {
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    // Owned, so the stream's futures borrow nothing (the publish hook's future must be `Send`).
+    let store = lake.store().clone();
+    let wanted: Vec<(String, object_store::path::Path)> = files.iter().map(|f| (f.to_string(), lake.path(f))).collect();
+    let mut heads = futures::stream::iter(wanted.into_iter().map(move |(f, path)| {
+        let store = store.clone();
+        async move {
+            match store.head(&path).await {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::NotFound { .. }) => Err(QueryError::Lake(format!(
+                    "version {version} reads {f}, which is no longer in the lake (a version retention let go, \
+                     `[retention] snapshots_days`, or a lost file)"
+                ))),
+                Err(e) => Err(QueryError::Lake(format!("{f}: {e}"))),
+            }
+        }
+    }))
+    .buffer_unordered(32);
+    while let Some(r) = heads.next().await {
+        r?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn register_files(

@@ -5,7 +5,7 @@ mod ballista;
 mod cli;
 mod demo_data;
 mod privacy;
-mod rekey;
+mod register;
 mod s3;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
-//! Key rotation (`lms etl rekey`): every pseudonym changes, every published figure stays, a person
-//! keeps one pseudonym across the rotation, a pass with the wrong key is refused, and a rekey that
-//! fails leaves the lake as it was.
+//! Operating a health register on a real lake: key rotation (`lms etl rekey`: every pseudonym
+//! changes, every published figure stays, a person keeps one pseudonym across the rotation, a pass
+//! with the wrong key is refused, a rekey that fails leaves the lake as it was) and retention (every
+//! kept snapshot still answers `lms query --version`, the one that was let go does not).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -156,4 +157,72 @@ async fn a_rekey_changes_every_pseudonym_and_no_figure() {
     single.run(&source(&held)).await.unwrap();
     let expected = Lake::open(&straight).unwrap().snapshot().await.unwrap().digest.unwrap();
     assert_eq!(rotated, expected, "a person keeps one pseudonym across the rotation");
+}
+
+/// `lms query --version V` on `url`: exit code and output.
+fn query_at(url: &str, version: u64, sql: &str) -> (i32, String) {
+    let out = crate::lms()
+        .args(["query", sql, "--format", "csv", "--lake", url, "--version", &version.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vacuum_keeps_every_kept_snapshot_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    deliveries(dir.path(), "2024-12");
+    let url = format!("file://{}", dir.path().join("lake").display());
+    let pass = etl(&url, key("0c"));
+    // Version 1: all but December; 2: December (new published tables replace version 1's);
+    // 3: the published tables rebuilt (replacing version 2's).
+    pass.run(&source(&dir.path().join("in").join("HV"))).await.unwrap();
+    pass.run(&source(&dir.path().join("held"))).await.unwrap();
+    let lake = Lake::open(&url).unwrap();
+    rebuilt_digest(&lake).await;
+    let sql = "SELECT (SELECT count(*) FROM coding) AS coding, (SELECT count(*) FROM indicator_values) AS cells";
+    let answers: Vec<String> = (1..=3)
+        .map(|v| {
+            let (code, out) = query_at(&url, v, sql);
+            assert_eq!(code, 0, "{out}");
+            out
+        })
+        .collect();
+    assert_ne!(answers[0], answers[1], "December added rows and cells");
+
+    // Snapshots kept from just after version 2's commit, two hours from now (so every file no
+    // commit added is past the grace): version 1 is let go; 2, current at the cut-off, and 3 stay.
+    let v2 = lake.snapshot_at(2).await.unwrap().committed_at.unwrap();
+    let v3 = lake.snapshot_at(3).await.unwrap().committed_at.unwrap();
+    assert!(v3 > v2);
+    let now = chrono::Utc::now() + chrono::Duration::hours(2);
+    let cutoff = v2 + (v3 - v2) / 2;
+    let retention = lms_lake::vacuum::Retention {
+        keep_snapshots: now - cutoff,
+        person_level_years: None,
+        audit: chrono::Duration::days(730),
+        grace: chrono::Duration::hours(1),
+    };
+    let listed = lms_lake::vacuum::vacuum(&lake, &retention, now, false).await.unwrap();
+    // Exactly the files version 2 removed (version 1's published tables), nothing else.
+    let s1 = lake.snapshot_at(1).await.unwrap();
+    let s2 = lake.snapshot_at(2).await.unwrap();
+    let mut expected: Vec<String> = s1.files.keys().filter(|p| !s2.files.contains_key(*p)).cloned().collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(listed.garbage.iter().map(|g| g.path.clone()).collect::<Vec<_>>(), expected);
+    let done = lms_lake::vacuum::vacuum(&lake, &retention, now, true).await.unwrap();
+    assert_eq!(done.garbage.len(), expected.len());
+    for p in &expected {
+        assert!(!dir.path().join("lake").join(p).exists(), "{p}");
+    }
+    // Versions 2 and 3 answer as before; version 1 no longer reads.
+    for v in 2..=3u64 {
+        let (code, out) = query_at(&url, v, sql);
+        assert_eq!((code, &out), (0, &answers[v as usize - 1]), "version {v}");
+    }
+    let (code, out) = query_at(&url, 1, sql);
+    assert_ne!(code, 0, "version 1's published files are gone: {out}");
+    assert!(out.contains("no longer in the lake"), "an error that says why, not an empty answer: {out}");
 }
