@@ -113,27 +113,30 @@ fn log(config: &Config, since: Option<&str>, token: Option<&str>, format: AuditF
     let lines = runtime().block_on(lms_lake::access::lines(&lake))?;
     let kept = lines
         .into_iter()
-        .filter(|l| token.is_none_or(|t| l.token.as_deref() == Some(t)))
+        .filter(|l| token.is_none_or(|t| l.read.token.as_deref() == Some(t)))
         .filter(|l| since.is_none_or(|s| chrono::DateTime::parse_from_rfc3339(&l.time).is_ok_and(|t| t >= s)));
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     for l in kept {
         match format {
             AuditFormat::Json => writeln!(out, "{}", serde_json::to_string(&l)?)?,
-            AuditFormat::Text => writeln!(
-                out,
-                "{:>8}  {}  {:<8} {:<14} {:<10} {:<22} {:<8} {:>7} rows  [{}]  {}",
-                l.seq,
-                l.time,
-                l.channel,
-                l.token.as_deref().unwrap_or("-"),
-                l.role.as_deref().unwrap_or("-"),
-                l.client.as_deref().unwrap_or("-"),
-                serde_json::to_value(l.outcome)?.as_str().unwrap_or_default(),
-                l.rows,
-                l.tables.join(","),
-                l.what.replace('\n', " ")
-            )?,
+            AuditFormat::Text => {
+                let r = &l.read;
+                writeln!(
+                    out,
+                    "{:>8}  {}  {:<8} {:<14} {:<10} {:<22} {:<8} {:>7} rows  [{}]  {}",
+                    l.seq,
+                    l.time,
+                    r.channel,
+                    r.token.as_deref().unwrap_or("-"),
+                    r.role.as_deref().unwrap_or("-"),
+                    r.client.as_deref().unwrap_or("-"),
+                    serde_json::to_value(r.outcome)?.as_str().unwrap_or_default(),
+                    r.rows,
+                    r.tables.join(","),
+                    r.what.replace('\n', " ")
+                )?
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

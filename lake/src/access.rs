@@ -52,7 +52,7 @@ pub enum Outcome {
 }
 
 /// A read, as its channel reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Read {
     /// The token's configured name (never its secret); `None` without a credential or on a server
     /// without tokens.
@@ -69,19 +69,13 @@ pub struct Read {
     pub outcome: Outcome,
 }
 
-/// One line of the log, with its fields in the order interfaces.md gives.
+/// One line of the log: `seq`, `time`, the read's fields, `prev`, in the order interfaces.md gives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessLine {
     pub seq: u64,
     pub time: String,
-    pub token: Option<String>,
-    pub role: Option<String>,
-    pub channel: String,
-    pub client: Option<String>,
-    pub what: String,
-    pub tables: Vec<String>,
-    pub rows: u64,
-    pub outcome: Outcome,
+    #[serde(flatten)]
+    pub read: Read,
     pub prev: String,
 }
 
@@ -240,14 +234,7 @@ fn chain<'a>(start: &End, reads: impl Iterator<Item = (&'a Read, DateTime<Utc>)>
         let line = AccessLine {
             seq: end.next_seq,
             time: time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            token: read.token.clone(),
-            role: read.role.clone(),
-            channel: read.channel.clone(),
-            client: read.client.clone(),
-            what: read.what.clone(),
-            tables: read.tables.clone(),
-            rows: read.rows,
-            outcome: read.outcome,
+            read: read.clone(),
             prev: end.prev.clone(),
         };
         let text = serde_json::to_vec(&line).expect("an access line serialises");

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lms_lake::access::Outcome;
@@ -63,8 +62,7 @@ pub async fn logged(State(state): State<Arc<AppState>>, request: Request, next: 
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
     let route = request.extensions().get::<MatchedPath>().map_or("", |p| p.as_str()).to_string();
     let path = request.uri().path_and_query().map_or_else(|| request.uri().path().to_string(), |p| p.to_string());
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = state.options.tokens.caller(authorization).ok();
+    let caller = crate::credential::caller(&state, request.headers()).ok().map(|(c, _)| c);
     let response = next.run(request).await;
     let read = response.extensions().get::<ReadOf>().cloned().unwrap_or_default();
     let seen = Seen {

@@ -18,13 +18,9 @@ use crate::error::ApiError;
 use crate::query::{self, Channel};
 use crate::state::{ApiRow, AppState, ValueRow, View};
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-}
-
-/// Checks the role and that a version is loaded.
+/// Checks the role (a token, or a browser's session) and that a version is loaded.
 pub(crate) fn admit(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Arc<View>, ApiError> {
-    state.options.tokens.require(authorization(headers), role)?;
+    crate::credential::require(state, &axum::http::Method::GET, headers, role)?;
     // Every read passes the one hook, SQL or not: for these in `crate::access::logged`.
     state.ready()
 }
@@ -80,7 +76,7 @@ pub async fn publication(State(state): State<Arc<AppState>>, headers: HeaderMap)
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    state.options.tokens.require(authorization(&headers), Role::Dashboard)?;
+    crate::credential::require(&state, &axum::http::Method::GET, &headers, Role::Dashboard)?;
     let mut text = state.view().map(|v| v.metrics.clone()).unwrap_or_default();
     text.push_str(&state.http.encode());
     let mut r = Response::new(Body::from(text));
@@ -513,8 +509,8 @@ fn sql_format(headers: &HeaderMap) -> Result<SqlFormat, ApiError> {
 /// is a status of its own.
 pub async fn sql(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
-    let view = admit(&state, &headers, Role::Analyst)?;
-    let role = state.options.tokens.require(authorization(&headers), Role::Analyst)?;
+    let role = crate::credential::require(&state, &axum::http::Method::POST, &headers, Role::Analyst)?.role;
+    let view = state.ready()?;
     let format = sql_format(&headers)?;
     let timeout = state.options.sql_timeout;
     let max = state.options.max_body_bytes;

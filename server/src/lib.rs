@@ -8,12 +8,14 @@
 //! GET  /metrics, /, /api/v1/indicators[/{id}], /api/v1/variation/{id}   dashboard+
 //! GET  /api/v1/sources, /api/v1/runs          controller+
 //! POST /api/v1/sql                            analyst
+//! POST /signin, /signout                      a browser's session (crate::session)
 //! ```
 
 pub mod access;
 pub mod api;
 pub mod auth;
 mod budgeted;
+pub mod credential;
 pub mod error;
 pub mod flight;
 pub mod jsonstat;
@@ -22,6 +24,8 @@ pub mod page;
 pub mod postgres;
 pub mod query;
 pub mod role;
+pub mod session;
+pub mod signin;
 pub mod state;
 
 use std::collections::HashMap;
@@ -55,6 +59,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/publication", get(api::publication))
         .route("/api/v1/sources", get(api::sources))
         .route("/api/v1/runs", get(api::runs))
+        .route("/signin", post(signin::sign_in))
+        .route("/signout", post(signin::sign_out))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(options.concurrency));
@@ -94,7 +100,7 @@ async fn secure(request: Request, next: Next) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     );
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -136,14 +142,31 @@ async fn overview(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A browser without a credential on a server with tokens: the sign-in form.
+    let (caller, shown) = match credential::caller(&state, &headers) {
+        Ok(c) => c,
+        Err(ApiError::Unauthorized) if !headers.contains_key(header::AUTHORIZATION) => {
+            return Ok(signin::unauthorized_page());
+        }
+        Err(e) => return Err(e),
+    };
     let view = api::admit(&state, &headers, Role::Dashboard)?;
-    if let Some(r) = api::not_modified(&view, &headers) {
+    let session_name = caller.token.as_deref().filter(|_| shown == credential::Shown::Cookie);
+    if session_name.is_none()
+        && let Some(r) = api::not_modified(&view, &headers)
+    {
         return Ok(r);
     }
     let id = q.get("indicator").map(String::as_str);
-    let html = page::render(&view, id)
+    let html = page::render(&view, id, session_name)
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{}`", id.unwrap_or_default())))?;
-    Ok(api::with_etag(&view, "text/html; charset=utf-8", html))
+    let mut r = api::with_etag(&view, "text/html; charset=utf-8", html);
+    if session_name.is_some() {
+        // A page with a person's name on it: not for shared caches, nor matched by the tag.
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        r.headers_mut().remove(header::ETAG);
+    }
+    Ok(r)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, checking the lake for a new version

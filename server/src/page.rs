@@ -271,7 +271,9 @@ fn funnel_plot(rows: &[&FunnelRow]) -> String {
 }
 
 /// The page for one indicator (the first of the catalogue when `id` is not given).
-pub fn render(view: &View, id: Option<&str>) -> Option<String> {
+/// The overview page of indicator `id` (default: the first); `session`: the token name of a browser
+/// signed in with a cookie, which gets a sign-out button.
+pub fn render(view: &View, id: Option<&str>, session: Option<&str>) -> Option<String> {
     let indicator = match id {
         Some(id) => view.catalogue.iter().find(|i| i.id == id)?,
         None => view.catalogue.first()?,
@@ -292,8 +294,16 @@ rect.rhf{fill:#0b5394}rect.hf{fill:#6fa8dc}rect.target-good{fill:#27ae60}rect.ta
 .suppressed{font-size:11px;fill:#8a6d3b;font-style:italic}.limit95{fill:none;stroke:#7f8c8d;stroke-dasharray:5 3}
 .limit998{fill:none;stroke:#34495e}circle.out95{fill:#e67e22}circle.out998{fill:#c0392b}.note{font-size:.8rem;color:#555}.line{fill:none;stroke:#0b5394;stroke-width:2}circle{fill:#0b5394}
 table{border-collapse:collapse;font-size:.85rem}td,th{border-bottom:1px solid #ddd;padding:.2rem .6rem;text-align:right}
-td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;font-style:italic}</style></head><body>"#,
+td:first-child,th:first-child{text-align:left}tr.suppressed td{color:#8a6d3b;font-style:italic}
+form.signout{float:right;font-size:.85rem}</style></head><body>"#,
     );
+    if let Some(name) = session {
+        let _ = write!(
+            html,
+            r#"<form class="signout" method="post" action="/signout">{} <button type="submit">Logg ut / Sign out</button></form>"#,
+            esc(name)
+        );
+    }
     let _ = write!(
         html,
         "<h1>LMS Monitor — {}</h1><p>{} · publication {} · {}</p><nav>",

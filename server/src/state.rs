@@ -49,6 +49,10 @@ pub struct ServerOptions {
     /// Whether every read is written to the access log (`lms_lake::access`). Off only to measure
     /// what the log costs: a register of health data keeps it on.
     pub access_log: bool,
+    /// How long a browser's session (`crate::session`) lasts after signing in.
+    pub session_lifetime: Duration,
+    /// Session cookies always `Secure` (else only where a proxy says the request came over TLS).
+    pub secure_cookies: bool,
 }
 
 impl ServerOptions {
@@ -68,6 +72,8 @@ impl ServerOptions {
             sql_concurrency: 2,
             refresh_every: Duration::from_secs(10),
             access_log: true,
+            session_lifetime: Duration::from_secs(8 * 3600),
+            secure_cookies: false,
         }
     }
 }
@@ -308,6 +314,8 @@ pub struct AppState {
     pub sql_permits: Arc<tokio::sync::Semaphore>,
     /// Where every read is written (`None` when `access_log` is off).
     pub access: Option<lms_lake::access::AccessLog>,
+    /// The key that signs browsers' session cookies (drawn at start).
+    pub sessions: crate::session::Sessions,
     lake: Lake,
     view: RwLock<Option<Arc<View>>>,
     /// Serialises loads, so two refreshes do not load the same version twice.
@@ -325,11 +333,13 @@ impl AppState {
         let lake = Lake::open(&options.lake_url).map_err(|e| ApiError::Internal(e.to_string()))?;
         let sql_permits = Arc::new(tokio::sync::Semaphore::new(options.sql_concurrency.max(1)));
         let access = options.access_log.then(|| lms_lake::access::AccessLog::new(&lake));
+        let sessions = crate::session::Sessions::new(options.session_lifetime);
         Ok(AppState {
             options,
             http: HttpMetrics::new(),
             sql_permits,
             access,
+            sessions,
             lake,
             view: RwLock::new(None),
             loading: Default::default(),

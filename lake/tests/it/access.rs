@@ -49,7 +49,7 @@ async fn every_writer_appends_to_one_chain() {
     // Seqs 1..=120, each once, and each read got back the seq of its own line.
     assert_eq!(lines.iter().map(|l| l.seq).collect::<Vec<_>>(), (1..=120).collect::<Vec<_>>());
     for (what, seq) in &recorded {
-        assert_eq!(&lines[*seq as usize - 1].what, what);
+        assert_eq!(&lines[*seq as usize - 1].read.what, what);
     }
     assert_eq!(recorded.iter().map(|r| r.1).collect::<BTreeSet<_>>().len(), 120);
     // The chain: the first prev is the genesis, every other the hash of the line before it as
@@ -198,6 +198,6 @@ async fn what_is_cut_to_four_kib_on_a_character_boundary() {
     let long = "ø".repeat(3000); // 6000 bytes
     AccessLog::new(&lake).record(read("a", long)).await.unwrap();
     let line = &access::lines(&lake).await.unwrap()[0];
-    assert_eq!(line.what.len(), 4096);
-    assert!(line.what.chars().all(|c| c == 'ø'));
+    assert_eq!(line.read.what.len(), 4096);
+    assert!(line.read.what.chars().all(|c| c == 'ø'));
 }

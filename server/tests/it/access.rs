@@ -58,7 +58,7 @@ async fn post_sql(addr: std::net::SocketAddr, token: &str, sql: &str) -> (u16, S
 }
 
 fn the<'a>(lines: &'a [AccessLine], what: &str) -> &'a AccessLine {
-    let found: Vec<&AccessLine> = lines.iter().filter(|l| l.what == what).collect();
+    let found: Vec<&AccessLine> = lines.iter().filter(|l| l.read.what == what).collect();
     assert_eq!(found.len(), 1, "one line for {what}: {lines:#?}");
     found[0]
 }
@@ -113,38 +113,47 @@ async fn every_channel_writes_its_reads_with_token_and_tables() {
     let lines = access::lines(&lake).await.unwrap();
     let l = the(&lines, values);
     assert_eq!(
-        (l.token.as_deref(), l.role.as_deref(), l.channel.as_str(), l.rows, l.outcome),
+        (l.read.token.as_deref(), l.read.role.as_deref(), l.read.channel.as_str(), l.read.rows, l.read.outcome),
         (Some("grafana"), Some("dashboard"), "http", served, access::Outcome::Ok)
     );
-    assert_eq!(l.tables, vec!["indicator_values"]);
-    assert!(l.client.as_deref().is_some_and(|c| c.starts_with("127.0.0.1:")), "{l:?}");
+    assert_eq!(l.read.tables, vec!["indicator_values"]);
+    assert!(l.read.client.as_deref().is_some_and(|c| c.starts_with("127.0.0.1:")), "{l:?}");
     let l = the(&lines, csv);
-    assert_eq!((l.token.as_deref(), l.rows), (Some("controller"), csv_rows));
+    assert_eq!((l.read.token.as_deref(), l.read.rows), (Some("controller"), csv_rows));
     let l = the(&lines, jsonstat);
-    assert_eq!((l.tables.as_slice(), l.outcome), (&["indicator_values".to_string()][..], access::Outcome::Ok));
+    assert_eq!(
+        (l.read.tables.as_slice(), l.read.outcome),
+        (&["indicator_values".to_string()][..], access::Outcome::Ok)
+    );
     let l = the(&lines, sql);
     assert_eq!(
-        (l.token.as_deref(), l.role.as_deref(), l.channel.as_str(), l.rows),
+        (l.read.token.as_deref(), l.read.role.as_deref(), l.read.channel.as_str(), l.read.rows),
         (Some("analyst"), Some("analyst"), "http", 3)
     );
-    assert_eq!(l.tables, vec!["funnel"]);
+    assert_eq!(l.read.tables, vec!["funnel"]);
     let l = the(&lines, refused);
-    assert_eq!((l.token.as_deref(), l.role.as_deref(), l.outcome, l.rows), (None, None, access::Outcome::Refused, 0));
+    assert_eq!(
+        (l.read.token.as_deref(), l.read.role.as_deref(), l.read.outcome, l.read.rows),
+        (None, None, access::Outcome::Refused, 0)
+    );
     // Refused before its body is read (the role is checked first): the line has the path.
     let l = the(&lines, "/api/v1/sql");
-    assert_eq!((l.token.as_deref(), l.outcome, l.tables.len()), (Some("grafana"), access::Outcome::Refused, 0));
+    assert_eq!(
+        (l.read.token.as_deref(), l.read.outcome, l.read.tables.len()),
+        (Some("grafana"), access::Outcome::Refused, 0)
+    );
     let l = the(&lines, bad_sql);
-    assert_eq!((l.outcome, l.tables.as_slice()), (access::Outcome::Error, &["trend".to_string()][..]));
+    assert_eq!((l.read.outcome, l.read.tables.as_slice()), (access::Outcome::Error, &["trend".to_string()][..]));
     if with_flight {
         let l = the(&lines, flight_sql);
-        assert_eq!((l.token.as_deref(), l.channel.as_str(), l.rows), (Some("analyst"), "flight", 2));
-        assert_eq!(l.tables, vec!["variation"]);
+        assert_eq!((l.read.token.as_deref(), l.read.channel.as_str(), l.read.rows), (Some("analyst"), "flight", 2));
+        assert_eq!(l.read.tables, vec!["variation"]);
     }
     if with_psql {
         // psql sends its own catalogue queries too; the statement is one line.
         let l = the(&lines, pg_sql);
-        assert_eq!((l.token.as_deref(), l.channel.as_str(), l.rows), (Some("grafana"), "postgres", 1));
-        assert_eq!(l.tables, vec!["indicator_values"]);
+        assert_eq!((l.read.token.as_deref(), l.read.channel.as_str(), l.read.rows), (Some("grafana"), "postgres", 1));
+        assert_eq!(l.read.tables, vec!["indicator_values"]);
     }
 
     // No secret anywhere in the log's objects; the chain verifies.

@@ -9,6 +9,7 @@ mod endpoints;
 mod flight;
 mod postgres;
 mod prometheus;
+mod session;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
