@@ -105,6 +105,8 @@ struct Filters {
     /// `YYYY` or `YYYY-YYYY`; `all` for both; none: the single years.
     period: Option<String>,
     csv: bool,
+    /// `format=parquet`: the cells as a Parquet file of the published table's schema.
+    parquet: bool,
 }
 
 impl Filters {
@@ -144,9 +146,10 @@ impl Filters {
                     f.period = Some(v.clone());
                 }
                 "format" => match v.as_str() {
-                    "json" => f.csv = false,
-                    "csv" => f.csv = true,
-                    _ => return Err(ApiError::BadRequest(format!("format={v}: expected json or csv"))),
+                    "json" => (f.csv, f.parquet) = (false, false),
+                    "csv" => (f.csv, f.parquet) = (true, false),
+                    "parquet" => (f.csv, f.parquet) = (false, true),
+                    _ => return Err(ApiError::BadRequest(format!("format={v}: expected json, csv or parquet"))),
                 },
                 _ => {
                     return Err(ApiError::BadRequest(format!(
@@ -210,6 +213,21 @@ fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Indicator, Api
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{id}` (GET /api/v1/indicators lists them)")))
 }
 
+/// One batch as a Parquet file (zstd, the lake's compression).
+fn parquet_of(batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<u8>, ApiError> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, ZstdLevel};
+    use datafusion::parquet::file::properties::WriterProperties;
+    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let level = ZstdLevel::try_new(3).map_err(|e| internal(&e))?;
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(level)).build();
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).map_err(|e| internal(&e))?;
+    w.write(batch).map_err(|e| internal(&e))?;
+    w.close().map_err(|e| internal(&e))?;
+    Ok(out)
+}
+
 /// CSV of rows with a header from their fields (nothing for no rows).
 fn csv_of<T: Serialize>(rows: &[T]) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -245,6 +263,18 @@ pub async fn indicator(
     let filters = Filters::parse(&q)?;
     if let Some(r) = not_modified(&view, &headers) {
         return Ok(r);
+    }
+    if filters.parquet {
+        let kept: Vec<ValueRow> =
+            view.values.get(&id).into_iter().flatten().filter(|r| filters.keep(r)).cloned().collect();
+        let batch = ValueRow::to_batch(&kept).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut r = with_etag(&view, "application/vnd.apache.parquet", parquet_of(&batch)?);
+        let disposition = format!("attachment; filename=\"{id}.parquet\"");
+        r.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        return Ok(counted(r, kept.len()));
     }
     if !filters.csv && filters.is_empty() {
         let body = view.values_json.get(&id).cloned().unwrap_or_else(|| Bytes::from_static(b"[]"));
@@ -397,7 +427,7 @@ pub async fn variation(
 
 /// `GET /api/v1/trend/{id}`: the recent trend of each series of a share or standardised rate
 /// (indicators.md, "Recent trend"), with the value endpoint's filters (`level`, `rhf`, `hf`,
-/// `breakdown`; `year`, `from` and `to` on the trend's last year) and `format=json|csv`.
+/// `breakdown`; `year`, `from` and `to` on the trend's last year) and `format=json|csv|parquet`.
 pub async fn trend(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -424,6 +454,11 @@ pub async fn trend(
         .collect();
     if filters.csv {
         return Ok(counted(with_etag(&view, "text/csv; charset=utf-8", csv_of(&rows)?), rows.len()));
+    }
+    if filters.parquet {
+        let owned: Vec<crate::state::TrendRow> = rows.iter().map(|r| (*r).clone()).collect();
+        let batch = crate::state::TrendRow::to_batch(&owned).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok(counted(with_etag(&view, "application/vnd.apache.parquet", parquet_of(&batch)?), rows.len()));
     }
     Ok(counted(with_etag(&view, "application/json", json_body(&rows)?), rows.len()))
 }

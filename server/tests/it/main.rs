@@ -5,6 +5,7 @@ mod abuse;
 mod access;
 mod browser;
 mod dashboards;
+mod downloads;
 mod endpoints;
 mod flight;
 mod postgres;
