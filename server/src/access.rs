@@ -43,6 +43,7 @@ pub fn tables_of(route: &str) -> &'static [&'static str] {
         "/api/v1/variation/{id}" => &["variation"],
         "/api/v1/trend/{id}" => &["trend"],
         "/api/v1/sources" => &["data_freshness"],
+        "/api/v1/availability" => &["indicator_values"],
         _ => &[],
     }
 }

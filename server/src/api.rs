@@ -206,7 +206,7 @@ fn period_matches(filter: Option<&str>, period: &str) -> bool {
     }
 }
 
-fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Indicator, ApiError> {
+pub(crate) fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Indicator, ApiError> {
     view.catalogue
         .iter()
         .find(|i| i.id == id)

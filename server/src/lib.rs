@@ -6,6 +6,7 @@
 //! ```text
 //! GET  /healthz, /readyz                     anyone
 //! GET  /metrics, /, /api/v1/indicators[/{id}], /api/v1/variation/{id}   dashboard+
+//! GET  /api/v1/availability?indicator=&year=&level=&unit=                  dashboard+
 //! GET  /api/v1/sources, /api/v1/runs          controller+
 //! POST /api/v1/sql                            analyst
 //! POST /signin, /signout                      a browser's session (crate::session)
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod availability;
 mod budgeted;
 pub mod credential;
 pub mod error;
@@ -56,6 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/variation/{id}", get(api::variation))
         .route("/api/v1/trend/{id}", get(api::trend))
         .route("/api/v1/legend", get(api::legend))
+        .route("/api/v1/availability", get(availability::availability))
         .route("/api/v1/publication", get(api::publication))
         .route("/api/v1/sources", get(api::sources))
         .route("/api/v1/runs", get(api::runs))

@@ -380,17 +380,25 @@ form.signout{float:right;font-size:.85rem}</style></head><body>"#,
             _ => String::new(),
         };
         let (class, value) = if r.suppressed {
+            // Why it is empty: the availability endpoint says, in words.
             let reason = r.suppression_reason.map_or("unknown", |s| s.as_str());
-            (r#" class="suppressed""#, format!("prikket: {reason}"))
+            let unit = r.hf.as_deref().or(r.rhf.as_deref()).map(|u| format!("&unit={u}")).unwrap_or_default();
+            let why = format!(
+                "/api/v1/availability?indicator={}&year={}&level={}{unit}",
+                indicator.id,
+                r.year,
+                r.level.as_str()
+            );
+            (r#" class="suppressed""#, format!(r#"<a href="{}">prikket: {}</a>"#, esc(&why), esc(reason)))
         } else {
-            ("", show(r.value, indicator.unit))
+            ("", esc(&show(r.value, indicator.unit)))
         };
         let _ = write!(
             html,
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{arrow}</td><td>{}</td><td>{}</td></tr>",
             esc(&unit_name(r)),
             r.level.as_str(),
-            esc(&value),
+            value,
             esc(&interval),
             esc(r.compared.map_or("", |c| c.as_str())),
             esc(r.target.map_or("", |t| t.as_str())),

@@ -80,14 +80,16 @@ async fn the_overview_page_in_chromium() {
     let hidden = String::from_utf8_lossy(&hidden.stdout).into_owned();
     let said =
         |prefix: &str| ["disclosure"].iter().map(|r| hidden.matches(&format!("{prefix}{r}")).count()).sum::<usize>();
-    assert!(said("<td>prikket: ") > 0, "a hidden cell with its reason in the table");
+    // In the table, linked to `GET /api/v1/availability`, which says why in words.
+    assert!(said("\">prikket: ") > 0, "a hidden cell with its reason in the table");
+    assert!(hidden.contains(r#"<td><a href="/api/v1/availability?indicator=a0099_share&amp;year="#), "linked");
     // The funnel plot of the share: units as points, the national line, two pairs of limit curves.
     assert!(hidden.contains("Funnel plot,"), "a funnel section");
     assert!(hidden.contains(r#"<svg class="funnel""#));
     assert!(hidden.matches(r#"<circle class="unit "#).count() >= 3, "the units as points");
     assert_eq!(hidden.matches(r#"<polyline class="limit95""#).count(), 2);
     assert_eq!(hidden.matches(r#"<polyline class="limit998""#).count(), 2);
-    assert_eq!(said("<td>prikket: "), said("prikket (suppressed: "), "each hidden bar says why too");
+    assert_eq!(said("\">prikket: "), said("prikket (suppressed: "), "each hidden bar says why too");
 
     let shots = crate::manifest_dir().join("../target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod access;
+mod availability;
 mod browser;
 mod dashboards;
 mod downloads;
