@@ -124,13 +124,14 @@ async fn a_token_signs_a_browser_in_for_its_role_and_nothing_else_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_refused() {
     let mut o = options();
-    o.session_lifetime = std::time::Duration::from_secs(1);
+    // Expiries are whole seconds from now: a lifetime of 3 s leaves at least 2 s to use it in.
+    o.session_lifetime = std::time::Duration::from_secs(3);
     let (addr, _stop) = start(o).await;
     let here = format!("http://{addr}");
     let cookie = pair(&set_cookie(&sign_in(addr, DASHBOARD, Some(&here), false).await));
     assert!(cookie.starts_with("lms_session="));
     assert_eq!(get_with(addr, "/api/v1/indicators/participants", &cookie).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     assert_eq!(get_with(addr, "/api/v1/indicators/participants", &cookie).await.0, 401);
     // The page offers the form again.
     let (status, body) = get_with(addr, "/", &cookie).await;
