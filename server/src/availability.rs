@@ -67,7 +67,7 @@ pub fn status(view: &View, indicator: &Indicator, year: i32, level: Level, unit:
             text_nb: nb,
             text_en: en,
         };
-    let what = unit.unwrap_or("landet");
+    let (what, what_en) = (unit.unwrap_or("landet"), unit.unwrap_or("the nation"));
     if !indicator.levels.contains(&level) {
         return answer(
             "not_defined",
@@ -89,7 +89,7 @@ pub fn status(view: &View, indicator: &Indicator, year: i32, level: Level, unit:
             None,
             None,
             format!("Ingen enhet {what} på nivået {}.", level.as_str()),
-            format!("There is no unit {what} at the {} level.", level.as_str()),
+            format!("There is no unit {what_en} at the {} level.", level.as_str()),
         );
     }
     let period = year.to_string();
@@ -106,14 +106,14 @@ pub fn status(view: &View, indicator: &Indicator, year: i32, level: Level, unit:
             None,
             None,
             format!("Ingen leveranse er telt for {what} i {year}."),
-            format!("No delivery was counted for {what} in {year}."),
+            format!("No delivery was counted for {what_en} in {year}."),
         ),
         Some(c) if !c.suppressed => answer(
             "shown",
             None,
             c.value,
             format!("Verdien for {what} i {year} vises."),
-            format!("The value for {what} in {year} is shown."),
+            format!("The value for {what_en} in {year} is shown."),
         ),
         Some(c) => match c.suppression_reason {
             Some(Served::Coverage) => answer(
