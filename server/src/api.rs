@@ -213,8 +213,12 @@ pub(crate) fn known<'a>(view: &'a View, id: &str) -> Result<&'a lms_queries::Ind
         .ok_or_else(|| ApiError::NotFound(format!("no indicator `{id}` (GET /api/v1/indicators lists them)")))
 }
 
-/// One batch as a Parquet file (zstd, the lake's compression).
-fn parquet_of(batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<u8>, ApiError> {
+/// One batch as a Parquet file (zstd, the lake's compression), a download named `filename`.
+fn parquet_answer(
+    view: &View,
+    batch: &datafusion::arrow::array::RecordBatch,
+    filename: &str,
+) -> Result<Response, ApiError> {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::basic::{Compression, ZstdLevel};
     use datafusion::parquet::file::properties::WriterProperties;
@@ -225,7 +229,10 @@ fn parquet_of(batch: &datafusion::arrow::array::RecordBatch) -> Result<Vec<u8>, 
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).map_err(|e| internal(&e))?;
     w.write(batch).map_err(|e| internal(&e))?;
     w.close().map_err(|e| internal(&e))?;
-    Ok(out)
+    let mut r = with_etag(view, "application/vnd.apache.parquet", out);
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    r.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| internal(&e))?);
+    Ok(r)
 }
 
 /// CSV of rows with a header from their fields (nothing for no rows).
@@ -268,13 +275,7 @@ pub async fn indicator(
         let kept: Vec<ValueRow> =
             view.values.get(&id).into_iter().flatten().filter(|r| filters.keep(r)).cloned().collect();
         let batch = ValueRow::to_batch(&kept).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut r = with_etag(&view, "application/vnd.apache.parquet", parquet_of(&batch)?);
-        let disposition = format!("attachment; filename=\"{id}.parquet\"");
-        r.headers_mut().insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_str(&disposition).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-        return Ok(counted(r, kept.len()));
+        return Ok(counted(parquet_answer(&view, &batch, &format!("{id}.parquet"))?, kept.len()));
     }
     if !filters.csv && filters.is_empty() {
         let body = view.values_json.get(&id).cloned().unwrap_or_else(|| Bytes::from_static(b"[]"));
@@ -458,7 +459,7 @@ pub async fn trend(
     if filters.parquet {
         let owned: Vec<crate::state::TrendRow> = rows.iter().map(|r| (*r).clone()).collect();
         let batch = crate::state::TrendRow::to_batch(&owned).map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(counted(with_etag(&view, "application/vnd.apache.parquet", parquet_of(&batch)?), rows.len()));
+        return Ok(counted(parquet_answer(&view, &batch, &format!("{id}-trend.parquet"))?, rows.len()));
     }
     Ok(counted(with_etag(&view, "application/json", json_body(&rows)?), rows.len()))
 }
